@@ -1,0 +1,33 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TORCH_PIN ?= torch==2.13.0
+
+.PHONY: install demo test lab figures bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install "$(TORCH_PIN)"
+	$(PY) -m pip install -e ".[dev]" "$(TORCH_PIN)"
+	$(PY) -m ipykernel install --user --name npo_lab --display-name "npo_lab" >/dev/null
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	HF_HUB_OFFLINE=1 $(VENV)/bin/npo-lab demo --out runs/demo
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q tests
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+figures: $(STAMP)
+	$(VENV)/bin/npo-lab figures --out docs/figures
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

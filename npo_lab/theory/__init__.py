@@ -1,0 +1,1 @@
+"""Toy dynamics and the synthetic random-features experiment."""

@@ -1,0 +1,1 @@
+"""TOFU data, metrics and evaluation."""
