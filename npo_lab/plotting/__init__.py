@@ -1,0 +1,11 @@
+"""Plot helpers. Each takes data and ``ax=None`` and returns the Axes; none calls ``plt.show()`` or ``savefig``.
+
+``set_style()`` is the one explicit change of global matplotlib state. The helpers are grouped by topic:
+``plotting.theory`` (toy dynamics, divergence, synthetic experiment), ``plotting.tofu`` (TOFU metrics),
+``plotting.runs`` (unlearning runs over epochs); all are re-exported here.
+"""
+
+from .style import PALETTE, method_color, set_style  # noqa: F401
+from .theory import *  # noqa: F401,F403
+from .tofu import *  # noqa: F401,F403
+from .runs import *  # noqa: F401,F403

@@ -1,0 +1,3 @@
+"""Plot helpers (runs)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Plot helpers (theory)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Plot helpers (tofu)."""
+
+__all__: list[str] = []
