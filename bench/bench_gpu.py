@@ -1,0 +1,171 @@
+"""GPU measurements for NPO+RT on a randomly initialised Llama-3.2-1B-sized model (issue 7).
+
+One prepared script, run once on a GPU machine (no network needed: the model is built from a config):
+
+    python bench/bench_gpu.py                     # Llama-3.2-1B shape, bf16, batch 8 × 256 tokens
+    python bench/bench_gpu.py --tiny --steps 3    # the same code path on CPU, in seconds (a check of the script)
+
+It measures, side by side in one run and on the same batches:
+  * NPO+RT step time and tokens/s with the cached reference log-probs vs recomputing them with a reference model
+    every step (as the published code does) — the ratio cached/recomputed (expected ≈ 6/7 = 0.86);
+  * full fine-tuning vs LoRA (peft, r=16 on the attention and MLP projections);
+  * peak GPU memory of each configuration;
+  * model FLOPs utilisation (MFU) = achieved model FLOPs / the card's peak dense bf16 FLOPs, with the model FLOPs of a
+    step counted as 6·N·tokens for each trained forward+backward (forget and retain) plus 2·N·tokens for each
+    no-grad forward (the reference model when recomputing).
+The results are printed and written as JSON (``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from npo_lab.losses import get_method, sequence_logprob, token_count
+
+# Peak dense bf16 tensor-core FLOP/s (vendor data sheets), matched on the device name.
+PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L4": 121e12, "T4": 65e12, "A10": 125e12}
+
+
+def llama_1b_config(tiny: bool):
+    from transformers import LlamaConfig
+
+    if tiny:
+        return LlamaConfig(vocab_size=1024, hidden_size=128, intermediate_size=512, num_hidden_layers=2,
+                           num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                           tie_word_embeddings=True)
+    # Llama-3.2-1B shape (public config values)
+    return LlamaConfig(vocab_size=128256, hidden_size=2048, intermediate_size=8192, num_hidden_layers=16,
+                       num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=131072,
+                       rope_theta=500000.0, tie_word_embeddings=True)
+
+
+def make_batches(n, batch, seq, vocab, device, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(n):
+        b = {}
+        for side in ("forget", "retain"):
+            ids = torch.randint(3, vocab, (batch, seq), generator=g)
+            labels = ids.clone()
+            labels[:, : seq // 2] = -100  # prompt half masked
+            b[side] = (ids.to(device), labels.to(device))
+        out.append(b)
+    return out
+
+
+def step(model, ref_model, opt, batch, ref_logp, method, beta, alpha, dtype):
+    fid, flab = batch["forget"]
+    rid, rlab = batch["retain"]
+    with torch.autocast(device_type=fid.device.type, dtype=dtype, enabled=dtype != torch.float32):
+        if ref_model is not None:  # recompute the reference every step, as the published code does
+            with torch.no_grad():
+                ref_logp = sequence_logprob(ref_model(input_ids=fid).logits, flab)
+        f_logp = sequence_logprob(model(input_ids=fid).logits, flab)
+        r_logp = sequence_logprob(model(input_ids=rid).logits, rlab)
+    inputs = {"forget_logp": f_logp, "forget_ref_logp": ref_logp, "retain_logp": r_logp,
+              "retain_n_tokens": token_count(rlab)}
+    loss, _ = method.loss(inputs, beta=beta, alpha=alpha)
+    loss.mean().backward()
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return loss.detach()
+
+
+def run_config(name, cfg, args, device, dtype, batches, lora: bool, cached: bool):
+    from transformers import LlamaForCausalLM
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(cfg).to(device=device, dtype=dtype)
+    if args.grad_ckpt:
+        model.gradient_checkpointing_enable()
+        model.config.use_cache = False
+    ref_model = None
+    if not cached:
+        ref_model = LlamaForCausalLM(cfg).to(device=device, dtype=dtype).eval()
+        ref_model.load_state_dict(model.state_dict())
+        for p in ref_model.parameters():
+            p.requires_grad_(False)
+    n_params = sum(p.numel() for p in model.parameters())  # the base model's N for the FLOP count
+    if lora:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, task_type="CAUSAL_LM",
+                                                 target_modules=["q_proj", "k_proj", "v_proj", "o_proj",
+                                                                 "gate_proj", "up_proj", "down_proj"]))
+    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, weight_decay=0.01)
+    method = get_method("NPO+RT")
+    # the cache: reference log-probs computed once, before training
+    cache = []
+    with torch.no_grad(), torch.autocast(device_type=device.type, dtype=dtype, enabled=dtype != torch.float32):
+        for b in batches:
+            fid, flab = b["forget"]
+            cache.append(sequence_logprob(model(input_ids=fid).logits, flab) if cached else None)
+    model.train()
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    for i in range(args.warmup):
+        step(model, ref_model, opt, batches[i % len(batches)], cache[i % len(batches)], method, 0.1, 1.0, dtype)
+    sync()
+    t0 = time.perf_counter()
+    for i in range(args.steps):
+        j = (i + args.warmup) % len(batches)
+        step(model, ref_model, opt, batches[j], cache[j], method, 0.1, 1.0, dtype)
+    sync()
+    dt = (time.perf_counter() - t0) / args.steps
+    tokens = 2 * args.batch * args.seq  # forget + retain sequences per step
+    flops = 6 * n_params * tokens + (2 * n_params * args.batch * args.seq if not cached else 0)
+    peak_mem = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
+    peak = next((v for k, v in PEAK_BF16.items() if k in args.device_name), float("nan"))
+    res = dict(config=name, step_s=dt, tokens_per_s=tokens / dt, peak_mem_gib=peak_mem, params=n_params,
+               trainable=n_train, model_tflops_per_s=flops / dt / 1e12, mfu=flops / dt / peak)
+    del model, ref_model, opt
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return res
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tiny", action="store_true", help="tiny model (a CPU check of the script)")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--seq", type=int, default=256)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--grad-ckpt", action="store_true", help="gradient checkpointing")
+    ap.add_argument("--out", default="bench_gpu.json")
+    args = ap.parse_args(argv)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+    args.device_name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
+    cfg = llama_1b_config(args.tiny or device.type == "cpu")
+    print(f"device: {args.device_name}  dtype: {dtype}  batch {args.batch} × seq {args.seq} (forget + retain)")
+    batches = make_batches(4, args.batch, args.seq, cfg.vocab_size, device)
+    results = []
+    for name, lora, cached in [("full/cached", False, True), ("full/recompute", False, False),
+                               ("lora/cached", True, True), ("lora/recompute", True, False)]:
+        r = run_config(name, cfg, args, device, dtype, batches, lora, cached)
+        results.append(r)
+        print(f"{name:16s} step {r['step_s'] * 1e3:8.1f} ms  {r['tokens_per_s']:10.0f} tok/s  "
+              f"peak {r['peak_mem_gib']:6.2f} GiB  MFU {r['mfu']:.3f}  trainable {r['trainable']:,}")
+    by = {r["config"]: r for r in results}
+    ratios = {
+        "full: cached/recompute step time": by["full/cached"]["step_s"] / by["full/recompute"]["step_s"],
+        "lora: cached/recompute step time": by["lora/cached"]["step_s"] / by["lora/recompute"]["step_s"],
+        "cached: lora/full step time": by["lora/cached"]["step_s"] / by["full/cached"]["step_s"],
+        "cached: lora/full peak memory": by["lora/cached"]["peak_mem_gib"] / by["full/cached"]["peak_mem_gib"],
+    }
+    for k, v in ratios.items():
+        print(f"ratio {k}: {v:.3f}")
+    with open(args.out, "w") as f:
+        json.dump({"device": args.device_name, "dtype": str(dtype), "batch": args.batch, "seq": args.seq,
+                   "results": results, "ratios": ratios}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
