@@ -1,0 +1,546 @@
+"""The paper's synthetic experiment (Sec. 4, Figs. 3, 4, 9): unlearning a random-features logistic model.
+
+Setting (DESIGN.md §3, following the official code ``synthetic/`` of licong-lin/negative-preference-optimization):
+
+* inputs ``x ∈ R^d`` (d = 16); fixed random features ``φ(x) = ReLU(W x)``, ``W ∈ R^{128×d}`` with ``N(0, 1/d)``
+  entries; the model is ``π_θ(y = 1|x) = σ(θᵀφ(x))`` with a trainable head ``θ ∈ R^128``.
+* forget data: ``x ~ N(α·1, I)``, ``P(y=1|x) = σ((x − α1)ᵀθ_f + 1)``; retain data: ``x ~ N(−α·1, I)``,
+  ``P(y=1|x) = σ((x + α1)ᵀθ_r − 1)``, ``θ_f = −θ_r = 1/√d · 1``. α = 1 separates the two input distributions,
+  α = 0 makes them overlap (same inputs, opposite label rules). n_f = 200, n_r = 1000 training samples, and
+  fresh evaluation sets of 1000 + 1000.
+* initial model π_ref (trained on forget ∪ retain) and retrained model π_retr (retain only): full-batch GD on the
+  mean NLL from θ = 0, 20 000 steps at lr 0.05.
+* unlearning: full-batch GD from π_ref for 2000 steps on a :data:`npo_lab.losses.METHODS` objective, the loss
+  terms computed by the library (``(B,)`` per-example log-probs ``logp = log π_θ(y|x)``) and differentiated by
+  autograd. Each term is averaged over its own data set (forget: 200, retain: 1000), i.e.
+  ``L = Σ_k w_k · mean(term_k)`` — e.g. NPO+RT = E_forget[npo] + α_rt · E_retain[nll].
+  "I don't know" answers (IDK+RT, the chosen answers of DPO) are random labels ``~ Bernoulli(0.5)``.
+* metrics every ``eval_every`` steps on the evaluation sets: forget distance ``E_forget KL(π_retr‖π_θ)``, retain
+  distance ``E_retain KL(π_retr‖π_θ)`` (both → 0 is ideal), forget KL ``E_forget KL(π_ref‖π_θ)``.
+
+Everything is batched: all seeds (and all methods of one run) share one tensor of heads ``(S, 128, M)``, so one
+matrix product per step serves the whole experiment. Float64 throughout, as in the official code.
+
+CLI: ``npo-lab synthetic --alpha {0,1} --out DIR [--seeds N --steps N --sweep-steps N]`` writes
+``synthetic_alpha{α}.csv`` (Fig. 4/9 runs), ``beta_sweep_alpha{α}.csv`` (Fig. 3 runs) and ``figure3/4/9`` PNGs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from npo_lab.losses import TERMS, get_method
+
+__all__ = [
+    "UnlearnSpec",
+    "SyntheticTask",
+    "PAPER_METHODS",
+    "paper_specs",
+    "beta_sweep_specs",
+    "make_task",
+    "random_features_experiment",
+    "summarize_experiment",
+    "bernoulli_kl",
+    "add_arguments",
+    "run_cli",
+]
+
+#: the six methods of the paper's Fig. 4
+PAPER_METHODS: tuple[str, ...] = ("GA", "GA+RT", "IDK+RT", "NPO", "NPO+RT", "DPO+RT")
+
+# learning rate and β per method and α (paper App. / official ``synthetic/parameter_values.yml``)
+_PAPER_HPARAMS: dict[int, dict[str, tuple[float, float]]] = {
+    1: {
+        "GA": (5e-4, 1.0),
+        "GA+RT": (5e-4, 1.0),
+        "GA+KL": (5e-4, 1.0),
+        "IDK+RT": (5e-4, 1.0),
+        "NPO": (5e-3, 1.0),
+        "NPO+RT": (5e-3, 1.0),
+        "NPO+KL": (5e-3, 1.0),
+        "DPO": (5e-3, 0.1),
+        "DPO+RT": (5e-3, 0.1),
+        "DPO+KL": (5e-3, 0.1),
+    },
+    0: {
+        "GA": (1e-4, 1.0),
+        "GA+RT": (1e-4, 1.0),
+        "GA+KL": (1e-4, 1.0),
+        "IDK+RT": (1e-4, 1.0),
+        "NPO": (5e-2, 10.0),
+        "NPO+RT": (5e-2, 10.0),
+        "NPO+KL": (5e-2, 10.0),
+        "DPO": (5e-2, 5.0),
+        # the official parameter file uses 2e-2 for DPO+RT at α = 0 (5e-2 for DPO and DPO+KL)
+        "DPO+RT": (2e-2, 5.0),
+        "DPO+KL": (5e-2, 5.0),
+    },
+}
+_SUPPORTED = tuple(_PAPER_HPARAMS[1])
+#: the β sweep of Fig. 3 (Proposition 1: NPO → GA as β → 0), all at lr 5e-4 for 10 000 steps
+SWEEP_BETAS: tuple[float, ...] = (0.01, 0.1, 0.2, 0.5, 1.0)
+SWEEP_LR = 5e-4
+SWEEP_STEPS = 10_000
+
+
+@dataclass(frozen=True)
+class UnlearnSpec:
+    """One unlearning run of the synthetic experiment: a ``METHODS`` objective with its step size and β.
+
+    ``label`` names the run in tables and legends (defaults to the method name; use e.g. ``"NPO β=0.1"`` in sweeps).
+    """
+
+    method: str
+    lr: float
+    beta: float = 1.0
+    retain_weight: float = 1.0
+    label: str = ""
+
+    def __post_init__(self):
+        m = get_method(self.method)  # ValueError for unknown names
+        if self.method not in _SUPPORTED:
+            raise ValueError(f"method must be one of {', '.join(_SUPPORTED)} for the synthetic experiment, got {m.name!r}")
+        for name in ("lr", "beta"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+        if not (math.isfinite(self.retain_weight) and self.retain_weight >= 0):
+            raise ValueError(f"retain_weight must be a finite number >= 0, got {self.retain_weight!r}")
+        if not self.label:
+            object.__setattr__(self, "label", self.method)
+
+
+def _check_alpha(alpha) -> int:
+    if alpha not in (0, 1):
+        raise ValueError(f"alpha must be 0 or 1 (the paper's two settings), got {alpha!r}")
+    return int(alpha)
+
+
+def paper_specs(alpha: int = 1, methods: Sequence[str] = PAPER_METHODS) -> list[UnlearnSpec]:
+    """The paper's learning rates and β for ``methods`` at gap ``alpha`` (DESIGN.md §3)."""
+    a = _check_alpha(alpha)
+    specs = []
+    for name in methods:
+        if name not in _PAPER_HPARAMS[a]:
+            raise ValueError(f"method must be one of {', '.join(_SUPPORTED)}, got {name!r}")
+        lr, beta = _PAPER_HPARAMS[a][name]
+        specs.append(UnlearnSpec(name, lr, beta))
+    return specs
+
+
+def beta_sweep_specs(betas: Sequence[float] = SWEEP_BETAS, lr: float = SWEEP_LR) -> list[UnlearnSpec]:
+    """Fig. 3: NPO for each β and GA, all at the same step size (Proposition 1: NPO → GA as β → 0)."""
+    return [UnlearnSpec("NPO", lr, float(b), label=f"NPO β={b:g}") for b in betas] + [UnlearnSpec("GA", lr, label="GA")]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the task: data, features, initial and retrained models (batched over seeds)
+# --------------------------------------------------------------------------------------------------------------
+@dataclass
+class SyntheticTask:
+    """Data and pretrained heads of the synthetic experiment for ``S`` seeds (all tensors float64, leading dim S).
+
+    ``phi_*``: features ``(S, n, F)``; ``y_*``: labels in {0, 1} ``(S, n)``; ``y_idk``: random labels ``(S, n_f)``;
+    ``theta_ref`` / ``theta_retr``: the initial (forget ∪ retain) and retrained (retain only) heads ``(S, F)``.
+    """
+
+    alpha: int
+    seeds: tuple[int, ...]
+    phi_forget: torch.Tensor
+    y_forget: torch.Tensor
+    y_idk: torch.Tensor
+    phi_retain: torch.Tensor
+    y_retain: torch.Tensor
+    phi_eval_forget: torch.Tensor
+    y_eval_forget: torch.Tensor
+    phi_eval_retain: torch.Tensor
+    y_eval_retain: torch.Tensor
+    theta_ref: torch.Tensor
+    theta_retr: torch.Tensor
+    pretrain_grad_norm: dict = field(default_factory=dict)
+    pretrain_seconds: float = 0.0
+
+
+def _sample_split(gen: torch.Generator, n: int, d: int, alpha: float, sign: float):
+    """x ~ N(sign·α·1, I); P(y=1|x) = σ(sign·((x − sign·α·1)ᵀ1/√d + 1)) — sign = +1 forget, −1 retain."""
+    mu = sign * alpha
+    x = mu + torch.randn(n, d, generator=gen, dtype=torch.float64)
+    logit = sign * ((x - mu).sum(dim=1) / math.sqrt(d) + 1.0)
+    y = (torch.rand(n, generator=gen, dtype=torch.float64) < torch.sigmoid(logit)).to(torch.float64)
+    return x, y
+
+
+def _logp(phi: torch.Tensor, theta: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``log π_θ(y|x) = log σ((2y − 1) · θᵀφ(x))``; phi ``(S, n, F)``, theta ``(S, F, M)``, y ``(S, n)`` → ``(S, n, M)``."""
+    z = torch.bmm(phi, theta)
+    return F.logsigmoid((2.0 * y - 1.0).unsqueeze(-1) * z)
+
+
+def bernoulli_kl(p_logit: torch.Tensor, q_logit: torch.Tensor) -> torch.Tensor:
+    """``KL(Bern(σ(p)) ‖ Bern(σ(q)))`` elementwise, computed from logits (stable for any logit size)."""
+    lp1, lp0 = F.logsigmoid(p_logit), F.logsigmoid(-p_logit)
+    lq1, lq0 = F.logsigmoid(q_logit), F.logsigmoid(-q_logit)
+    return lp1.exp() * (lp1 - lq1) + lp0.exp() * (lp0 - lq0)
+
+
+def _pretrain(phi: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, steps: int, lr: float):
+    """Full-batch GD on weighted mean NLLs from θ = 0, several heads at once.
+
+    phi ``(S, n, F)``, y ``(S, n)``, weights ``(S, n, H)`` (each column sums to 1: the per-head mean over its data).
+    The gradient of ``Σ_i w_i · nll_i`` is written out, ``Φᵀ(w ⊙ (σ(z) − y))`` (that is ``nll_loss``'s gradient
+    through ``logp = log σ((2y−1)z)``; the tests check it against autograd), because this loop runs 20 000 times.
+    Returns heads ``(S, F, H)`` and the final gradient norms ``(S, H)``.
+    """
+    S, n, Fdim = phi.shape
+    H = weights.shape[-1]
+    theta = torch.zeros(S, Fdim, H, dtype=phi.dtype)
+    phi_t = phi.transpose(1, 2).contiguous()
+    yy = y.unsqueeze(-1)
+    grad = torch.zeros_like(theta)
+    for _ in range(steps):
+        z = torch.bmm(phi, theta)
+        torch.bmm(phi_t, weights * (torch.sigmoid(z) - yy), out=grad)
+        theta.sub_(lr * grad)
+    z = torch.bmm(phi, theta)
+    grad = torch.bmm(phi_t, weights * (torch.sigmoid(z) - yy))
+    return theta, torch.linalg.vector_norm(grad, dim=1)
+
+
+def _normalize_seeds(seeds) -> tuple[int, ...]:
+    if isinstance(seeds, bool):
+        raise ValueError(f"seeds must be a positive int or a sequence of ints, got {seeds!r}")
+    if isinstance(seeds, (int, np.integer)):
+        if seeds < 1:
+            raise ValueError(f"seeds must be >= 1, got {seeds!r}")
+        return tuple(range(int(seeds)))
+    out = tuple(int(s) for s in seeds)
+    if not out or len(set(out)) != len(out) or any(s < 0 for s in out):
+        raise ValueError(f"seeds must be a non-empty sequence of distinct ints >= 0, got {seeds!r}")
+    return out
+
+
+def make_task(
+    alpha: int = 1,
+    seeds=5,
+    *,
+    d: int = 16,
+    n_features: int = 128,
+    n_forget: int = 200,
+    n_retain: int = 1000,
+    n_eval: int = 1000,
+    pretrain_steps: int = 20_000,
+    pretrain_lr: float = 0.05,
+) -> SyntheticTask:
+    """Sample the data of each seed and train the initial and retrained heads (cached in memory per argument set).
+
+    Seed ``s`` draws W, the training sets, the IDK labels and the evaluation sets from ``torch.Generator(s)``.
+    """
+    a = _check_alpha(alpha)
+    seeds = _normalize_seeds(seeds)
+    for name, v in (("d", d), ("n_features", n_features), ("n_forget", n_forget), ("n_retain", n_retain),
+                    ("n_eval", n_eval)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+    if isinstance(pretrain_steps, bool) or not isinstance(pretrain_steps, int) or pretrain_steps < 0:
+        raise ValueError(f"pretrain_steps must be an integer >= 0, got {pretrain_steps!r}")
+    if not (math.isfinite(pretrain_lr) and pretrain_lr > 0):
+        raise ValueError(f"pretrain_lr must be a finite number > 0, got {pretrain_lr!r}")
+    return _make_task_cached(a, seeds, d, n_features, n_forget, n_retain, n_eval, pretrain_steps, float(pretrain_lr))
+
+
+@lru_cache(maxsize=8)
+def _make_task_cached(alpha, seeds, d, n_features, n_forget, n_retain, n_eval, pretrain_steps, pretrain_lr):
+    cols = {k: [] for k in ("W", "xf", "yf", "idk", "xr", "yr", "xef", "yef", "xer", "yer")}
+    for s in seeds:
+        gen = torch.Generator().manual_seed(int(s))
+        cols["W"].append(torch.randn(n_features, d, generator=gen, dtype=torch.float64) / math.sqrt(d))
+        xf, yf = _sample_split(gen, n_forget, d, alpha, +1.0)
+        xr, yr = _sample_split(gen, n_retain, d, alpha, -1.0)
+        idk = (torch.rand(n_forget, generator=gen, dtype=torch.float64) < 0.5).to(torch.float64)
+        xef, yef = _sample_split(gen, n_eval, d, alpha, +1.0)
+        xer, yer = _sample_split(gen, n_eval, d, alpha, -1.0)
+        for k, v in zip(("xf", "yf", "idk", "xr", "yr", "xef", "yef", "xer", "yer"), (xf, yf, idk, xr, yr, xef, yef, xer, yer)):
+            cols[k].append(v)
+    st = {k: torch.stack(v) for k, v in cols.items()}
+    W = st["W"]
+
+    def feats(x):
+        return torch.relu(torch.bmm(x, W.transpose(1, 2)))
+
+    phi_f, phi_r = feats(st["xf"]), feats(st["xr"])
+    S = len(seeds)
+    # heads: 0 = initial model (mean over forget ∪ retain), 1 = retrained model (mean over retain only)
+    phi_all = torch.cat([phi_f, phi_r], dim=1)
+    y_all = torch.cat([st["yf"], st["yr"]], dim=1)
+    w = torch.zeros(S, n_forget + n_retain, 2, dtype=torch.float64)
+    w[:, :, 0] = 1.0 / (n_forget + n_retain)
+    w[:, n_forget:, 1] = 1.0 / n_retain
+    t0 = time.perf_counter()
+    heads, gnorm = _pretrain(phi_all, y_all, w, pretrain_steps, pretrain_lr)
+    seconds = time.perf_counter() - t0
+    return SyntheticTask(
+        alpha=alpha,
+        seeds=seeds,
+        phi_forget=phi_f,
+        y_forget=st["yf"],
+        y_idk=st["idk"],
+        phi_retain=phi_r,
+        y_retain=st["yr"],
+        phi_eval_forget=feats(st["xef"]),
+        y_eval_forget=st["yef"],
+        phi_eval_retain=feats(st["xer"]),
+        y_eval_retain=st["yer"],
+        theta_ref=heads[:, :, 0].contiguous(),
+        theta_retr=heads[:, :, 1].contiguous(),
+        pretrain_grad_norm={"initial": gnorm[:, 0].tolist(), "retrained": gnorm[:, 1].tolist()},
+        pretrain_seconds=seconds,
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# unlearning, batched over seeds and methods
+# --------------------------------------------------------------------------------------------------------------
+def _evaluate(task: SyntheticTask, theta: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The three distances for heads ``theta (S, F, M)`` → each ``(S, M)``."""
+    zf = torch.bmm(task.phi_eval_forget, theta)
+    zr = torch.bmm(task.phi_eval_retain, theta)
+    zf_retr = (task.phi_eval_forget @ task.theta_retr.unsqueeze(-1)).expand_as(zf)
+    zr_retr = (task.phi_eval_retain @ task.theta_retr.unsqueeze(-1)).expand_as(zr)
+    zf_ref = (task.phi_eval_forget @ task.theta_ref.unsqueeze(-1)).expand_as(zf)
+    return {
+        "forget_distance": bernoulli_kl(zf_retr, zf).mean(dim=1),
+        "retain_distance": bernoulli_kl(zr_retr, zr).mean(dim=1),
+        "forget_kl": bernoulli_kl(zf_ref, zf).mean(dim=1),
+    }
+
+
+def _objective(task: SyntheticTask, specs: Sequence[UnlearnSpec], theta: torch.Tensor, ref: dict) -> torch.Tensor:
+    """``Σ_m Σ_s Σ_k w_k · mean_i term_k`` with the library's loss terms (flattened to ``(S·n,)`` per call)."""
+    logp_f = _logp(task.phi_forget, theta, task.y_forget)  # (S, n_f, M)
+    logp_r = _logp(task.phi_retain, theta, task.y_retain)
+    logp_idk = _logp(task.phi_forget, theta, task.y_idk)
+    S, n_f, _ = logp_f.shape
+    n_r = logp_r.shape[1]
+    ones_f = torch.ones(S * n_f, dtype=theta.dtype)
+    ones_r = torch.ones(S * n_r, dtype=theta.dtype)
+    total = theta.new_zeros(())
+    for j, spec in enumerate(specs):
+        inputs = {
+            "forget_logp": logp_f[:, :, j].reshape(-1),
+            "forget_ref_logp": ref["forget"],
+            "forget_n_tokens": ones_f,
+            "retain_logp": logp_r[:, :, j].reshape(-1),
+            "retain_n_tokens": ones_r,
+            "idk_logp": logp_idk[:, :, j].reshape(-1),
+            "idk_ref_logp": ref["idk"],
+            "idk_n_tokens": ones_f,
+        }
+        weights = {"one": 1.0, "alpha": spec.retain_weight}
+        for term, wname in get_method(spec.method).terms:
+            value = TERMS[term].fn(inputs, spec.beta, 0.0)  # (S·n,)
+            n = value.numel() // S
+            total = total + weights[wname] * value.view(S, n).mean(dim=1).sum()
+    return total
+
+
+def random_features_experiment(
+    alpha: int = 1,
+    methods: Sequence[str | UnlearnSpec] | None = None,
+    seeds=5,
+    steps: int = 2000,
+    eval_every: int = 25,
+    *,
+    task: SyntheticTask | None = None,
+    progress: bool = False,
+    **task_kwargs,
+) -> pd.DataFrame:
+    """Run the synthetic unlearning experiment; returns a tidy DataFrame, one row per (seed, method, evaluation).
+
+    Columns: ``seed, method, step, forget_distance, retain_distance, forget_kl`` (+ ``base_method, lr, beta,
+    alpha``). ``method`` holds each run's label.
+
+    Args:
+        alpha: 1 (separated forget/retain inputs) or 0 (overlapping), the paper's two settings.
+        methods: method names (the paper's lr and β for ``alpha`` are used, :func:`paper_specs`) or
+            :class:`UnlearnSpec` objects; default :data:`PAPER_METHODS`.
+        seeds: number of seeds (0..n−1) or a sequence of seeds.
+        steps: GD steps of unlearning; eval_every: steps between evaluations (step 0 and the last step included).
+        task: a prebuilt :func:`make_task` (its alpha/seeds win); otherwise ``make_task(alpha, seeds, **task_kwargs)``
+            (e.g. ``pretrain_steps=2000`` for quick tests).
+        progress: show a tqdm bar.
+    Interrupting (Ctrl-C) returns the evaluations done so far, with a warning.
+    """
+    if methods is None:
+        methods = PAPER_METHODS
+    if isinstance(methods, (str, UnlearnSpec)):
+        methods = [methods]
+    if len(methods) == 0:
+        raise ValueError("methods must be a non-empty sequence of method names or UnlearnSpec objects")
+    if task is None:
+        task = make_task(alpha, seeds, **task_kwargs)
+    elif task_kwargs:
+        raise ValueError(f"pass either task or task settings, not both (got {sorted(task_kwargs)})")
+    alpha = task.alpha
+    specs = [m if isinstance(m, UnlearnSpec) else paper_specs(alpha, [m])[0] for m in methods]
+    labels = [s.label for s in specs]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"methods must have distinct labels, got {labels}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+    if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
+        raise ValueError(f"eval_every must be an integer >= 1, got {eval_every!r}")
+
+    M = len(specs)
+    theta = task.theta_ref.unsqueeze(-1).repeat(1, 1, M).requires_grad_(True)  # (S, F, M)
+    lr = torch.tensor([s.lr for s in specs], dtype=theta.dtype)
+    with torch.no_grad():
+        ref = {
+            "forget": _logp(task.phi_forget, task.theta_ref.unsqueeze(-1), task.y_forget)[:, :, 0].reshape(-1),
+            "idk": _logp(task.phi_forget, task.theta_ref.unsqueeze(-1), task.y_idk)[:, :, 0].reshape(-1),
+        }
+    records: list[tuple[int, dict]] = []
+
+    def record(step):
+        with torch.no_grad():
+            records.append((step, {k: v.numpy().copy() for k, v in _evaluate(task, theta.detach()).items()}))
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, desc=f"synthetic α={alpha}", leave=False)
+    try:
+        record(0)
+        for step in range(1, steps + 1):
+            loss = _objective(task, specs, theta, ref)
+            (grad,) = torch.autograd.grad(loss, theta)
+            with torch.no_grad():
+                theta -= lr * grad
+            if step % eval_every == 0 or step == steps:
+                record(step)
+            if bar is not None:
+                bar.update(1)
+    except KeyboardInterrupt:
+        warnings.warn(f"interrupted: returning the {len(records)} evaluations done so far", stacklevel=2)
+    finally:
+        if bar is not None:
+            bar.close()
+
+    rows = []
+    for step, vals in records:
+        for si, seed in enumerate(task.seeds):
+            for j, spec in enumerate(specs):
+                rows.append(
+                    {
+                        "seed": seed,
+                        "method": spec.label,
+                        "step": step,
+                        "forget_distance": float(vals["forget_distance"][si, j]),
+                        "retain_distance": float(vals["retain_distance"][si, j]),
+                        "forget_kl": float(vals["forget_kl"][si, j]),
+                        "base_method": spec.method,
+                        "lr": spec.lr,
+                        "beta": spec.beta,
+                        "alpha": alpha,
+                    }
+                )
+    df = pd.DataFrame(rows)
+    order = {lab: i for i, lab in enumerate(labels)}
+    df = df.sort_values(["method", "seed", "step"], key=lambda c: c.map(order) if c.name == "method" else c)
+    return df.reset_index(drop=True)
+
+
+def summarize_experiment(df: pd.DataFrame) -> pd.DataFrame:
+    """Per method: start and end (mean over seeds) of each distance, the minimum of the seed-mean forget distance
+    and its step, and the retain distance there."""
+    needed = {"seed", "method", "step", "forget_distance", "retain_distance", "forget_kl"}
+    missing = needed - set(df.columns)
+    if missing:
+        raise ValueError(f"df lacks the columns {sorted(missing)}")
+    mean = df.groupby(["method", "step"], sort=False)[["forget_distance", "retain_distance", "forget_kl"]].mean()
+    out = []
+    for method, g in mean.groupby(level=0, sort=False):
+        g = g.droplevel(0)
+        i_min = g["forget_distance"].idxmin()
+        out.append(
+            {
+                "method": method,
+                "forget_start": g["forget_distance"].iloc[0],
+                "retain_start": g["retain_distance"].iloc[0],
+                "forget_min": g["forget_distance"].min(),
+                "step_of_forget_min": int(i_min),
+                "retain_at_forget_min": g.loc[i_min, "retain_distance"],
+                "forget_end": g["forget_distance"].iloc[-1],
+                "retain_end": g["retain_distance"].iloc[-1],
+                "retain_max": g["retain_distance"].max(),
+                "forget_kl_end": g["forget_kl"].iloc[-1],
+            }
+        )
+    return pd.DataFrame(out).set_index("method")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# CLI: npo-lab synthetic
+# --------------------------------------------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--alpha", type=int, choices=(0, 1), default=1, help="gap between forget and retain inputs")
+    parser.add_argument("--out", type=Path, required=True, help="output directory (CSV + PNG)")
+    parser.add_argument("--seeds", type=int, default=5, help="number of seeds (default 5)")
+    parser.add_argument("--steps", type=int, default=2000, help="unlearning steps for Figs. 4 and 9 (default 2000)")
+    parser.add_argument("--sweep-steps", type=int, default=SWEEP_STEPS, help="steps of the Fig. 3 β sweep (default 10000; 0 skips it)")
+    parser.add_argument("--eval-every", type=int, default=25, help="steps between evaluations (default 25)")
+    parser.add_argument("--pretrain-steps", type=int, default=20_000, help="GD steps of the initial/retrained models")
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from npo_lab.plotting import set_style
+    from npo_lab.plotting.theory import synthetic_figure
+
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    task = make_task(args.alpha, args.seeds, pretrain_steps=args.pretrain_steps)
+    print(f"initial/retrained models: {task.pretrain_seconds:.1f} s, final gradient norms "
+          f"{max(task.pretrain_grad_norm['initial']):.1e} / {max(task.pretrain_grad_norm['retrained']):.1e}")
+    df = random_features_experiment(task=task, steps=args.steps, eval_every=args.eval_every, progress=True)
+    csv = out / f"synthetic_alpha{args.alpha}.csv"
+    df.to_csv(csv, index=False)
+    print(f"wrote {csv}")
+    print(summarize_experiment(df).round(4).to_string())
+    set_style()
+    for kind in ("figure4", "figure9"):
+        fig = synthetic_figure(df, kind)
+        path = out / f"{kind}_alpha{args.alpha}.png"
+        fig.savefig(path, bbox_inches="tight")
+        plt.close(fig)
+        print(f"wrote {path}")
+    if args.sweep_steps > 0:
+        sweep = random_features_experiment(task=task, methods=beta_sweep_specs(), steps=args.sweep_steps,
+                                           eval_every=args.eval_every, progress=True)
+        csv = out / f"beta_sweep_alpha{args.alpha}.csv"
+        sweep.to_csv(csv, index=False)
+        print(f"wrote {csv}")
+        fig = synthetic_figure(sweep, "figure3")
+        path = out / f"figure3_alpha{args.alpha}.png"
+        fig.savefig(path, bbox_inches="tight")
+        plt.close(fig)
+        print(f"wrote {path}")
+    print(f"total {time.perf_counter() - t0:.1f} s")
+    return 0
