@@ -128,12 +128,16 @@ def test_bundled_dir_and_default_source(monkeypatch):
     assert D.load_idk_answers() == list(S.IDK_ANSWERS)
 
 
-def test_bundled_dir_missing_gives_clear_error(monkeypatch, tmp_path):
+def test_bundled_dir_missing_regenerates_into_cache(monkeypatch, tmp_path):
     import npo_lab
 
+    # a non-editable install has no data/ folder: the default set is regenerated into $NPO_LAB_CACHE
     monkeypatch.setattr(npo_lab, "__file__", str(tmp_path / "npo_lab" / "__init__.py"))
-    with pytest.raises(ValueError, match="python -m npo_lab.tofu.synthetic"):
-        D.bundled_data_dir()
+    monkeypatch.setenv("NPO_LAB_CACHE", str(tmp_path / "cache"))
+    got = D.bundled_data_dir()
+    assert got == tmp_path / "cache" / "synthetic_tofu"
+    for f in sorted(BUNDLED.glob("*.json*")):
+        assert (got / f.name).read_bytes() == f.read_bytes(), f.name
 
 
 def _documented_command() -> list[str]:

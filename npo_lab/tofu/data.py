@@ -129,7 +129,7 @@ def retain_split_for(forget_split: str) -> str:
 # sources
 # --------------------------------------------------------------------------------------------------------------
 def bundled_data_dir() -> Path:
-    """The directory of the bundled synthetic authors, ``data/synthetic_tofu/``.
+    """The directory of the bundled synthetic authors, ``data/synthetic_tofu/`` (regenerated into the cache if absent).
 
     Looked up next to the package (``npo_lab/data/synthetic_tofu``, for a build that ships it as package data)
     and at the repository root (``<repo>/data/synthetic_tofu``, for an editable install or a source checkout).
@@ -141,13 +141,23 @@ def bundled_data_dir() -> Path:
     for c in candidates:
         if (c / "full.json").is_file():
             return c
-    raise ValueError(
-        "bundled synthetic TOFU data not found (looked in "
-        + ", ".join(str(c) for c in candidates)
-        + "). Install npo_lab from a source checkout (`pip install -e .`), or generate the files with "
-        "`python -m npo_lab.tofu.synthetic --authors 20 --seed 0 --out DIR` and pass source=DIR "
-        "(or set NPO_LAB_TOFU_DIR=DIR)."
-    )
+    # A non-editable install (e.g. `pip install git+...` on Colab) has no data/ folder: the generator is
+    # deterministic and takes well under a second, so regenerate the same default set into the cache.
+    cache = Path(os.environ.get("NPO_LAB_CACHE", "~/.cache/npo_lab")).expanduser() / "synthetic_tofu"
+    if not (cache / "full.json").is_file():
+        try:
+            from .synthetic import write_tofu
+
+            write_tofu(cache, n_authors=20, seed=0)
+        except OSError as err:
+            raise ValueError(
+                "bundled synthetic TOFU data not found (looked in "
+                + ", ".join(str(c) for c in candidates)
+                + f") and it could not be generated into {cache}: {err}. Generate the files with "
+                "`python -m npo_lab.tofu.synthetic --authors 20 --seed 0 --out DIR` and pass source=DIR "
+                "(or set NPO_LAB_TOFU_DIR=DIR)."
+            ) from err
+    return cache
 
 
 def resolve_source(source: str | os.PathLike | None = None) -> str | Path:
