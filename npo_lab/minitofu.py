@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -46,6 +47,7 @@ __all__ = [
     "load_source_rows",
     "write_subset_source",
     "retain_split_name",
+    "n_split_authors",
     "train_lm",
     "answer_probability",
     "prepare",
@@ -229,13 +231,13 @@ def _try_load(split: str, source):
 
 
 def load_source_rows(source: str | Path | None = "synthetic", n_authors: int = 20) -> dict[str, Any]:
-    """The first ``n_authors`` authors of a TOFU-format source, each row with its paraphrased/perturbed answers.
+    """The first ``n_authors`` authors of a TOFU-format source, with paraphrased/perturbed answers where it has them.
 
     Returns ``{"full": [...], "real_authors_perturbed": [...], "world_facts_perturbed": [...], "idk": [...]}``;
-    ``full`` rows carry ``question, answer, paraphrased_answer, perturbed_answer`` (+ ``paraphrased_question``
-    where the source has it), looked up by question in the source's ``*_perturbed`` splits. Raises ValueError
-    when the source has fewer authors than asked or a chosen row has no perturbed version (in real TOFU only
-    the first 20 authors and the last 10 % have one).
+    ``full`` rows carry ``question, answer`` and, where one of the source's ``*_perturbed`` splits has the same
+    question, ``paraphrased_answer, perturbed_answer`` (+ ``paraphrased_question``). Real TOFU has them for the
+    first 20 authors (``retain_perturbed``) and the last 10 %; the bundled synthetic set for its first and last
+    10 % of authors. Raises ValueError when the source has fewer authors than asked.
     """
     from npo_lab.tofu.data import load_idk_answers, load_tofu
 
@@ -251,16 +253,14 @@ def load_source_rows(source: str | Path | None = "synthetic", n_authors: int = 2
         for r in _try_load(split, source) or []:
             lookup.setdefault(r["question"], r)
     rows = []
-    for i, r in enumerate(full[:n]):
+    for r in full[:n]:
+        row = {"question": r["question"], "answer": r["answer"]}
         p = lookup.get(r["question"])
-        if p is None or not p.get("perturbed_answer"):
-            raise ValueError(f"row {i} of `full` ({r['question'][:60]!r}) has no paraphrased/perturbed answers "
-                             f"in the source's *_perturbed splits; choose fewer authors (n_authors)")
-        row = {"question": r["question"], "answer": r["answer"],
-               "paraphrased_answer": p.get("paraphrased_answer") or r["answer"],
-               "perturbed_answer": list(p["perturbed_answer"])}
-        if p.get("paraphrased_question"):
-            row["paraphrased_question"] = p["paraphrased_question"]
+        if p is not None and p.get("perturbed_answer"):
+            row["paraphrased_answer"] = p.get("paraphrased_answer") or r["answer"]
+            row["perturbed_answer"] = list(p["perturbed_answer"])
+            if p.get("paraphrased_question"):
+                row["paraphrased_question"] = p["paraphrased_question"]
         rows.append(row)
     out: dict[str, Any] = {"full": rows}
     for split in _GENERAL_SPLITS:
@@ -274,8 +274,9 @@ def load_source_rows(source: str | Path | None = "synthetic", n_authors: int = 2
     return out
 
 
-def _n_forget(percent: int, n_rows: int) -> int:
-    return max(1, int(round(percent / 100 * n_rows)))
+def n_split_authors(percent: float, n_authors: int) -> int:
+    """Authors in a split of ``percent`` % of ``n_authors``: ``max(1, round-half-up)`` (TOFU counts whole authors)."""
+    return max(1, int(math.floor(percent / 100 * n_authors + 0.5)))
 
 
 def retain_split_name(forget_split: str) -> str:
@@ -295,34 +296,43 @@ def _write_jsonl(path: Path, rows: Sequence[dict]) -> None:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
 
+def _with_perturbed(rows: Sequence[dict], what: str) -> list[dict]:
+    for r in rows:
+        if not r.get("perturbed_answer"):
+            raise ValueError(f"{what}: row {r['question'][:60]!r} has no paraphrased/perturbed answers in the "
+                             f"source's *_perturbed splits; choose another n_authors")
+    return list(rows)
+
+
 def write_subset_source(rows: dict[str, Any], directory: str | Path) -> Path:
     """Write ``rows`` (from :func:`load_source_rows`) as a TOFU-format directory that refers to the subset only.
 
-    Files: ``full``; ``forgetXX`` = the last XX % of the rows and ``retainYY`` = the first rows (XX in 1, 5, 10,
-    20, 30, 50, 90; rounded to whole rows, at least one); ``forget01/05/10_perturbed`` = those forget rows with
-    their paraphrased/perturbed answers; ``retain_perturbed`` = the first 10 % of the rows (as TOFU's first 20
-    of 200 authors, so it never overlaps a forget split up to 90 %); ``real_authors(_perturbed)``,
-    ``world_facts(_perturbed)`` copied; ``idontknow.jsonl`` when the source has IDK answers.
+    With n authors (20 rows each): ``full``; ``forgetXX`` = the last ``max(1, round(XX/100·n))`` authors and
+    ``retainYY`` = the other (first) authors, XX in 1, 5, 10, 20, 30, 50, 90; ``forget01/05/10_perturbed`` =
+    those forget rows with their paraphrased/perturbed answers; ``retain_perturbed`` = the first 10 % of the
+    authors (as TOFU's first 20 of 200, so it never overlaps a forget split up to 90 %);
+    ``real_authors_perturbed``, ``world_facts_perturbed`` copied; ``idontknow.jsonl`` when the source has IDK
+    answers.
     """
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     full = rows["full"]
-    n = len(full)
+    n_rows = len(full)
+    n_authors = n_rows // QUESTIONS_PER_AUTHOR
     qa = [{"question": r["question"], "answer": r["answer"]} for r in full]
     _write_jsonl(d / "full.json", qa)
     for split, pct in FORGET_PERCENTS.items():
-        k = _n_forget(pct, n)
-        if k >= n:
-            raise ValueError(f"{split} would take all {n} rows; use more authors")
-        _write_jsonl(d / f"{split}.json", qa[n - k:])
-        _write_jsonl(d / f"{retain_split_name(split)}.json", qa[: n - k])
+        k = n_split_authors(pct, n_authors) * QUESTIONS_PER_AUTHOR
+        if k >= n_rows:
+            raise ValueError(f"{split} would take all {n_authors} authors; use more authors")
+        _write_jsonl(d / f"{split}.json", qa[n_rows - k:])
+        _write_jsonl(d / f"{retain_split_name(split)}.json", qa[: n_rows - k])
         if split in _PERTURBED_FORGET:
-            _write_jsonl(d / f"{split}_perturbed.json", full[n - k:])
-    _write_jsonl(d / "retain_perturbed.json", full[: _n_forget(10, n)])
+            _write_jsonl(d / f"{split}_perturbed.json", _with_perturbed(full[n_rows - k:], f"{split}_perturbed"))
+    k = n_split_authors(10, n_authors) * QUESTIONS_PER_AUTHOR
+    _write_jsonl(d / "retain_perturbed.json", _with_perturbed(full[:k], "retain_perturbed"))
     for split in _GENERAL_SPLITS:
         _write_jsonl(d / f"{split}.json", rows[split])
-        _write_jsonl(d / f"{split.replace('_perturbed', '')}.json",
-                     [{"question": r["question"], "answer": r["answer"]} for r in rows[split]])
     if rows.get("idk"):
         (d / "idontknow.jsonl").write_text("".join(a.strip() + "\n" for a in rows["idk"] if a.strip()))
     return d
@@ -533,7 +543,7 @@ def prepare(config: MiniTofuConfig | None = None, forget_split: str = "forget10"
     if not cached["tokenizer"]:
         t0 = time.perf_counter()
         texts = [r["question"] + "\n" + r["answer"] for r in rows["full"]]
-        texts += [a for r in rows["full"] for a in [r["paraphrased_answer"], *r["perturbed_answer"]]]
+        texts += [a for r in rows["full"] for a in [r.get("paraphrased_answer", ""), *r.get("perturbed_answer", [])]]
         texts += [r["question"] + "\n" + r["answer"] for s in _GENERAL_SPLITS for r in rows[s]]
         texts += [a for s in _GENERAL_SPLITS for r in rows[s] for a in r.get("perturbed_answer", [])]
         texts += list(rows.get("idk", []))

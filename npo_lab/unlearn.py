@@ -35,6 +35,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import random
 import shutil
 import time
@@ -99,7 +100,8 @@ class UnlearnConfig:
     max_grad_norm: float = _f(1.0, "gradient clipping norm (0: off)")
     optim: str = _f("adamw_torch", "transformers optimiser name")
     seed: int = _f(0, "seed of data order, retain pairing, IDK answers and the Trainer")
-    eval_every: int = _f(0, "evaluate every N optimiser steps; 0: at the end of each epoch; -1: never")
+    eval_every: int = _f(0, "evaluate every N optimiser steps; 0: at the end of each epoch; -1: never (no evaluation "
+                            "at all, and no retain_log needed)")
     eval_at_start: bool = _f(True, "also evaluate before unlearning (step 0), so curves start at the fine-tuned model")
     eval_max_rows: int = _f(300, "rows per eval split (the paper: at most 300)")
     eval_batch_size: int = _f(16, "batch size of evaluation")
@@ -276,7 +278,10 @@ def reference_logps(model, tokenizer, rows, *, template: str = "qa", max_length:
     collate = QACollator(tokenizer, template=template, max_length=max_length)
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
+    try:
+        device = model.get_input_embeddings().weight.device
+    except (AttributeError, NotImplementedError):
+        device = next(model.parameters()).device
     out: list[float] = []
     try:
         for start in range(0, len(rows), batch_size):
@@ -686,6 +691,7 @@ def training_arguments(cfg: UnlearnConfig, n_forget: int, **overrides) -> Traini
         save_total_limit=1,
         eval_strategy="no",
         dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,  # every method uses every trainable parameter (override if not)
         dataloader_pin_memory=torch.cuda.is_available(),
         **save,
     )
@@ -694,6 +700,10 @@ def training_arguments(cfg: UnlearnConfig, n_forget: int, **overrides) -> Traini
         key = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
         kwargs[key] = True
         kwargs[key + "_kwargs"] = {"use_reentrant": False}
+    if not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # several processes without a GPU (accelerate launch --multi_gpu / torchrun on a CPU machine): only
+        # use_cpu=True makes accelerate start gloo DDP (MULTI_CPU); otherwise every process trains alone
+        kwargs["use_cpu"] = True
     kwargs.update(overrides)
     args = TrainingArguments(**kwargs)
     steps = _steps_per_epoch(n_forget, cfg, args.world_size)
@@ -715,6 +725,16 @@ def _apply_lora(model, cfg: UnlearnConfig):
     if cfg.gradient_checkpointing and hasattr(model, "enable_input_require_grads"):
         model.enable_input_require_grads()
     return model
+
+
+def _zero3(trainer) -> bool:
+    if not getattr(trainer, "is_deepspeed_enabled", False):
+        return False
+    try:
+        from transformers.integrations import is_deepspeed_zero3_enabled
+    except ImportError:  # pragma: no cover
+        return False
+    return bool(is_deepspeed_zero3_enabled())
 
 
 def _load_retain_log(retain_log):
@@ -743,7 +763,9 @@ def unlearn(model, tokenizer, forget_rows, retain_rows=None, config: UnlearnConf
     """Unlearn ``forget_rows`` from ``model`` with ``config.method`` and write the run record.
 
     Args:
-        model: a causal LM (the fine-tuned model; it is trained in place, or wrapped with LoRA if ``lora_r > 0``).
+        model: a causal LM (the fine-tuned model). It is trained **in place** (or wrapped with LoRA if
+            ``lora_r > 0``): pass ``copy.deepcopy(model)`` to keep the original, e.g. to compare several methods.
+            On ``resume`` pass the same initial model again (the checkpoint's weights are loaded into it).
         tokenizer: its tokenizer (a missing pad token is set to EOS).
         forget_rows / retain_rows: rows with ``question`` and ``answer`` (``datasets.Dataset``, list of dicts or a
             DataFrame); ``retain_rows`` is required by the +RT/+KL methods and SimNPO.
@@ -769,7 +791,7 @@ def unlearn(model, tokenizer, forget_rows, retain_rows=None, config: UnlearnConf
     retain = _rows(retain_rows, "retain_rows")
     if method.needs_retain and not retain:
         raise ValueError(f"method {cfg.method} needs retain data (its terms read retain_*): give retain_rows")
-    evaluating = cfg.eval_every >= 0 or cfg.eval_at_start
+    evaluating = cfg.eval_every >= 0  # -1: no evaluation at all
     if evaluating and cfg.forget_quality and retain_log is None:
         raise ValueError("retain_log is required to compute forget quality (the retain model's TOFU eval log); "
                          "pass retain_log=... or set UnlearnConfig(forget_quality=False)")
@@ -819,6 +841,10 @@ def unlearn(model, tokenizer, forget_rows, retain_rows=None, config: UnlearnConf
                         alpha=cfg.alpha, gamma=cfg.gamma, template=cfg.template, max_length=cfg.max_length,
                         cache_reference=cfg.cache_reference, ref_batch_size=cfg.ref_batch_size)
     eval_cb = None
+    if evaluating and _zero3(trainer):
+        logger.warning("DeepSpeed ZeRO-3 shards the parameters: evaluation during training is turned off; "
+                       "evaluate the saved model afterwards (npo-lab evaluate)")
+        evaluating = False
     if evaluating:
         eval_cb = UnlearnEvalCallback(trainer, recorder, cfg, retain_log=retain_log, eval_source=eval_source,
                                       forget_split=forget_split)

@@ -11,7 +11,7 @@ import torch
 
 from npo_lab.minitofu import tiny_llama, train_tokenizer
 from npo_lab.tofu import metrics as M
-from npo_lab.tofu.data import encode_prompt, encode_qa
+from npo_lab.tofu.data import QACollator, encode_prompt, encode_qa
 from npo_lab.tofu.evaluate import evaluate
 
 NAMES = ["Ada Quill", "Bo Lint", "Cyr Mave", "Dot Fenn", "Eli Rook", "Fay Noor", "Gus Tarn"]
@@ -56,10 +56,25 @@ def setup(tmp_path_factory):
             texts += [r["question"], r["answer"], *r["perturbed_answer"], r.get("paraphrased_answer", "")]
     tok = train_tokenizer(texts * 3, vocab_size=400)
     model = tiny_llama(tok, hidden_size=32, num_layers=2, num_heads=2, seed=0)
-    with torch.no_grad():  # larger random embeddings (tied to the LM head): varied greedy generations
-        torch.manual_seed(1)
-        model.get_input_embeddings().weight.normal_(0.0, 1.0)
+    # a few steps of fine-tuning so that greedy generations are words, not one repeated token
+    batch = QACollator(tok)(files["retain_perturbed"] + files["world_facts_perturbed"])
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(20):
+        loss = model(**batch).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.zero_grad(set_to_none=True)
     return data, files, tok, model
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread; on a loaded 2-core machine more threads are ~30x slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def _mean_nll(model, tok, question, answer):

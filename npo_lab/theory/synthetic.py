@@ -31,7 +31,10 @@ import argparse
 import math
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+import contextlib
+import hashlib
+import os
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
@@ -120,6 +123,18 @@ class UnlearnSpec:
             raise ValueError(f"retain_weight must be a finite number >= 0, got {self.retain_weight!r}")
         if not self.label:
             object.__setattr__(self, "label", self.method)
+
+
+@contextlib.contextmanager
+def _single_thread():
+    """Run torch on one thread: the matrices here are small, and several OpenMP threads on a shared machine spin on
+    each other (measured 30× slower with 2 threads on 2 busy cores)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 def _check_alpha(alpha) -> int:
@@ -242,10 +257,14 @@ def make_task(
     n_eval: int = 1000,
     pretrain_steps: int = 20_000,
     pretrain_lr: float = 0.05,
+    cache: bool | str | Path = True,
 ) -> SyntheticTask:
-    """Sample the data of each seed and train the initial and retrained heads (cached in memory per argument set).
+    """Sample the data of each seed and train the initial and retrained heads.
 
     Seed ``s`` draws W, the training sets, the IDK labels and the evaluation sets from ``torch.Generator(s)``.
+    Training the two heads (20 000 full-batch steps) dominates the run time (≈15 s for 5 seeds on a quiet CPU
+    core), so the heads are cached: in memory per argument set, and on disk as ``.npz`` (``cache=True``:
+    ``$NPO_LAB_CACHE/synthetic``, default ``~/.cache/npo_lab/synthetic``; a path: that directory; ``False``: off).
     """
     a = _check_alpha(alpha)
     seeds = _normalize_seeds(seeds)
@@ -257,11 +276,26 @@ def make_task(
         raise ValueError(f"pretrain_steps must be an integer >= 0, got {pretrain_steps!r}")
     if not (math.isfinite(pretrain_lr) and pretrain_lr > 0):
         raise ValueError(f"pretrain_lr must be a finite number > 0, got {pretrain_lr!r}")
-    return _make_task_cached(a, seeds, d, n_features, n_forget, n_retain, n_eval, pretrain_steps, float(pretrain_lr))
+    if cache is True:
+        cache_dir = Path(os.environ.get("NPO_LAB_CACHE", "").strip() or Path.home() / ".cache" / "npo_lab") / "synthetic"
+    elif cache is False or cache is None:
+        cache_dir = None
+    else:
+        cache_dir = Path(cache)
+    return _make_task_cached(
+        a, seeds, d, n_features, n_forget, n_retain, n_eval, pretrain_steps, float(pretrain_lr),
+        None if cache_dir is None else str(cache_dir),
+    )
+
+
+def _heads_file(cache_dir, alpha, seeds, d, n_features, n_forget, n_retain, n_eval, pretrain_steps, pretrain_lr):
+    key = f"v1-{alpha}-{seeds}-{d}-{n_features}-{n_forget}-{n_retain}-{n_eval}-{pretrain_steps}-{pretrain_lr!r}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return Path(cache_dir) / f"heads_alpha{alpha}_{digest}.npz"
 
 
 @lru_cache(maxsize=8)
-def _make_task_cached(alpha, seeds, d, n_features, n_forget, n_retain, n_eval, pretrain_steps, pretrain_lr):
+def _make_task_cached(alpha, seeds, d, n_features, n_forget, n_retain, n_eval, pretrain_steps, pretrain_lr, cache_dir):
     cols = {k: [] for k in ("W", "xf", "yf", "idk", "xr", "yr", "xef", "yef", "xer", "yer")}
     for s in seeds:
         gen = torch.Generator().manual_seed(int(s))
@@ -288,7 +322,23 @@ def _make_task_cached(alpha, seeds, d, n_features, n_forget, n_retain, n_eval, p
     w[:, :, 0] = 1.0 / (n_forget + n_retain)
     w[:, n_forget:, 1] = 1.0 / n_retain
     t0 = time.perf_counter()
-    heads, gnorm = _pretrain(phi_all, y_all, w, pretrain_steps, pretrain_lr)
+    path = None
+    if cache_dir is not None:
+        path = _heads_file(cache_dir, alpha, seeds, d, n_features, n_forget, n_retain, n_eval, pretrain_steps, pretrain_lr)
+    if path is not None and path.exists():
+        with np.load(path, allow_pickle=False) as z:
+            heads, gnorm = torch.from_numpy(z["heads"]), torch.from_numpy(z["grad_norm"])
+    else:
+        with _single_thread():
+            heads, gnorm = _pretrain(phi_all, y_all, w, pretrain_steps, pretrain_lr)
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".tmp.npz")
+                np.savez(tmp, heads=heads.numpy(), grad_norm=gnorm.numpy())
+                os.replace(tmp, path)
+            except OSError as exc:  # a read-only cache must not stop the experiment
+                warnings.warn(f"could not cache the pretrained heads in {path.parent}: {exc}", stacklevel=2)
     seconds = time.perf_counter() - t0
     return SyntheticTask(
         alpha=alpha,
@@ -328,11 +378,16 @@ def _evaluate(task: SyntheticTask, theta: torch.Tensor) -> dict[str, torch.Tenso
 
 def _objective(task: SyntheticTask, specs: Sequence[UnlearnSpec], theta: torch.Tensor, ref: dict) -> torch.Tensor:
     """``Σ_m Σ_s Σ_k w_k · mean_i term_k`` with the library's loss terms (flattened to ``(S·n,)`` per call)."""
-    logp_f = _logp(task.phi_forget, theta, task.y_forget)  # (S, n_f, M)
-    logp_r = _logp(task.phi_retain, theta, task.y_retain)
-    logp_idk = _logp(task.phi_forget, theta, task.y_idk)
+    needs = set().union(*(get_method(spec.method).needs() for spec in specs))
+    z_f = torch.bmm(task.phi_forget, theta)  # (S, n_f, M) logits, shared by the forget and the IDK labels
+    logp_f = F.logsigmoid((2.0 * task.y_forget - 1.0).unsqueeze(-1) * z_f)
+    logp_idk = F.logsigmoid((2.0 * task.y_idk - 1.0).unsqueeze(-1) * z_f) if "idk_logp" in needs else None
+    z_r = torch.bmm(task.phi_retain, theta) if needs & {"retain_logp", "retain_kl"} else None
+    logp_r = F.logsigmoid((2.0 * task.y_retain - 1.0).unsqueeze(-1) * z_r) if "retain_logp" in needs else None
+    # "+KL": KL(π_ref ‖ π_θ) of the label distribution on each retain input (the binary analogue of kl_to_ref)
+    kl_r = bernoulli_kl(ref["retain_logit"].expand_as(z_r), z_r) if "retain_kl" in needs else None
     S, n_f, _ = logp_f.shape
-    n_r = logp_r.shape[1]
+    n_r = task.phi_retain.shape[1]
     ones_f = torch.ones(S * n_f, dtype=theta.dtype)
     ones_r = torch.ones(S * n_r, dtype=theta.dtype)
     total = theta.new_zeros(())
@@ -341,10 +396,11 @@ def _objective(task: SyntheticTask, specs: Sequence[UnlearnSpec], theta: torch.T
             "forget_logp": logp_f[:, :, j].reshape(-1),
             "forget_ref_logp": ref["forget"],
             "forget_n_tokens": ones_f,
-            "retain_logp": logp_r[:, :, j].reshape(-1),
+            "retain_logp": None if logp_r is None else logp_r[:, :, j].reshape(-1),
             "retain_n_tokens": ones_r,
-            "idk_logp": logp_idk[:, :, j].reshape(-1),
+            "idk_logp": None if logp_idk is None else logp_idk[:, :, j].reshape(-1),
             "idk_ref_logp": ref["idk"],
+            "retain_kl": None if kl_r is None else kl_r[:, :, j].reshape(-1),
             "idk_n_tokens": ones_f,
         }
         weights = {"one": 1.0, "alpha": spec.retain_weight}
@@ -409,6 +465,7 @@ def random_features_experiment(
         ref = {
             "forget": _logp(task.phi_forget, task.theta_ref.unsqueeze(-1), task.y_forget)[:, :, 0].reshape(-1),
             "idk": _logp(task.phi_forget, task.theta_ref.unsqueeze(-1), task.y_idk)[:, :, 0].reshape(-1),
+            "retain_logit": torch.bmm(task.phi_retain, task.theta_ref.unsqueeze(-1)),
         }
     records: list[tuple[int, dict]] = []
 
@@ -421,22 +478,23 @@ def random_features_experiment(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=steps, desc=f"synthetic α={alpha}", leave=False)
-    try:
-        record(0)
-        for step in range(1, steps + 1):
-            loss = _objective(task, specs, theta, ref)
-            (grad,) = torch.autograd.grad(loss, theta)
-            with torch.no_grad():
-                theta -= lr * grad
-            if step % eval_every == 0 or step == steps:
-                record(step)
+    with _single_thread():
+        try:
+            record(0)
+            for step in range(1, steps + 1):
+                loss = _objective(task, specs, theta, ref)
+                (grad,) = torch.autograd.grad(loss, theta)
+                with torch.no_grad():
+                    theta -= lr * grad
+                if step % eval_every == 0 or step == steps:
+                    record(step)
+                if bar is not None:
+                    bar.update(1)
+        except KeyboardInterrupt:
+            warnings.warn(f"interrupted: returning the {len(records)} evaluations done so far", stacklevel=2)
+        finally:
             if bar is not None:
-                bar.update(1)
-    except KeyboardInterrupt:
-        warnings.warn(f"interrupted: returning the {len(records)} evaluations done so far", stacklevel=2)
-    finally:
-        if bar is not None:
-            bar.close()
+                bar.close()
 
     rows = []
     for step, vals in records:

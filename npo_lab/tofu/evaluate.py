@@ -324,7 +324,12 @@ def run_cli(args: argparse.Namespace) -> int:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = args.dtype if args.dtype == "auto" else getattr(torch, args.dtype)
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer or args.model)
-    model = AutoModelForCausalLM.from_pretrained(args.model, torch_dtype=dtype).to(device)
+    import transformers
+
+    # transformers >= 4.56 names the argument ``dtype``; older versions only know ``torch_dtype``
+    new_api = tuple(int(x) for x in transformers.__version__.split(".")[:2]) >= (4, 56)
+    model = AutoModelForCausalLM.from_pretrained(args.model, **{"dtype" if new_api else "torch_dtype": dtype})
+    model = model.to(device)
     template = args.template or guess_template(args.model, tokenizer)
     log = evaluate(model, tokenizer, source=args.data, forget_split=args.forget, template=template,
                    max_rows=args.max_rows, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,

@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -76,6 +77,9 @@ __all__ = [
     "log10_ks_floor",
     "summarize",
     "per_row_frame",
+    "REFERENCE_LOG_URL",
+    "reference_log_path",
+    "load_reference_log",
     "add_arguments",
     "run_cli",
 ]
@@ -487,6 +491,67 @@ def per_row_frame(log: Mapping[str, Any], mean: str = "geometric"):
     if not frames:
         raise ValueError("log has no eval-log sections")
     return pd.concat(frames, ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the published reference logs (TOFU's Llama-2-7B / phi-1.5 evaluations)
+# --------------------------------------------------------------------------------------------------------------
+#: where TOFU publishes its eval logs (GitHub repository locuslab/tofu, folder data/); ``{model}`` is
+#: ``llama2-7b`` (lr 1e-05) or ``phi`` (lr 2e-05), ``{which}`` ``full``, ``retain90``, ``retain95``, ``retain99``.
+REFERENCE_LOG_URL = (
+    "https://raw.githubusercontent.com/locuslab/tofu/main/data/ft_epoch5_lr{lr}_{model}_{which}_wd0.01/"
+    "eval_results/ds_size300/eval_log_aggregated.json"
+)
+_REFERENCE_LR = {"llama2-7b": "1e-05", "phi": "2e-05"}
+_REFERENCE_WHICH = ("full", "retain90", "retain95", "retain99")
+
+
+def _reference_dirs() -> list[Path]:
+    dirs = []
+    env = os.environ.get("NPO_LAB_TOFU_LOGS", "").strip()
+    if env:
+        dirs.append(Path(env).expanduser())
+    data = os.environ.get("NPO_LAB_TOFU_DIR", "").strip()
+    if data:
+        dirs.append(Path(data).expanduser().resolve().parent / "eval_logs")
+    return dirs
+
+
+def reference_log_path(which: str = "full", model: str = "llama2-7b", download: bool = True) -> Path:
+    """Path of a published TOFU eval log ``{model}_{which}.json``.
+
+    Looked up in ``$NPO_LAB_TOFU_LOGS``, then in ``eval_logs/`` beside ``$NPO_LAB_TOFU_DIR`` (``…/tofu/data`` →
+    ``…/tofu/eval_logs``), then in the cache ``$NPO_LAB_CACHE/tofu_eval_logs`` (default
+    ``~/.cache/npo_lab/tofu_eval_logs``); if absent and ``download``, fetched once from
+    :data:`REFERENCE_LOG_URL` (the locuslab/tofu GitHub repository) into the cache.
+    """
+    if which not in _REFERENCE_WHICH:
+        raise ValueError(f"which must be one of {_REFERENCE_WHICH}, got {which!r}")
+    if model not in _REFERENCE_LR:
+        raise ValueError(f"model must be one of {tuple(_REFERENCE_LR)}, got {model!r}")
+    name = f"{model}_{which}.json"
+    for d in _reference_dirs():
+        if (d / name).is_file():
+            return d / name
+    cache = Path(os.environ.get("NPO_LAB_CACHE", "").strip() or Path.home() / ".cache" / "npo_lab")
+    target = cache / "tofu_eval_logs" / name
+    if target.is_file():
+        return target
+    if not download:
+        raise ValueError(f"reference log {name} not found (set NPO_LAB_TOFU_LOGS or allow download)")
+    import urllib.request
+
+    url = REFERENCE_LOG_URL.format(lr=_REFERENCE_LR[model], model=model, which=which)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".part")
+    urllib.request.urlretrieve(url, tmp)  # noqa: S310 - a fixed https URL
+    tmp.replace(target)
+    return target
+
+
+def load_reference_log(which: str = "full", model: str = "llama2-7b", download: bool = True) -> dict:
+    """:func:`load_eval_log` of :func:`reference_log_path` (e.g. ``load_reference_log("retain90")``)."""
+    return load_eval_log(reference_log_path(which, model, download))
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,174 @@
+"""Toy dynamics: the single logit (GA linear, NPO closed form) and Theorem 2's logistic model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from npo_lab.losses import npo_weight
+from npo_lab.theory import (
+    fit_slope,
+    ga_closed_form_shift,
+    logistic_divergence,
+    nearly_orthogonal_inputs,
+    npo_closed_form_shift,
+    npo_curves,
+    single_logit,
+)
+from npo_lab.theory.dynamics import _dloss_dlogp
+
+
+# ------------------------------------------------------------------ single logit
+@pytest.fixture(scope="module")
+def long_runs():
+    return {
+        "GA": single_logit("GA", 100_000, 1.0),
+        "NPO1": single_logit("NPO", 100_000, 1.0, beta=1.0),
+        "NPO01": single_logit("NPO", 100_000, 1.0, beta=0.1),
+    }
+
+
+def test_shapes_and_start():
+    z = single_logit("NPO", 7, 0.5, beta=2.0, z0=1.5)
+    assert z.shape == (8,) and z.dtype == np.float64 and z[0] == 1.5
+    assert np.all(np.diff(z) < 0), "descent on GA/NPO must lower the forget logit"
+
+
+def test_ga_shift_is_linear(long_runs):
+    z = long_runs["GA"]
+    t = np.arange(1_000, 100_001)
+    slope, _, r2 = fit_slope(t, z[t] - z[0])
+    assert r2 > 0.999
+    assert slope == pytest.approx(-1.0, rel=1e-3)
+    assert z[-1] - z[0] == pytest.approx(-99_992, abs=2.0)  # DESIGN.md §3
+    assert z[-1] - z[0] == pytest.approx(float(ga_closed_form_shift(1e5, 1.0)), abs=2.0)
+
+
+@pytest.mark.parametrize("beta,key,expected", [(1.0, "NPO1", -14.3), (0.1, "NPO01", -101.2)])
+def test_npo_matches_closed_form(long_runs, beta, key, expected):
+    shift = long_runs[key][-1] - long_runs[key][0]
+    closed = float(npo_closed_form_shift(1e5, 1.0, beta))
+    assert abs(shift - closed) / abs(closed) < 0.01
+    assert shift == pytest.approx(expected, abs=0.1)
+
+
+def test_npo_slope_on_log_axis(long_runs):
+    z = long_runs["NPO1"]
+    t = np.arange(10_000, 100_001, 100)
+    slope, _, r2 = fit_slope(t, z[t] - z[0], log_t=True)
+    assert slope == pytest.approx(-1.0, rel=0.02) and r2 > 0.999
+
+
+def test_larger_beta_diverges_more_slowly():
+    shifts = [single_logit("NPO", 5_000, 1.0, beta=b)[-1] for b in (0.1, 0.5, 2.0)]
+    assert shifts[0] < shifts[1] < shifts[2] < 2.0
+
+
+@pytest.mark.parametrize("method", ["GA", "NPO"])
+def test_numpy_backend_matches_library_autograd(method):
+    fast = single_logit(method, 200, 0.7, beta=0.4, z0=1.0)
+    ref = single_logit(method, 200, 0.7, beta=0.4, z0=1.0, backend="torch")
+    np.testing.assert_allclose(fast, ref, rtol=1e-10, atol=1e-10)
+
+
+def test_weight_formula_is_npo_weight():
+    logp = np.linspace(-30, 0, 50)
+    ref = np.full_like(logp, -0.2)
+    for beta in (0.05, 1.0, 7.0):
+        expected = npo_weight(torch.tensor(logp), torch.tensor(ref), beta).numpy()
+        np.testing.assert_allclose(_dloss_dlogp("NPO", logp, ref, beta), expected, rtol=1e-12)
+    np.testing.assert_array_equal(_dloss_dlogp("GA", logp, ref, 1.0), 1.0)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"method": "SimNPO"}, "method"),
+        ({"steps": -1}, "steps"),
+        ({"steps": 2.5}, "steps"),
+        ({"lr": 0.0}, "lr"),
+        ({"beta": -1.0}, "beta"),
+        ({"z0": float("nan")}, "z0"),
+        ({"backend": "jax"}, "backend"),
+    ],
+)
+def test_single_logit_validates(kwargs, match):
+    args = {"method": "NPO", "steps": 3, "lr": 1.0} | kwargs
+    with pytest.raises(ValueError, match=match):
+        single_logit(**args)
+
+
+def test_closed_form_validates():
+    with pytest.raises(ValueError, match="beta"):
+        npo_closed_form_shift(10, 1.0, beta=0)
+    with pytest.raises(ValueError, match="t must"):
+        npo_closed_form_shift(-1, 1.0)
+
+
+# ------------------------------------------------------------------ Theorem 2
+def test_inputs_nearly_orthogonal():
+    X, y = nearly_orthogonal_inputs(16, 512, seed=3)
+    G = X @ X.T
+    assert np.allclose(np.diag(G), 1.0, atol=0.25)
+    assert np.abs(G - np.diag(np.diag(G))).max() < 0.3
+    assert set(np.unique(y)) <= {-1.0, 1.0}
+
+
+@pytest.mark.parametrize("method", ["GA", "NPO"])
+def test_margin_space_equals_theta_space_autograd(method):
+    fast = logistic_divergence(method, 6, 32, 150, 0.8, beta=0.5, seed=2)
+    ref = logistic_divergence(method, 6, 32, 150, 0.8, beta=0.5, seed=2, backend="torch")
+    np.testing.assert_allclose(fast, ref, rtol=1e-8, atol=1e-9)
+
+
+def test_ga_distance_doubles_when_t_doubles():
+    D = logistic_divergence("GA", 16, 256, 8_000, 1.0)
+    for t in (2_000, 4_000):
+        assert D[2 * t] / D[t] == pytest.approx(2.0, rel=0.05)
+    # the theorem's rate: ≈ η t / √n_f (rows have norm ≈ 1)
+    assert D[8_000] / (8_000 / np.sqrt(16)) == pytest.approx(1.0, rel=0.15)
+
+
+def test_npo_growth_is_logarithmic_and_slower_for_larger_beta():
+    T = 8_000
+    runs = {b: logistic_divergence("NPO", 16, 256, T, 1.0, beta=b) for b in (0.5, 2.0)}
+    for b, D in runs.items():
+        inc = [D[2 * t] - D[t] for t in (1_000, 2_000, 4_000)]
+        # a roughly constant increment per doubling, near the asymptote √n_f·log(2)/β
+        assert max(inc) / min(inc) < 1.35
+        assert inc[-1] == pytest.approx(np.sqrt(16) * np.log(2) / b, rel=0.25)
+        assert D[2 * 4_000] / D[4_000] < 1.2  # far from GA's doubling
+    assert runs[2.0][T] < runs[0.5][T]
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [({"n_f": 40, "d": 20}, "n_f must be <= d"), ({"n_f": 0}, "n_f"), ({"d": 0}, "d"), ({"lr": -1}, "lr"),
+     ({"method": "DPO"}, "method"), ({"seed": -1}, "seed")],
+)
+def test_logistic_validates(kwargs, match):
+    args = {"method": "GA", "n_f": 4, "d": 8, "steps": 3, "lr": 1.0} | kwargs
+    with pytest.raises(ValueError, match=match):
+        logistic_divergence(**args)
+
+
+# ------------------------------------------------------------------ helpers
+def test_fit_slope_and_validation():
+    t = np.arange(1, 100, dtype=float)
+    slope, intercept, r2 = fit_slope(t, 3 * t + 1)
+    assert (slope, intercept, r2) == pytest.approx((3.0, 1.0, 1.0))
+    slope, _, _ = fit_slope(t, -2 * np.log(t), log_t=True)
+    assert slope == pytest.approx(-2.0)
+    with pytest.raises(ValueError, match="same length"):
+        fit_slope(t, t[:-1])
+
+
+def test_npo_curves_uses_library_values():
+    df = npo_curves(np.array([-5.0, 0.0, 2.0]), betas=(0.5, 1.0))
+    at0 = df[(df.method == "NPO") & (df.log_ratio == 0.0)]
+    np.testing.assert_allclose(at0["weight"], 1.0)
+    np.testing.assert_allclose(at0["loss"], 2 / at0["beta"] * np.log(2))
+    assert (df[df.method == "GA"]["weight"] == 1.0).all()
+    with pytest.raises(ValueError, match="beta"):
+        npo_curves(betas=(0.0,))
