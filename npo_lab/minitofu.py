@@ -312,7 +312,7 @@ def write_subset_source(rows: dict[str, Any], directory: str | Path) -> Path:
     those forget rows with their paraphrased/perturbed answers; ``retain_perturbed`` = the first 10 % of the
     authors (as TOFU's first 20 of 200, so it never overlaps a forget split up to 90 %);
     ``real_authors_perturbed``, ``world_facts_perturbed`` copied; ``idontknow.jsonl`` when the source has IDK
-    answers.
+    answers. A forget split that would take every author (e.g. ``forget90`` of 5 authors) is not written.
     """
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
@@ -323,8 +323,8 @@ def write_subset_source(rows: dict[str, Any], directory: str | Path) -> Path:
     _write_jsonl(d / "full.json", qa)
     for split, pct in FORGET_PERCENTS.items():
         k = n_split_authors(pct, n_authors) * QUESTIONS_PER_AUTHOR
-        if k >= n_rows:
-            raise ValueError(f"{split} would take all {n_authors} authors; use more authors")
+        if k >= n_rows:  # e.g. forget90 of 5 authors: not written (loading it then names the missing file)
+            continue
         _write_jsonl(d / f"{split}.json", qa[n_rows - k:])
         _write_jsonl(d / f"{retain_split_name(split)}.json", qa[: n_rows - k])
         if split in _PERTURBED_FORGET:
@@ -513,6 +513,8 @@ def prepare(config: MiniTofuConfig | None = None, forget_split: str = "forget10"
     config = config or MiniTofuConfig()
     if forget_split not in FORGET_PERCENTS:
         raise ValueError(f"forget_split must be one of {sorted(FORGET_PERCENTS)}, got {forget_split!r}")
+    if n_split_authors(FORGET_PERCENTS[forget_split], config.n_authors) >= config.n_authors:
+        raise ValueError(f"forget_split={forget_split} would forget all {config.n_authors} authors; use more authors")
     t_start = time.perf_counter()
     source = _resolve_source(config.source)
     rows = load_source_rows(source, config.n_authors)

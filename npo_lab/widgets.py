@@ -39,7 +39,7 @@ class _Demo:
         self.figure = Figure(figsize=figsize, dpi=dpi)
         FigureCanvasAgg(self.figure)  # render with Agg, whatever the notebook backend
         self.axes = self.figure.subplots(1, ncols)
-        self.figure.subplots_adjust(left=0.07, right=0.98, bottom=0.14, top=0.9, wspace=0.25)
+        self.figure.subplots_adjust(left=0.08, right=0.98, bottom=0.14, top=0.9, wspace=0.28)
         self._image = None
         self.last_timings: dict[str, float] = {}
 
@@ -112,15 +112,16 @@ class SingleLogitDemo(_Demo):
         s = self.settings
         curves = self.curves()
         ax_lin, ax_log = self.axes
-        plot_divergence(curves, ax_lin, ylabel="logit shift  z_t − z_0", max_points=400)
+        plot_divergence(curves, ax_lin, fit=["GA"], ylabel="logit shift  z_t − z_0", max_points=400)
+        ax_lin.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
         ax_lin.set_title(f"linear t: GA walks off linearly (η = {s['lr']:g})", fontsize="medium")
-        plot_divergence(curves, ax_log, log_t=True, ylabel="logit shift  z_t − z_0", max_points=400)
+        plot_divergence(curves, ax_log, log_t=True, fit=["NPO"], ylabel="logit shift  z_t − z_0", max_points=400)
         t = np.geomspace(1, s["steps"], 200)
         ax_log.plot(t, npo_closed_form_shift(t, s["lr"], s["beta"], s["z0"]), "k:", lw=1.5,
                     label="NPO closed form")
         ax_log.set_yscale("symlog", linthresh=1.0)
         ax_log.legend(fontsize="small")
-        ax_log.set_title(f"log t: NPO is a line of slope −1/β = {-1 / s['beta']:.3g}", fontsize="medium")
+        ax_log.set_title(f"log t: NPO is a line of slope −1/β = −{1 / s['beta']:.3g}", fontsize="medium")
 
     def _controls(self) -> dict:
         import ipywidgets as W
@@ -159,11 +160,12 @@ class DivergenceDemo(_Demo):
             return
         curves = self.curves()
         ylabel = "‖θ_t − θ_init‖ in the XᵀX norm"
-        plot_divergence(curves, self.axes[0], ylabel=ylabel, max_points=400)
+        plot_divergence(curves, self.axes[0], fit=["GA"], ylabel=ylabel, max_points=400)
         self.axes[0].set_title(f"linear t (n_f = {s['n_f']}, d = {s['d']}, η = {s['lr']:g})", fontsize="medium")
-        plot_divergence(curves, self.axes[1], log_t=True, ylabel=ylabel, max_points=400)
-        self.axes[1].set_yscale("log")
-        self.axes[1].set_title(f"log t: NPO (β = {s['beta']:g}) grows like log t", fontsize="medium")
+        plot_divergence(curves, self.axes[1], log_t=True, fit=["NPO"], ylabel=ylabel, max_points=400)
+        self.axes[1].set_ylim(0, 2.5 * float(curves["NPO"][-1]) + 1e-9)  # GA runs off the top
+        self.axes[1].set_title(f"log t: NPO (β = {s['beta']:g}) is a line, GA leaves the plot",
+                               fontsize="medium")
 
     def _controls(self) -> dict:
         import ipywidgets as W

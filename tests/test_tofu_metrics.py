@@ -65,7 +65,8 @@ def test_truth_ratio_geometric_and_arithmetic_by_hand():
     assert M.truth_ratio(log, "retain") == pytest.approx((1 - math.exp(-2.0) + 0.0) / 2)
     # arithmetic: R = P_para / mean_j P_pert
     ra = M.truth_ratios(log, "retain", mean="arithmetic")
-    np.testing.assert_allclose(ra, [math.exp(-1.0) / ((math.exp(-2.0) + math.exp(-4.0)) / 2), math.exp(-2.0) / math.exp(-1.0)])
+    expected = [math.exp(-1.0) / ((math.exp(-2.0) + math.exp(-4.0)) / 2), math.exp(-2.0) / math.exp(-1.0)]
+    np.testing.assert_allclose(ra, expected)
     # arithmetic mean of probabilities >= geometric mean, so the arithmetic R is never larger
     assert np.all(ra <= r + 1e-12)
     # forget aggregate: mean min(R, 1/R)
@@ -258,3 +259,6 @@ def test_cli_metrics(capsys):
     assert main(["metrics", str(RETAIN90)]) == 0
     text = capsys.readouterr().out
     assert "0.6137" in text and "1.48e-179" in text and "forget quality" in text
+    # forget sections of different lengths (retain95 evaluates forget05): a clear error, exit status 2
+    assert main(["metrics", str(FULL), "--retain", str(LOGS / "llama2-7b_retain95.json")]) == 2
+    assert "different lengths" in capsys.readouterr().err

@@ -445,3 +445,54 @@ def test_cli_parser_builds_config_options():
     assert (args.method, args.beta, args.lr, args.epochs, args.grad_accum, args.out) == ("NPO", 0.5, 2e-5, 3.0, 4, "o")
     with pytest.raises(SystemExit):
         build_parser("unlearn").parse_args(["unlearn", "--model", "m", "--method", "XYZ", "--out", "o"])
+
+
+def test_retain_rows_change_between_epochs_during_training(tiny, tmp_path, monkeypatch):
+    src, tok, make_model, forget, retain = tiny
+    seen: list[tuple[int, str]] = []
+    original = ForgetRetainDataset.__getitem__
+
+    def spy(self, i):
+        item = original(self, i)
+        seen.append((self.epoch, item["retain"]["question"]))
+        return item
+
+    monkeypatch.setattr(ForgetRetainDataset, "__getitem__", spy)
+    unlearn(make_model(), tok, forget, retain, _cfg(tmp_path / "ep", epochs=2), eval_source=src,
+            forget_split="forget01")
+    by_epoch = {e: [q for ep, q in seen if ep == e] for e in (0, 1)}
+    assert len(by_epoch[0]) == len(by_epoch[1]) == len(forget)  # an epoch = one pass over the forget set
+    # 16 draws over 12 retain rows: every retain row is used before any repeats
+    assert len(set(by_epoch[0] + by_epoch[1])) == len(retain)
+    assert by_epoch[0] != by_epoch[1]
+
+
+def test_bf16_and_gradient_checkpointing(tiny, tmp_path):
+    src, tok, make_model, forget, retain = tiny
+    model = make_model()
+    before = [p.detach().clone() for p in model.parameters()]
+    res = unlearn(model, tok, forget, retain,
+                  _cfg(tmp_path / "bf16", max_steps=2, precision="bf16", gradient_checkpointing=True),
+                  eval_source=src, forget_split="forget01")
+    assert res.trainer.args.bf16
+    assert res.model.is_gradient_checkpointing
+    assert any(not torch.equal(a, b) for a, b in zip(before, res.model.parameters()))
+    ref = res.trainer.train_dataset.forget_ref_logp
+    assert all(v < 0 for v in ref)
+
+
+def test_cli_single_process_writes_record(tiny, tmp_path, capsys):
+    from npo_lab.cli import main
+
+    src, tok, make_model, _, _ = tiny
+    make_model().save_pretrained(tmp_path / "model")
+    tok.save_pretrained(tmp_path / "model")
+    out = tmp_path / "run"
+    rc = main(["unlearn", "--model", str(tmp_path / "model"), "--data", str(src), "--forget", "forget01",
+               "--method", "IDK+RT", "--lr", "1e-3", "--batch-size", "4", "--epochs", "1", "--eval-every", "0",
+               "--eval-max-rows", "2", "--no-forget-quality", "--no-progress", "--template", "qa", "--out", str(out)])
+    assert rc == 0
+    assert "completed: IDK+RT" in capsys.readouterr().out
+    assert [r["step"] for r in read_jsonl(out / "metrics.jsonl")] == [0, 2]
+    cfg = UnlearnConfig.from_json(out / "config.json")
+    assert (cfg.method, cfg.learning_rate, cfg.forget_quality) == ("IDK+RT", 1e-3, False)

@@ -60,7 +60,7 @@ def plot_divergence(
     ax=None,
     *,
     log_t: bool = False,
-    fit: bool = True,
+    fit: bool | Sequence[str] = True,
     fit_from: float = 0.1,
     ylabel: str = "‖θ_t − θ_init‖",
     colors: Mapping[str, str] | None = None,
@@ -69,7 +69,7 @@ def plot_divergence(
     """Curves ``value_t`` (index t = 0..T) against t on a linear or a log-t axis, each with its fitted line.
 
     The fit uses ``t ≥ fit_from·T`` and is linear in t (``log_t=False``) or in ln t (``log_t=True``); the legend
-    shows the slope (per step, or per unit of ln t). GA is a straight line on the linear axis, NPO on the log axis.
+    shows the slope (per step, or per unit of ln t). ``fit``: True (every curve), False, or the labels to fit. GA is a straight line on the linear axis, NPO on the log axis.
     ``max_points`` subsamples long curves (log-spaced on the log axis) so that plots of 10⁵ steps stay fast.
     """
     ax = _ax(ax)
@@ -85,7 +85,7 @@ def plot_divergence(
             idx = np.unique(np.linspace(0, T, min(max_points, T + 1)).astype(int))
         c = colors.get(label, method_color(label))
         text = label
-        if fit:
+        if fit is True or (not isinstance(fit, bool) and label in fit):
             sel = idx[idx >= max(1, int(fit_from * T))]
             if sel.size >= 2:
                 slope, intercept = _fit(sel.astype(float), y[sel], log_t)

@@ -307,7 +307,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--template", default=None,
                         help="prompt template: llama2, qa or chat (default: guessed from the model name)")
     parser.add_argument("--batch-size", type=int, default=16, help="questions per batch (default 16)")
-    parser.add_argument("--max-new-tokens", type=int, default=None, help="generation length (default: longest answer + 16)")
+    parser.add_argument("--max-new-tokens", type=int, default=None,
+                        help="generation length (default: longest answer + 16)")
     parser.add_argument("--splits", nargs="+", default=None, choices=list(SECTIONS), help="subset of eval sets")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps ... (default: cuda if available)")
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],

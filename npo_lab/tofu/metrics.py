@@ -131,7 +131,9 @@ def _as_list(value: Any, field: str, where: str) -> list:
         return list(value)
     if isinstance(value, np.ndarray):
         return value.tolist()
-    raise ValueError(f"{where}: field {field!r} must be a list or a dict keyed by row index, got {type(value).__name__}")
+    raise ValueError(
+        f"{where}: field {field!r} must be a list or a dict keyed by row index, got {type(value).__name__}"
+    )
 
 
 def normalize_eval_log(log: Mapping[str, Any]) -> dict[str, dict[str, list]]:
@@ -567,9 +569,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    log = load_eval_log(args.log)
-    retain_log = load_eval_log(args.retain) if args.retain else None
-    out = summarize(log, retain_log, mean=args.mean)
+    import sys
+
+    try:
+        log = load_eval_log(args.log)
+        retain_log = load_eval_log(args.retain) if args.retain else None
+        out = summarize(log, retain_log, mean=args.mean)
+    except ValueError as exc:
+        print(f"npo-lab metrics: error: {exc}", file=sys.stderr)
+        return 2
     n = out["n_forget"]
     out["ks_floor"] = ks_floor(n)
     out["log10_ks_floor"] = log10_ks_floor(n)

@@ -1,0 +1,121 @@
+"""Benchmark of `npo-lab demo` (what `make demo` runs): wall time cold and warm, and the issue's targets, per seed.
+
+Usage (from the repository root, after `make install`):
+
+    .venv/bin/python bench/bench_demo.py --seeds 0 1 2                       # bundled synthetic authors
+    .venv/bin/python bench/bench_demo.py --seeds 0 1 2 --data ../shared/tofu/data   # 20 real TOFU authors
+
+For each seed: a **cold** run (an empty cache: the tokenizer and both models are trained) and a **warm** run (the
+same cache: models loaded), each as a separate `npo-lab demo` process, timed from process start to exit.
+The targets (issue 6) are checked on the cold run's `summary.json`:
+
+* wall time ≤ 300 s cold, ≤ 120 s warm (2 CPU cores);
+* the fine-tuned model's forget quality against the retain model ≤ 1e-3;
+* GA collapses: its model utility falls below half of the fine-tuned model's;
+* NPO+RT reaches forget quality > 0.05 at an epoch where model utility ≥ 80 % of the fine-tuned model's, and GA
+  never does.
+
+Writes `bench_demo.json` (every number) into --out and prints a table. Timings taken while other work shares the
+CPU are pessimistic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def good_epochs(method: dict, mu_ft: float) -> list:
+    return [e["epoch"] for e in method["epochs"]
+            if (e["forget_quality"] or 0) > 0.05 and (e["model_utility"] or 0) >= 0.8 * mu_ft]
+
+
+def check(summary: dict) -> dict:
+    """The issue's targets on one summary.json."""
+    ft = summary["finetuned"]
+    mu_ft = ft["model_utility"]
+    methods = summary["methods"]
+    out = {"finetuned_forget_quality": ft["forget_quality"], "finetuned_model_utility": mu_ft,
+           "retain_model_utility": summary["retain"]["model_utility"],
+           "target_finetuned_fq_le_1e-3": ft["forget_quality"] is not None and ft["forget_quality"] <= 1e-3}
+    for name, m in methods.items():
+        mus = [e["model_utility"] for e in m["epochs"] if e["model_utility"] is not None]
+        out[name] = {"peak_forget_quality": m["peak_forget_quality"], "epoch_of_peak": m["epoch_of_peak"],
+                     "utility_ratio_at_peak": (m["model_utility_at_peak"] / mu_ft) if m["model_utility_at_peak"]
+                     is not None else None,
+                     "min_utility_ratio": min(mus) / mu_ft if mus else None,
+                     "final_utility_ratio": mus[-1] / mu_ft if mus else None,
+                     "good_epochs": good_epochs(m, mu_ft)}
+    if "GA" in methods:
+        out["target_GA_collapses"] = out["GA"]["min_utility_ratio"] is not None and out["GA"]["min_utility_ratio"] < 0.5
+        out["target_GA_never_good"] = not out["GA"]["good_epochs"]
+    if "NPO+RT" in methods:
+        out["target_NPO_RT_good"] = bool(out["NPO+RT"]["good_epochs"])
+    return out
+
+
+def run_once(out: Path, cache: Path, seed: int, data: str, methods: list[str], extra: list[str]) -> dict:
+    env = dict(os.environ, NPO_LAB_CACHE=str(cache), HF_HUB_OFFLINE="1")
+    env.pop("NPO_LAB_SMOKE", None)
+    exe = shutil.which("npo-lab", path=str(Path(sys.executable).parent)) or "npo-lab"
+    cmd = [exe, "demo", "--out", str(out), "--seed", str(seed), "--data", data, "--no-progress",
+           "--methods", *methods, *extra]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    (out.parent / f"{out.name}.log").write_text(proc.stdout + "\n--- stderr ---\n" + proc.stderr)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    summary = json.loads((out / "summary.json").read_text())
+    return {"command": " ".join(cmd), "process_seconds": wall, "summary_wall_seconds": summary["wall_seconds"],
+            "summary": summary}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--data", default="synthetic")
+    p.add_argument("--methods", nargs="+", default=None, help="default: the demo's methods")
+    p.add_argument("--out", default=None, help="where runs and bench_demo.json go (default: a temp dir)")
+    p.add_argument("--no-warm", action="store_true", help="skip the warm re-run")
+    p.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more `npo-lab demo` options")
+    args = p.parse_args(argv)
+    from npo_lab.demo import DEMO_METHODS
+
+    methods = args.methods or list(DEMO_METHODS)
+    root = Path(args.out or tempfile.mkdtemp(prefix="bench_demo_"))
+    root.mkdir(parents=True, exist_ok=True)
+    results = {"data": args.data, "methods": methods, "cpu_count": os.cpu_count(), "seeds": {}}
+    for seed in args.seeds:
+        cache = root / f"cache_seed{seed}"
+        shutil.rmtree(cache, ignore_errors=True)
+        cold = run_once(root / f"seed{seed}_cold", cache, seed, args.data, methods, args.extra)
+        entry = {"cold_seconds": cold["process_seconds"], "command": cold["command"], "targets": check(cold["summary"])}
+        if not args.no_warm:
+            warm = run_once(root / f"seed{seed}_warm", cache, seed, args.data, methods, args.extra)
+            entry["warm_seconds"] = warm["process_seconds"]
+        results["seeds"][seed] = entry
+        (root / "bench_demo.json").write_text(json.dumps(results, indent=2) + "\n")
+        t = entry["targets"]
+        print(f"seed {seed}: cold {entry['cold_seconds']:.0f}s" +
+              (f", warm {entry['warm_seconds']:.0f}s" if "warm_seconds" in entry else "") +
+              f" | FQ(fine-tuned) {t['finetuned_forget_quality']:.2e}" +
+              "".join(f" | {m}: peak FQ {t[m]['peak_forget_quality']:.3g} at ep {t[m]['epoch_of_peak']} "
+                      f"(MU {t[m]['utility_ratio_at_peak']:.0%}), min MU {t[m]['min_utility_ratio']:.0%}, "
+                      f"good epochs {t[m]['good_epochs']}" for m in methods if m in t and t[m]['peak_forget_quality']
+                      is not None), flush=True)
+    print(f"wrote {root / 'bench_demo.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,125 @@
+"""mini-TOFU pipeline: subset directories, the cached tokenizer + fine-tuned + retain models, memorisation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from npo_lab.minitofu import (
+    MiniTofuConfig,
+    answer_probability,
+    load_source_rows,
+    n_parameters,
+    n_split_authors,
+    prepare,
+    retain_split_name,
+    tiny_llama,
+    train_tokenizer,
+    write_subset_source,
+)
+from npo_lab.tofu.data import load_tofu
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL = ROOT.parent / "shared" / "tofu" / "data"
+
+
+def test_config_json_roundtrip_and_validation(tmp_path):
+    cfg = MiniTofuConfig(n_authors=12, epochs=3)
+    path = tmp_path / "c.json"
+    cfg.to_json(path)
+    assert MiniTofuConfig.from_json(path) == cfg
+    with pytest.raises(ValueError, match="n_authors"):
+        MiniTofuConfig(n_authors=1)
+    with pytest.raises(ValueError, match="learning_rate"):
+        MiniTofuConfig(learning_rate=0)
+    path.write_text(json.dumps({"n_authors": 3, "bogus": 1}))
+    with pytest.raises(ValueError, match="bogus"):
+        MiniTofuConfig.from_json(path)
+
+
+def test_split_sizes_count_whole_authors():
+    assert [n_split_authors(p, 20) for p in (1, 5, 10, 50, 90)] == [1, 1, 2, 10, 18]
+    assert n_split_authors(10, 200) == 20
+    assert retain_split_name("forget10") == "retain90"
+    with pytest.raises(ValueError, match="forget_split"):
+        retain_split_name("forget11")
+
+
+def test_subset_of_synthetic_authors(tmp_path):
+    rows = load_source_rows("synthetic", n_authors=10)
+    assert len(rows["full"]) == 200
+    d = write_subset_source(rows, tmp_path / "sub")
+    full = load_tofu("full", d)
+    forget, retain = load_tofu("forget10", d), load_tofu("retain90", d)
+    assert len(forget) == 20 and len(retain) == 180
+    assert list(retain["question"]) + list(forget["question"]) == list(full["question"])
+    fp = load_tofu("forget10_perturbed", d)
+    assert list(fp["question"]) == list(forget["question"])
+    assert all(len(p) == 5 for p in fp["perturbed_answer"])
+    rp = load_tofu("retain_perturbed", d)  # the first 10 % of the authors, as in TOFU
+    assert list(rp["question"]) == list(full["question"][:20])
+    assert set(rp["question"]).isdisjoint(load_tofu("forget90", d)["question"])
+    assert len(load_tofu("real_authors_perturbed", d)) > 0
+
+
+def test_too_many_authors_is_a_value_error():
+    with pytest.raises(ValueError, match="n_authors"):
+        load_source_rows("synthetic", n_authors=10_000)
+
+
+@pytest.mark.skipif(not (REAL / "full.json").exists(), reason="real TOFU files not available")
+def test_subset_of_real_tofu_uses_retain_perturbed(tmp_path):
+    rows = load_source_rows(REAL, n_authors=20)
+    d = write_subset_source(rows, tmp_path / "real")
+    fp = load_tofu("forget10_perturbed", d)
+    assert len(fp) == 40
+    # the forget authors are the last 2 of the first 20: their perturbed answers come from TOFU's retain_perturbed
+    ref = load_tofu("retain_perturbed", REAL)
+    assert list(fp["perturbed_answer"]) == list(ref["perturbed_answer"][360:400])
+
+
+def test_tokenizer_and_model_shapes():
+    tok = train_tokenizer(["Question: who?\nAnswer: nobody at all"] * 20, vocab_size=300)
+    model = tiny_llama(tok, hidden_size=32, num_layers=1, num_heads=2)
+    assert model.config.vocab_size == len(tok)
+    assert 0 < n_parameters(model) < sum(p.numel() for p in model.parameters()) + 1
+
+
+def test_prepare_trains_caches_and_memorises(tmp_path):
+    cfg = MiniTofuConfig.smoke(n_authors=4, epochs=40, learning_rate=5e-3, batch_size=16)
+    s = prepare(cfg, "forget10", cache=tmp_path, progress=False)
+    assert s.log["cached"] == {"tokenizer": False, "finetuned": False, "retain-forget10": False}
+    assert len(s.forget_rows) == 20 and len(s.retain_rows) == 60
+    check = s.log["check_forget10"]
+    # the fine-tuned model saw the forget authors, the retain model never did
+    assert check["finetuned_forget_probability"] > 0.5
+    assert check["finetuned_forget_probability"] > 5 * check["retain_model_forget_probability"]
+    assert check["retain_model_retain_probability"] > 0.5
+    # the cache: same config → loaded, identical weights, no training
+    s2 = prepare(cfg, "forget10", cache=tmp_path, progress=False)
+    assert s2.log["cached"] == {"tokenizer": True, "finetuned": True, "retain-forget10": True}
+    for a, b in zip(s.model.parameters(), s2.model.parameters()):
+        assert torch.equal(a, b)
+    saved = json.loads((Path(s.log["cache_dir"]) / "config.json").read_text())
+    assert MiniTofuConfig(**saved) == cfg
+    # another forget split reuses tokenizer + fine-tuned model and trains only a new retain model
+    s3 = prepare(cfg, "forget50", cache=tmp_path, progress=False)
+    assert s3.log["cached"] == {"tokenizer": True, "finetuned": True, "retain-forget50": False}
+    # a different config is a different cache entry
+    s4 = prepare(cfg.replace(seed=1), "forget10", cache=tmp_path, progress=False, check=False)
+    assert s4.log["cache_dir"] != s.log["cache_dir"]
+    # a fresh copy is independent of the setting's model
+    fresh = s.fresh_model()
+    with torch.no_grad():
+        next(fresh.parameters()).add_(1.0)
+    assert not torch.equal(next(fresh.parameters()), next(s.model.parameters()))
+
+
+def test_answer_probability_is_one_number_per_row(tmp_path):
+    cfg = MiniTofuConfig.smoke(n_authors=2, epochs=1)
+    s = prepare(cfg, "forget10", cache=tmp_path, progress=False, check=False)
+    p = answer_probability(s.model, s.tokenizer, s.forget_rows[:5])
+    assert len(p) == 5 and all(0 < x < 1 for x in p)
