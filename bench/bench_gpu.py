@@ -12,22 +12,56 @@ It measures, side by side in one run and on the same batches:
   * peak GPU memory of each configuration;
   * model FLOPs utilisation (MFU) = achieved model FLOPs / the card's peak dense bf16 FLOPs, with the model FLOPs of a
     step counted as 6·N·tokens for each trained forward+backward (forget and retain) plus 2·N·tokens for each
-    no-grad forward (the reference model when recomputing).
-The results are printed and written as JSON (``--out``).
+    no-grad forward (the reference model when recomputing). LoRA runs are counted with the same 6·N convention
+    (their real work is ≈ 4·N per token, no weight gradients of the base model), so their MFU reads as
+    "full-fine-tuning-equivalent"; recomputation under ``--grad-ckpt`` is not counted (the usual MFU definition).
+The weights are cast to the compute dtype (pure bf16, AdamW states in bf16 too: 8 bytes per trained parameter), so
+the peak memory of full fine-tuning is *below* that of mixed precision with fp32 master weights (16 bytes per
+parameter; what notebook 08 and ``npo-lab unlearn --precision bf16`` with fp32 weights use); see the memory table
+of notebook 08. On cards without native bf16 (T4, V100) ``--dtype auto`` falls back to fp16.
+The results are printed and written as JSON (``--out``; unknown values such as the CPU's peak memory are null).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import math
 import time
 
 import torch
 
 from npo_lab.losses import get_method, sequence_logprob, token_count
 
-# Peak dense bf16 tensor-core FLOP/s (vendor data sheets), matched on the device name.
-PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L4": 121e12, "T4": 65e12, "A10": 125e12}
+# Peak dense bf16 tensor-core FLOP/s (vendor data sheets; SXM parts; an H100 PCIe has 756e12), matched on the
+# device name, longest key first (so "L40S" is not read as "L4", "A100" not as "A10"). T4 has no bf16: its entry is
+# the fp16 peak, used when the script falls back to fp16 on cards older than Ampere.
+PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12, "T4": 65e12,
+             "A10": 125e12}
+
+
+def peak_flops(device_name: str) -> float:
+    """The card's peak dense bf16 FLOP/s from :data:`PEAK_BF16` (NaN for an unknown card or the CPU)."""
+    for key in sorted(PEAK_BF16, key=len, reverse=True):
+        if key in device_name:
+            return PEAK_BF16[key]
+    return float("nan")
+
+
+def pick_dtype(device: torch.device, requested: str = "auto") -> torch.dtype:
+    """bf16 on cards that have it natively (compute capability >= 8.0: A100, L4, H100, ...), fp16 on older cards
+    (T4, V100: ``torch.cuda.is_bf16_supported()`` says True there too, through slow emulation), fp32 on the CPU."""
+    if requested != "auto":
+        return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[requested]
+    if device.type != "cuda":
+        return torch.float32
+    return torch.bfloat16 if torch.cuda.get_device_capability(device)[0] >= 8 else torch.float16
+
+
+def _finite_or_none(x):
+    """Strict JSON has no NaN: unknown values (peak memory on the CPU, MFU of an unknown card) become null."""
+    return x if not isinstance(x, float) or math.isfinite(x) else None
 
 
 def llama_1b_config(tiny: bool):
@@ -80,8 +114,8 @@ def run_config(name, cfg, args, device, dtype, batches, lora: bool, cached: bool
 
     torch.manual_seed(0)
     model = LlamaForCausalLM(cfg).to(device=device, dtype=dtype)
-    if args.grad_ckpt:
-        model.gradient_checkpointing_enable()
+    if args.grad_ckpt:  # non-reentrant: also correct with LoRA, where the embeddings are frozen
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
     ref_model = None
     if not cached:
@@ -121,10 +155,11 @@ def run_config(name, cfg, args, device, dtype, batches, lora: bool, cached: bool
     tokens = 2 * args.batch * args.seq  # forget + retain sequences per step
     flops = 6 * n_params * tokens + (2 * n_params * args.batch * args.seq if not cached else 0)
     peak_mem = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
-    peak = next((v for k, v in PEAK_BF16.items() if k in args.device_name), float("nan"))
+    peak = peak_flops(args.device_name)
     res = dict(config=name, step_s=dt, tokens_per_s=tokens / dt, peak_mem_gib=peak_mem, params=n_params,
                trainable=n_train, model_tflops_per_s=flops / dt / 1e12, mfu=flops / dt / peak)
-    del model, ref_model, opt
+    del model, ref_model, opt, cache
+    gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
     return res
@@ -138,10 +173,12 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--grad-ckpt", action="store_true", help="gradient checkpointing")
+    ap.add_argument("--dtype", default="auto", choices=["auto", "bf16", "fp16", "fp32"],
+                    help="auto: bf16 on Ampere or newer, fp16 on older cards, fp32 on the CPU")
     ap.add_argument("--out", default="bench_gpu.json")
     args = ap.parse_args(argv)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+    dtype = pick_dtype(device, args.dtype)
     args.device_name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
     cfg = llama_1b_config(args.tiny or device.type == "cpu")
     print(f"device: {args.device_name}  dtype: {dtype}  batch {args.batch} × seq {args.seq} (forget + retain)")
@@ -164,7 +201,10 @@ def main(argv=None):
         print(f"ratio {k}: {v:.3f}")
     with open(args.out, "w") as f:
         json.dump({"device": args.device_name, "dtype": str(dtype), "batch": args.batch, "seq": args.seq,
-                   "results": results, "ratios": ratios}, f, indent=2)
+                   "grad_ckpt": bool(args.grad_ckpt), "tiny": bool(args.tiny or device.type == "cpu"),
+                   "results": [{k: _finite_or_none(v) for k, v in r.items()} for r in results],
+                   "ratios": {k: _finite_or_none(v) for k, v in ratios.items()}}, f, indent=2)
+    return results
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Redraw time of the interactive toy demos (target: each redraw <= 100 ms).
 
-Run: ``.venv/bin/python bench/bench_widgets.py``. A redraw = ``update()``: recompute the dynamics, rebuild the
+Run: ``.venv/bin/python bench/bench_widgets.py`` (add ``--synthetic`` to also time the full Figure-4 experiment:
+6 methods × 5 seeds × 2000 steps at α = 1, with the initial/retrained models trained from scratch, no cache). A redraw = ``update()``: recompute the dynamics, rebuild the
 artists and render the figure with Agg (what a slider move costs; the widget additionally PNG-encodes the
 rendered figure, timed in the last column). Prints the median of 5 redraws per setting and the machine load,
 because on a shared machine the numbers scale with it.
@@ -38,7 +39,26 @@ def bench(demo, n=5, **settings):
     return [1e3 * statistics.median(x) for x in (totals, computes, renders, pngs)]
 
 
+def bench_synthetic():
+    import time
+
+    from npo_lab.theory import make_task
+
+    t0 = time.perf_counter()
+    task = make_task(1, 5, cache=False)
+    t1 = time.perf_counter()
+    random_features_experiment(task=task, steps=2000, eval_every=25)
+    t2 = time.perf_counter()
+    print(f"Figure-4 experiment (6 methods x 5 seeds x 2000 steps, alpha=1): initial+retrained models {t1 - t0:.1f} s "
+          f"(20 000 GD steps, cached on disk after the first run), unlearning {t2 - t1:.1f} s, total {t2 - t0:.1f} s "
+          f"(load average {os.getloadavg()[0]:.2f})")
+
+
 def main():
+    import sys
+
+    if "--synthetic" in sys.argv:
+        bench_synthetic()
     rows = []
     d = SingleLogitDemo()
     for steps in (1_000, 10_000, 100_000):

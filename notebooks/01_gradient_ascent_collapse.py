@@ -1,9 +1,12 @@
 # ---
 # jupyter:
 #   jupytext:
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -83,7 +86,7 @@ plot_divergence({"GA": shift}, axes[0], ylabel="logit shift  z_t − z_0")
 axes[0].set_title("the logit: a straight line")
 log_prob = -np.logaddexp(0, -z)  # log σ(z_t) = log-probability of the forget answer
 plot_divergence({"GA": log_prob}, axes[1], ylabel="log π(y | x)")
-axes[1].set_title("log-probability linear ⇒ probability e^{−ηt}")
+axes[1].set_title("log-probability linear ⇒ probability ∝ exp(−ηt)");
 
 # %% [markdown]
 # The log-probability of the forget answer falls linearly, i.e. the probability itself falls like $e^{-\eta t}$.
@@ -102,7 +105,7 @@ D = logistic_divergence("GA", n_f=16, d=256, steps=steps2, lr=1.0)
 for t_ in (steps2 // 8, steps2 // 4, steps2 // 2):
     print(f"t = {t_:5d} -> {2 * t_:5d}: distance x{D[2 * t_] / D[t_]:.3f}")
 ax = plot_divergence({"GA": D}, ylabel="‖θ_t − θ_init‖ in the XᵀX norm")
-ax.set_title("GA on a logistic model: linear divergence")
+ax.set_title("GA on a logistic model: linear divergence");
 
 # %% [markdown]
 # Doubling the number of steps doubles the distance: linear divergence, exactly what Theorem 2 predicts

@@ -50,6 +50,8 @@ __all__ = [
     "reference_logs",
     "run_demo",
     "summarize_runs",
+    "load_demo",
+    "repetition_rate",
     "answers_table",
     "results_table",
     "add_arguments",
@@ -251,6 +253,29 @@ def _method_frames(run_dirs: Mapping[str, Path]):
     return frames
 
 
+def load_demo(out: str | Path) -> tuple[dict, dict]:
+    """``(summary, frames)`` of a finished (or interrupted) demo directory: ``summary.json`` and
+    ``{method: DataFrame}`` with one row per evaluation (``forget_kl`` merged in)."""
+    out = Path(out)
+    p = out / "summary.json"
+    if not p.exists():
+        raise ValueError(f"out {str(out)!r} holds no summary.json (run the demo first)")
+    summary = json.loads(p.read_text())
+    run_dirs = {m: out / "runs" / _slug(m) for m in summary["methods"]}
+    return summary, _method_frames(run_dirs)
+
+
+def repetition_rate(text: str) -> float:
+    """Share of repeated words in a generation: ``1 − #distinct words / #words`` (0 for fluent text, → 1 for the
+    degenerate repetition that gradient ascent produces; pieces of words count as words)."""
+    import re
+
+    words = re.findall(r"\w+", str(text).lower())
+    if len(words) < 2:
+        return 0.0
+    return 1.0 - len(set(words)) / len(words)
+
+
 def summarize_runs(frames: Mapping[str, Any], finetuned: Mapping, retain: Mapping, wall_seconds: float) -> dict:
     """The demo's ``summary.json`` from per-method frames (one row per evaluation; epoch-0 rows are skipped)."""
     out: dict[str, Any] = {
@@ -286,7 +311,8 @@ def results_table(summary: Mapping):
     epoch with forget quality > 0.05 at ≥ 80 % of the fine-tuned utility, and the final epoch's numbers."""
     import pandas as pd
 
-    mu_ft = summary["finetuned"]["model_utility"] or float("nan")
+    mu_ft = summary["finetuned"]["model_utility"]
+    mu_ft = float("nan") if mu_ft is None else float(mu_ft)
     rows = [{"method": "fine-tuned", "peak_forget_quality": summary["finetuned"]["forget_quality"],
              "epoch_of_peak": 0, "model_utility_at_peak": mu_ft, "utility_ratio_at_peak": 1.0}]
     for method, m in summary["methods"].items():
@@ -296,7 +322,7 @@ def results_table(summary: Mapping):
         rows.append({
             "method": method, "peak_forget_quality": m["peak_forget_quality"], "epoch_of_peak": m["epoch_of_peak"],
             "model_utility_at_peak": mu_peak,
-            "utility_ratio_at_peak": (mu_peak / mu_ft) if mu_peak is not None else None,
+            "utility_ratio_at_peak": (mu_peak / mu_ft) if (mu_peak is not None and mu_ft > 0) else None,
             "first_good_epoch": good[0] if good else None,
             "final_forget_quality": ep[-1]["forget_quality"] if ep else None,
             "final_model_utility": ep[-1]["model_utility"] if ep else None,
@@ -336,10 +362,11 @@ def answers_table(out: str | Path, split: str = "forget", step: str = "last"):
             continue
         at = s["step"].max() if step == "last" else int(step)
         for _, r in s[s["step"] == at].iterrows():
-            row = table.setdefault(r["question"], {"question": r["question"], "answer": r["answer"]})
+            q = _question(r["question"])
+            row = table.setdefault(q, {"question": q, "answer": r["answer"]})
             row[method] = r["generation"]
-            if r["question"] not in order:
-                order.append(r["question"])
+            if q not in order:
+                order.append(q)
     return pd.DataFrame([table[q] for q in dict.fromkeys(order)])
 
 
@@ -428,13 +455,23 @@ def reference_logs(setting, cfg: DemoConfig) -> tuple[dict, dict]:
     return logs[0], logs[1]
 
 
+def _question(text: str) -> str:
+    """The question of a ``generated_text`` prompt (the ``qa`` template's ``Question: ...\nAnswer:`` removed)."""
+    t = str(text).strip()
+    if t.startswith("Question:"):
+        t = t[len("Question:"):]
+    if t.endswith("Answer:"):
+        t = t[: -len("Answer:")]
+    return t.strip()
+
+
 def _samples_from_log(log: Mapping, n: int) -> list[dict]:
     out = []
     for split, key in (("forget", "eval_log_forget.json"), ("retain", "eval_log.json")):
         gen = log.get(key, {}).get("generated_text", [])
         gen = [gen[k] for k in sorted(gen, key=int)] if isinstance(gen, Mapping) else list(gen)
         for q, g, a in gen[:n]:
-            out.append({"split": split, "question": q, "generation": g, "answer": a})
+            out.append({"split": split, "question": _question(q), "generation": g, "answer": a})
     return out
 
 

@@ -158,7 +158,7 @@ class MiniTofuConfig:
     intermediate_size: int = field(default=512, metadata={"help": "MLP width"})
     template: str = field(default="qa", metadata={"help": "prompt template name (npo_lab.tofu.data.get_template)"})
     max_length: int = field(default=160, metadata={"help": "max tokens per QA pair"})
-    epochs: int = field(default=30, metadata={"help": "training epochs (both models)"})
+    epochs: int = field(default=24, metadata={"help": "training epochs (both models)"})
     learning_rate: float = field(default=3e-3, metadata={"help": "AdamW peak learning rate"})
     batch_size: int = field(default=16, metadata={"help": "examples per step"})
     warmup_ratio: float = field(default=0.05, metadata={"help": "fraction of steps of linear warm-up"})
@@ -243,6 +243,7 @@ def load_source_rows(source: str | Path | None = "synthetic", n_authors: int = 2
 
     if n_authors < 2:
         raise ValueError(f"n_authors must be >= 2, got {n_authors}")
+    source = _synthetic_source(source, n_authors)
     full = _rows(load_tofu("full", source))
     n = n_authors * QUESTIONS_PER_AUTHOR
     if len(full) < n:
@@ -272,6 +273,27 @@ def load_source_rows(source: str | Path | None = "synthetic", n_authors: int = 2
     except (ValueError, FileNotFoundError):
         out["idk"] = []
     return out
+
+
+def _synthetic_source(source, n_authors: int):
+    """``"synthetic"`` with another number of authors than the bundled set: the generator's set of exactly
+    ``n_authors`` authors (seed 0; written once into the cache), whose first and last 10 % carry perturbed answers
+    as the subset needs. Any other source is returned unchanged."""
+    if not (isinstance(source, str) and source == "synthetic"):
+        return source
+    from npo_lab.tofu.data import bundled_data_dir
+
+    bundled = bundled_data_dir()
+    with open(bundled / "full.json", encoding="utf-8") as f:
+        n_bundled = sum(1 for line in f if line.strip()) // QUESTIONS_PER_AUTHOR
+    if n_bundled == n_authors:
+        return source
+    from npo_lab.tofu.synthetic import write_tofu
+
+    d = cache_root() / "minitofu" / f"synthetic-{n_authors}authors-seed0"
+    if not (d / ".complete").exists():
+        _atomic_save(lambda t: (write_tofu(t, n_authors=n_authors, seed=0), (t / ".complete").write_text("ok\n")), d)
+    return d
 
 
 def n_split_authors(percent: float, n_authors: int) -> int:

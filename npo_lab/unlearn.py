@@ -25,6 +25,19 @@ How a step works (paper arXiv 2404.05868, Sec. 3 and 5; DESIGN.md §3):
 
 The run record (``config.json``, ``metrics.jsonl``, ``samples.jsonl``, ``summary.json``, optional ``model/``) is
 described in :mod:`npo_lab.runs`.
+
+On a GPU (e.g. notebook 08, real TOFU)::
+
+    model = AutoModelForCausalLM.from_pretrained("locuslab/tofu_ft_phi-1.5", dtype=torch.bfloat16)
+    tokenizer = AutoTokenizer.from_pretrained("locuslab/tofu_ft_phi-1.5")
+    config = UnlearnConfig(method="NPO+RT", precision="bf16", gradient_checkpointing=True, batch_size=8,
+                           gradient_accumulation_steps=4, epochs=10, learning_rate=1e-5, template="qa",
+                           output_dir="runs/phi_npo_rt")        # lora_r=8 for LoRA instead of full fine-tuning
+    result = unlearn(model, tokenizer, load_tofu("forget10", "hub"), load_tofu("retain90", "hub"), config,
+                     retain_log=RETAIN_MODEL_EVAL_LOG, eval_source="hub", forget_split="forget10")
+
+Several GPUs: the same through the CLI, ``accelerate launch --config_file configs/accelerate/ddp.yaml
+--num_processes N -m npo_lab.cli unlearn ...`` (or ``deepspeed_zero3.yaml`` for models that do not fit one GPU).
 """
 
 from __future__ import annotations
@@ -111,7 +124,8 @@ class UnlearnConfig:
     forget_quality: bool = _f(True, "compute forget quality; requires the retain model's eval log (retain_log)")
     save_eval_logs: bool = _f(False, "also write every TOFU eval log to eval_logs/step_NNNNNN.json")
     output_dir: str = _f("runs/unlearn", "directory of the run record (and checkpoints)")
-    precision: str = _f("fp32", f"training precision, one of {', '.join(PRECISIONS)} (bf16/fp16: mixed precision)")
+    precision: str = _f("fp32", f"training precision, one of {', '.join(PRECISIONS)} (bf16/fp16: the Trainer's mixed "
+                        "precision; on a GPU also load the model in bfloat16 to halve its memory, as the CLI does)")
     gradient_checkpointing: bool = _f(False, "recompute activations in the backward pass (saves GPU memory)")
     lora_r: int = _f(0, "LoRA rank (0: full fine-tuning; > 0 wraps the model with peft)")
     lora_alpha: int = _f(32, "LoRA scaling α")
@@ -363,6 +377,10 @@ class Unlearner(Trainer):
         # the reference model is a frozen copy of the *initial* model, made before the Trainer wraps anything
         ref_model = None
         if self._needs_ref_forward and not _is_peft(model):
+            if _zero3_enabled():
+                raise ValueError(f"method {self.method.name} keeps a reference model (KL term or cache_reference="
+                                 "False), which is not supported under DeepSpeed ZeRO-3 (partitioned weights cannot "
+                                 "be copied); use DDP, ZeRO-1/2 or LoRA (lora_r > 0)")
             ref_model = copy.deepcopy(model).eval().requires_grad_(False)
         cbs = [_ReferenceCacheCallback(self)] + list(callbacks or [])
         super().__init__(model=model, args=args, train_dataset=train_dataset, data_collator=data_collator,
@@ -700,9 +718,10 @@ def training_arguments(cfg: UnlearnConfig, n_forget: int, **overrides) -> Traini
         key = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
         kwargs[key] = True
         kwargs[key + "_kwargs"] = {"use_reentrant": False}
-    if not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if not torch.cuda.is_available() and (int(os.environ.get("WORLD_SIZE", "1")) > 1 or cfg.precision != "fp32"):
         # several processes without a GPU (accelerate launch --multi_gpu / torchrun on a CPU machine): only
-        # use_cpu=True makes accelerate start gloo DDP (MULTI_CPU); otherwise every process trains alone
+        # use_cpu=True makes accelerate start gloo DDP (MULTI_CPU); otherwise every process trains alone.
+        # Mixed precision without a GPU (CPU autocast) also needs use_cpu=True.
         kwargs["use_cpu"] = True
     kwargs.update(overrides)
     args = TrainingArguments(**kwargs)
@@ -727,14 +746,16 @@ def _apply_lora(model, cfg: UnlearnConfig):
     return model
 
 
-def _zero3(trainer) -> bool:
-    if not getattr(trainer, "is_deepspeed_enabled", False):
-        return False
+def _zero3_enabled() -> bool:
     try:
         from transformers.integrations import is_deepspeed_zero3_enabled
     except ImportError:  # pragma: no cover
         return False
     return bool(is_deepspeed_zero3_enabled())
+
+
+def _zero3(trainer) -> bool:
+    return bool(getattr(trainer, "is_deepspeed_enabled", False)) and _zero3_enabled()
 
 
 def _load_retain_log(retain_log):
@@ -926,6 +947,7 @@ _CLI_FIELDS = {  # option → config field
     "eval_max_rows": "eval_max_rows", "eval_batch_size": "eval_batch_size", "precision": "precision",
     "lora_r": "lora_r", "lora_alpha": "lora_alpha", "lora_dropout": "lora_dropout", "template": "template",
     "max_length": "max_length", "save_every": "save_every", "num_samples": "num_samples",
+    "eval_max_new_tokens": "eval_max_new_tokens", "logging_steps": "logging_steps",
 }
 
 
@@ -963,6 +985,16 @@ def add_arguments(parser) -> None:
 
 
 def run_cli(args) -> int:
+    try:
+        return _run_cli(args)
+    except ValueError as e:  # bad input: a one-line message, no traceback
+        import sys
+
+        print(f"npo-lab unlearn: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _run_cli(args) -> int:
     import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

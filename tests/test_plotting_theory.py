@@ -95,3 +95,13 @@ def test_label_colors():
     c = label_colors(["GA", "NPO β=0.1", "NPO β=1"])
     assert c["GA"] == plotting.method_color("GA")
     assert c["NPO β=0.1"] is not c["NPO β=1"]
+
+
+def test_gallery_quick(tmp_path, monkeypatch):
+    from npo_lab.gallery import make_gallery
+
+    monkeypatch.setenv("NPO_LAB_CACHE", str(tmp_path / "cache"))
+    paths = make_gallery(tmp_path / "figs", quick=True)
+    assert [p.name for p in paths] == ["single_logit.png", "divergence.png", "synthetic_figure4.png",
+                                       "synthetic_trajectories.png"]
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in paths)

@@ -148,7 +148,9 @@ def test_specs_and_validation(task):
     with pytest.raises(ValueError, match="method must be one of"):
         random_features_experiment(task=task, methods=["XYZ"], steps=1)
     with pytest.raises(ValueError, match="SimNPO"):
-        UnlearnSpec("SimNPO", 1e-3)
+        paper_specs(1, ["SimNPO"])  # no paper setting; an explicit UnlearnSpec works (test_kl_methods_run)
+    with pytest.raises(ValueError, match="unknown method"):
+        UnlearnSpec("NPO++", 1e-3)
     with pytest.raises(ValueError, match="distinct labels"):
         random_features_experiment(task=task, methods=["GA", "GA"], steps=1)
     with pytest.raises(ValueError, match="eval_every"):
@@ -164,8 +166,11 @@ def test_specs_and_validation(task):
 
 
 def test_kl_methods_run(task):
-    df = random_features_experiment(task=task, methods=["NPO+KL", "GA+KL", "DPO"], steps=5, eval_every=5)
-    assert set(df.method) == {"NPO+KL", "GA+KL", "DPO"} and np.isfinite(df.forget_distance).all()
+    methods = ["NPO+KL", "GA+KL", "DPO", UnlearnSpec("SimNPO", 1e-3, beta=2.0, gamma=0.5)]
+    df = random_features_experiment(task=task, methods=methods, steps=5, eval_every=5)
+    assert set(df.method) == {"NPO+KL", "GA+KL", "DPO", "SimNPO"} and np.isfinite(df.forget_distance).all()
+    moved = df[df.step == 5].groupby("method")["forget_kl"].mean()
+    assert (moved > 0).all()
 
 
 def test_disk_cache(tmp_path):

@@ -475,7 +475,7 @@ def test_bf16_and_gradient_checkpointing(tiny, tmp_path):
                   _cfg(tmp_path / "bf16", max_steps=2, precision="bf16", gradient_checkpointing=True),
                   eval_source=src, forget_split="forget01")
     assert res.trainer.args.bf16
-    assert res.model.is_gradient_checkpointing
+    assert getattr(res.model, "is_activation_checkpointing", False) is True or res.model.is_gradient_checkpointing
     assert any(not torch.equal(a, b) for a, b in zip(before, res.model.parameters()))
     ref = res.trainer.train_dataset.forget_ref_logp
     assert all(v < 0 for v in ref)

@@ -103,6 +103,7 @@ class UnlearnSpec:
     """One unlearning run of the synthetic experiment: a ``METHODS`` objective with its step size and β.
 
     ``label`` names the run in tables and legends (defaults to the method name; use e.g. ``"NPO β=0.1"`` in sweeps).
+    Any :data:`npo_lab.losses.METHODS` entry works (``gamma`` is SimNPO's margin; answers have length |y| = 1 here).
     """
 
     method: str
@@ -110,11 +111,12 @@ class UnlearnSpec:
     beta: float = 1.0
     retain_weight: float = 1.0
     label: str = ""
+    gamma: float = 0.0
 
     def __post_init__(self):
-        m = get_method(self.method)  # ValueError for unknown names
-        if self.method not in _SUPPORTED:
-            raise ValueError(f"method must be one of {', '.join(_SUPPORTED)} for the synthetic experiment, got {m.name!r}")
+        get_method(self.method)  # ValueError naming the valid methods
+        if not math.isfinite(self.gamma):
+            raise ValueError(f"gamma must be a finite number, got {self.gamma!r}")
         for name in ("lr", "beta"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
@@ -149,7 +151,10 @@ def paper_specs(alpha: int = 1, methods: Sequence[str] = PAPER_METHODS) -> list[
     specs = []
     for name in methods:
         if name not in _PAPER_HPARAMS[a]:
-            raise ValueError(f"method must be one of {', '.join(_SUPPORTED)}, got {name!r}")
+            raise ValueError(
+                f"method must be one of {', '.join(_SUPPORTED)} to use the paper's settings, got {name!r} "
+                "(pass an UnlearnSpec with your own lr and beta for other METHODS entries)"
+            )
         lr, beta = _PAPER_HPARAMS[a][name]
         specs.append(UnlearnSpec(name, lr, beta))
     return specs
@@ -376,36 +381,43 @@ def _evaluate(task: SyntheticTask, theta: torch.Tensor) -> dict[str, torch.Tenso
     }
 
 
-def _objective(task: SyntheticTask, specs: Sequence[UnlearnSpec], theta: torch.Tensor, ref: dict) -> torch.Tensor:
-    """``Σ_m Σ_s Σ_k w_k · mean_i term_k`` with the library's loss terms (flattened to ``(S·n,)`` per call)."""
-    needs = set().union(*(get_method(spec.method).needs() for spec in specs))
-    z_f = torch.bmm(task.phi_forget, theta)  # (S, n_f, M) logits, shared by the forget and the IDK labels
-    logp_f = F.logsigmoid((2.0 * task.y_forget - 1.0).unsqueeze(-1) * z_f)
-    logp_idk = F.logsigmoid((2.0 * task.y_idk - 1.0).unsqueeze(-1) * z_f) if "idk_logp" in needs else None
-    z_r = torch.bmm(task.phi_retain, theta) if needs & {"retain_logp", "retain_kl"} else None
-    logp_r = F.logsigmoid((2.0 * task.y_retain - 1.0).unsqueeze(-1) * z_r) if "retain_logp" in needs else None
+def _objective(task: SyntheticTask, specs: Sequence[UnlearnSpec], z_f: torch.Tensor, z_r: torch.Tensor | None,
+               ref: dict, needs: set) -> torch.Tensor:
+    """``Σ_m Σ_s Σ_k w_k · mean_i term_k`` with the library's loss terms (flattened to ``(S·n,)`` per call).
+
+    ``z_f (S, n_f, M)`` and ``z_r (S, n_r, M)`` are the logits ``θᵀφ(x)`` of the forget and retain inputs for the M
+    heads; the caller back-propagates from the logits to θ (one matrix product per data set).
+    """
+    logp_f = F.logsigmoid(ref["sign_forget"] * z_f)  # log π_θ(y|x) of the forget labels
+    logp_idk = F.logsigmoid(ref["sign_idk"] * z_f) if "idk_logp" in needs else None
+    logp_r = F.logsigmoid(ref["sign_retain"] * z_r) if "retain_logp" in needs else None
     # "+KL": KL(π_ref ‖ π_θ) of the label distribution on each retain input (the binary analogue of kl_to_ref)
     kl_r = bernoulli_kl(ref["retain_logit"].expand_as(z_r), z_r) if "retain_kl" in needs else None
     S, n_f, _ = logp_f.shape
     n_r = task.phi_retain.shape[1]
-    ones_f = torch.ones(S * n_f, dtype=theta.dtype)
-    ones_r = torch.ones(S * n_r, dtype=theta.dtype)
-    total = theta.new_zeros(())
+    ones_f = torch.ones(S * n_f, dtype=z_f.dtype)
+    ones_r = torch.ones(S * n_r, dtype=z_f.dtype)
+    total = z_f.new_zeros(())
+
+    def columns(x):  # (S, n, M) -> M flat (S·n,) views; unbind's backward is one stack, not M scatters
+        return [None] * len(specs) if x is None else [c.reshape(-1) for c in x.movedim(-1, 0).contiguous().unbind(0)]
+
+    cols_f, cols_r, cols_idk, cols_kl = columns(logp_f), columns(logp_r), columns(logp_idk), columns(kl_r)
     for j, spec in enumerate(specs):
         inputs = {
-            "forget_logp": logp_f[:, :, j].reshape(-1),
+            "forget_logp": cols_f[j],
             "forget_ref_logp": ref["forget"],
             "forget_n_tokens": ones_f,
-            "retain_logp": None if logp_r is None else logp_r[:, :, j].reshape(-1),
+            "retain_logp": cols_r[j],
             "retain_n_tokens": ones_r,
-            "idk_logp": None if logp_idk is None else logp_idk[:, :, j].reshape(-1),
+            "idk_logp": cols_idk[j],
             "idk_ref_logp": ref["idk"],
-            "retain_kl": None if kl_r is None else kl_r[:, :, j].reshape(-1),
+            "retain_kl": cols_kl[j],
             "idk_n_tokens": ones_f,
         }
         weights = {"one": 1.0, "alpha": spec.retain_weight}
         for term, wname in get_method(spec.method).terms:
-            value = TERMS[term].fn(inputs, spec.beta, 0.0)  # (S·n,)
+            value = TERMS[term].fn(inputs, spec.beta, spec.gamma)  # (S·n,)
             n = value.numel() // S
             total = total + weights[wname] * value.view(S, n).mean(dim=1).sum()
     return total
@@ -459,33 +471,48 @@ def random_features_experiment(
         raise ValueError(f"eval_every must be an integer >= 1, got {eval_every!r}")
 
     M = len(specs)
-    theta = task.theta_ref.unsqueeze(-1).repeat(1, 1, M).requires_grad_(True)  # (S, F, M)
+    theta = task.theta_ref.unsqueeze(-1).repeat(1, 1, M)  # (S, F, M): one head per seed and method
     lr = torch.tensor([s.lr for s in specs], dtype=theta.dtype)
     with torch.no_grad():
         ref = {
             "forget": _logp(task.phi_forget, task.theta_ref.unsqueeze(-1), task.y_forget)[:, :, 0].reshape(-1),
             "idk": _logp(task.phi_forget, task.theta_ref.unsqueeze(-1), task.y_idk)[:, :, 0].reshape(-1),
             "retain_logit": torch.bmm(task.phi_retain, task.theta_ref.unsqueeze(-1)),
+            "sign_forget": (2.0 * task.y_forget - 1.0).unsqueeze(-1),
+            "sign_idk": (2.0 * task.y_idk - 1.0).unsqueeze(-1),
+            "sign_retain": (2.0 * task.y_retain - 1.0).unsqueeze(-1),
         }
+    needs = set().union(*(get_method(spec.method).needs() for spec in specs))
+    use_retain = bool(needs & {"retain_logp", "retain_kl"})
+    phi_f_t = task.phi_forget.transpose(1, 2).contiguous()
+    phi_r_t = task.phi_retain.transpose(1, 2).contiguous()
     records: list[tuple[int, dict]] = []
 
     def record(step):
         with torch.no_grad():
-            records.append((step, {k: v.numpy().copy() for k, v in _evaluate(task, theta.detach()).items()}))
+            records.append((step, {k: v.numpy().copy() for k, v in _evaluate(task, theta).items()}))
 
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=steps, desc=f"synthetic α={alpha}", leave=False)
+        bar = tqdm(total=steps, desc=f"synthetic α={alpha}", leave=False, mininterval=1.0)
     with _single_thread():
         try:
             record(0)
             for step in range(1, steps + 1):
-                loss = _objective(task, specs, theta, ref)
-                (grad,) = torch.autograd.grad(loss, theta)
-                with torch.no_grad():
-                    theta -= lr * grad
+                # logits of the M heads; autograd runs through the library's loss terms down to the logits,
+                # and the chain rule to θ is one matrix product per data set: ∇θ = Φᵀ ∂L/∂z
+                z_f = torch.bmm(task.phi_forget, theta).requires_grad_(True)
+                z_r = torch.bmm(task.phi_retain, theta).requires_grad_(True) if use_retain else None
+                loss = _objective(task, specs, z_f, z_r, ref, needs)
+                if use_retain:
+                    g_f, g_r = torch.autograd.grad(loss, (z_f, z_r))
+                    grad = torch.bmm(phi_f_t, g_f) + torch.bmm(phi_r_t, g_r)
+                else:
+                    (g_f,) = torch.autograd.grad(loss, z_f)
+                    grad = torch.bmm(phi_f_t, g_f)
+                theta -= lr * grad
                 if step % eval_every == 0 or step == steps:
                     record(step)
                 if bar is not None:
