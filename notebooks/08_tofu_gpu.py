@@ -31,10 +31,10 @@
 # cards and the multi-GPU recipe for big models.
 #
 # **Runtime and hardware:** a Colab **GPU runtime** (Runtime → Change runtime type → GPU). Default model
-# `open-unlearning/tofu_Llama-3.2-1B-Instruct_full` (1.24 B parameters): on a free 16 GB **T4** with LoRA roughly
-# 2–3 h for the three methods × 10 epochs with an evaluation every epoch; full fine-tuning on an A100 40 GB roughly
-# 40–60 min (both **estimates**, derived in §1 — nothing in this notebook was timed on a GPU yet; the last section
-# prints what your card measured). Completed runs are kept on disk, so a rerun after a disconnect skips them.
+# `open-unlearning/tofu_Llama-3.2-1B-Instruct_full` (1.24 B parameters): about 2 h on a free 16 GB **T4** with
+# LoRA for the three methods × 10 epochs with an evaluation every epoch, about 35 min on an A100 40 GB with full
+# fine-tuning — both **estimates**, derived in §1: nothing in this notebook has been timed on a GPU yet, and §6
+# prints what your card measured. Completed runs are kept on disk, so a rerun after a disconnect skips them.
 # With `NPO_LAB_SMOKE=1` the same code runs on a tiny random model on a CPU in about a minute (that is how the
 # test suite executes this notebook). Mirrors Figs. 2, 5 and 6 of the NPO paper (arXiv 2404.05868).
 
@@ -114,15 +114,15 @@ N_FORGET = N_RETAIN = None  # None: the whole split
 N_SAMPLES = 5  # greedy answers kept per evaluation (for the answer table)
 
 if SMOKE:  # sizes only: the code below is the same
-    EPOCHS, BATCH_SIZE, EFFECTIVE_BATCH = 2, 4, 4
-    N_FORGET, N_RETAIN, EVAL_MAX_ROWS, EVAL_BATCH_SIZE, MAX_NEW_TOKENS, MAX_LENGTH = 8, 16, 6, 8, 8, 128
+    EPOCHS, BATCH_SIZE, EFFECTIVE_BATCH, N_SAMPLES = 2, 4, 4, 3
+    N_FORGET, N_RETAIN, EVAL_MAX_ROWS, EVAL_BATCH_SIZE, MAX_NEW_TOKENS, MAX_LENGTH = 8, 16, 4, 8, 4, 128
 GRAD_ACCUM = EFFECTIVE_BATCH // BATCH_SIZE
 
 # data: $NPO_LAB_TOFU_DIR (a local copy of the TOFU files) if set, else the hub; in smoke mode without it the
 # bundled synthetic authors
 SOURCE = None if (SMOKE or os.environ.get("NPO_LAB_TOFU_DIR")) else "hub"
-RUNS_DIR = Path(os.environ.get("NPO_LAB_RUNS", "runs")) / ("08_tofu_gpu_smoke" if SMOKE else "08_tofu_gpu")
-RUNS_DIR.mkdir(parents=True, exist_ok=True)
+# where runs and eval logs go; on Colab point NPO_LAB_RUNS at a Google Drive folder to keep them across sessions
+RUNS_ROOT = Path(os.environ.get("NPO_LAB_RUNS", "runs")) / ("08_tofu_gpu_smoke" if SMOKE else "08_tofu_gpu")
 
 CUDA = torch.cuda.is_available()
 if not CUDA and not SMOKE:
@@ -137,7 +137,7 @@ else:
     DEVICE_NAME, GPU_GIB, BF16 = "cpu", None, False
 print(f"device: {DEVICE_NAME}" + (f" ({GPU_GIB:.1f} GiB)" if GPU_GIB else "") + f"; smoke mode: {SMOKE}")
 print(f"{CHECKPOINT}: template {SPEC['template']!r}; methods {METHODS}; {EPOCHS} epochs; effective batch "
-      f"{BATCH_SIZE} × {GRAD_ACCUM} = {BATCH_SIZE * GRAD_ACCUM}; runs in {RUNS_DIR}")
+      f"{BATCH_SIZE} × {GRAD_ACCUM} = {BATCH_SIZE * GRAD_ACCUM}")
 
 # %% [markdown]
 # ## 1. Will it fit, and how long will it take? (estimates)
@@ -229,9 +229,9 @@ print(ESTIMATES[ESTIMATES["card"].isin(["T4 16GB", "A100 40GB", "H100 80GB"])].r
 # %% [markdown]
 # Read it as: the 1 B Llama needs ≈ 21 GiB to fine-tune fully (16 bytes × 1.24 B = 18.4 GiB of weights, gradients and
 # Adam states, plus ≈ 2.5 GiB of activations and logits), so a T4 or an L4 needs LoRA (≈ 5 GiB); an A100 40 GB runs
-# full fine-tuning. The 7 B Llama-2 needs ≈ 105 GiB for full fine-tuning: that is a multi-GPU job (DeepSpeed
+# full fine-tuning. The 7 B Llama-2 needs ≈ 100 GiB for full fine-tuning: that is a multi-GPU job (DeepSpeed
 # ZeRO-3 shards those 16 bytes per parameter over the GPUs; the recipe is in `docs/multi_gpu.md`), or LoRA on a
-# 24–40 GB card. **Evaluation, not training, dominates the time**: 33 evaluations of ≈ 800 questions with
+# 24–40 GB card (≈ 14 GiB: too close to a T4's 15 GiB to count on). **Evaluation, not training, dominates the time**: 33 evaluations of ≈ 800 questions with
 # generation. On a T4, `EVAL_MAX_ROWS = 100` cuts it by ≈ 3 (forget quality is then measured at n = 100: compare
 # only runs with the same n, see notebook 07).
 
@@ -250,7 +250,11 @@ LR = LORA_LEARNING_RATE if LORA else LEARNING_RATE
 PRECISION = ("bf16" if BF16 else "fp16") if CUDA else "fp32"
 # full fine-tuning: fp32 master weights + 16-bit autocast; LoRA: the frozen base in 16 bit, adapters in fp32
 MODEL_DTYPE = torch.float32 if (not CUDA or not LORA) else (torch.bfloat16 if BF16 else torch.float16)
+# one directory per checkpoint / mode / eval size, so that saved eval logs are never reused for another setting
+RUNS_DIR = RUNS_ROOT / f"{CHECKPOINT.split('/')[-1]}_{'lora' if LORA else 'full'}_n{EVAL_MAX_ROWS}"
+RUNS_DIR.mkdir(parents=True, exist_ok=True)
 print(f"LoRA: {LORA} (r={LORA_R})   learning rate {LR}   precision {PRECISION}   weights loaded as {MODEL_DTYPE}")
+print(f"runs and eval logs: {RUNS_DIR}")
 
 # %% [markdown]
 # ## 2. Data, tokenizer, model
@@ -451,13 +455,14 @@ def answer_table(split):
     """Question, true answer, and the greedy answers of the fine-tuned model and of each method's last epoch (the
     samples are the first N_SAMPLES rows of the eval split, in order)."""
     key = {"forget": "eval_log_forget.json", "retain": "eval_log.json"}[split]
-    rows = load_tofu(eval_splits(FORGET_SPLIT)[key], SOURCE)
-    table = pd.DataFrame({"question": rows["question"][:N_SAMPLES], "answer": rows["answer"][:N_SAMPLES]})
-    table["fine-tuned"] = [gen for _, gen, _ in finetuned_log[key]["generated_text"][:N_SAMPLES]]
+    n = min(N_SAMPLES, EVAL_MAX_ROWS)
+    rows = load_tofu(eval_splits(FORGET_SPLIT)[key], SOURCE).select(range(n))
+    table = pd.DataFrame({"question": list(rows["question"]), "answer": list(rows["answer"])})
+    table["fine-tuned"] = [gen for _, gen, _ in finetuned_log[key]["generated_text"][:n]]
     for m in METHODS:
         s = load_samples(run_dir(m))
         s = s[(s["split"] == split) & (s["step"] == s["step"].max())]
-        table[m] = s["generation"].to_list()[:N_SAMPLES]
+        table[m] = s["generation"].to_list()[:n]
     return table
 
 

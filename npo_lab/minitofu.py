@@ -230,7 +230,8 @@ def _try_load(split: str, source):
         return None
 
 
-def load_source_rows(source: str | Path | None = "synthetic", n_authors: int = 20) -> dict[str, Any]:
+def load_source_rows(source: str | Path | None = "synthetic", n_authors: int = 20, *,
+                     cache: str | Path | None = None) -> dict[str, Any]:
     """The first ``n_authors`` authors of a TOFU-format source, with paraphrased/perturbed answers where it has them.
 
     Returns ``{"full": [...], "real_authors_perturbed": [...], "world_facts_perturbed": [...], "idk": [...]}``;
@@ -243,7 +244,7 @@ def load_source_rows(source: str | Path | None = "synthetic", n_authors: int = 2
 
     if n_authors < 2:
         raise ValueError(f"n_authors must be >= 2, got {n_authors}")
-    source = _synthetic_source(source, n_authors)
+    source = _synthetic_source(source, n_authors, cache)
     full = _rows(load_tofu("full", source))
     n = n_authors * QUESTIONS_PER_AUTHOR
     if len(full) < n:
@@ -275,7 +276,7 @@ def load_source_rows(source: str | Path | None = "synthetic", n_authors: int = 2
     return out
 
 
-def _synthetic_source(source, n_authors: int):
+def _synthetic_source(source, n_authors: int, cache=None):
     """``"synthetic"`` with another number of authors than the bundled set: the generator's set of exactly
     ``n_authors`` authors (seed 0; written once into the cache), whose first and last 10 % carry perturbed answers
     as the subset needs. Any other source is returned unchanged."""
@@ -290,7 +291,7 @@ def _synthetic_source(source, n_authors: int):
         return source
     from npo_lab.tofu.synthetic import write_tofu
 
-    d = cache_root() / "minitofu" / f"synthetic-{n_authors}authors-seed0"
+    d = cache_root(cache) / "minitofu" / f"synthetic-{n_authors}authors-seed0"
     if not (d / ".complete").exists():
         _atomic_save(lambda t: (write_tofu(t, n_authors=n_authors, seed=0), (t / ".complete").write_text("ok\n")), d)
     return d
@@ -510,7 +511,12 @@ def _atomic_save(save, final: Path) -> None:
     save(tmp)
     if final.exists():
         shutil.rmtree(final)
-    tmp.rename(final)
+    try:
+        tmp.rename(final)
+    except OSError:  # another process finished the same entry first: keep theirs
+        if not final.exists():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _resolve_source(source: str | Path | None) -> str | Path | None:
@@ -539,7 +545,7 @@ def prepare(config: MiniTofuConfig | None = None, forget_split: str = "forget10"
         raise ValueError(f"forget_split={forget_split} would forget all {config.n_authors} authors; use more authors")
     t_start = time.perf_counter()
     source = _resolve_source(config.source)
-    rows = load_source_rows(source, config.n_authors)
+    rows = load_source_rows(source, config.n_authors, cache=cache)
     data_hash = _hash({"rows": rows, "format": _SUBSET_FORMAT})
     root = cache_root(cache) / "minitofu"
     source_dir = root / f"data-{data_hash}"

@@ -35,7 +35,7 @@ _STEP_CHOICES = (1_000, 3_000, 10_000, 30_000, 100_000)
 class _Demo:
     settings: dict
 
-    def __init__(self, figsize=(11, 3.8), ncols=2, dpi=80):
+    def __init__(self, figsize=(11, 3.8), ncols=2, dpi=72):
         self.figure = Figure(figsize=figsize, dpi=dpi)
         FigureCanvasAgg(self.figure)  # render with Agg, whatever the notebook backend
         self.axes = self.figure.subplots(1, ncols)
