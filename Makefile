@@ -29,5 +29,11 @@ lab: $(STAMP)
 figures: $(STAMP)
 	$(VENV)/bin/npo-lab figures --out docs/figures
 
+bench: $(STAMP)
+	$(PY) bench/bench_ref_cache.py
+	$(PY) bench/bench_evaluate.py
+	$(PY) bench/bench_widgets.py
+	$(PY) bench/bench_demo.py
+
 clean:
 	rm -rf $(VENV) runs .pytest_cache

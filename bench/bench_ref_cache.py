@@ -12,8 +12,8 @@ This script times both ways with the same engine (``Unlearner.compute_loss`` wit
 repetitions interleaved (A B, then B A, ...) so that machine noise hits both. It prints median step times and the
 ratios side by side, and checks that both ways give the same losses.
 
-    python bench/bench_ref_cache.py                       # hidden 384, 4 layers, seq 128, batch 8
-    python bench/bench_ref_cache.py --hidden 512 --reps 8
+    python bench/bench_ref_cache.py --threads 1           # hidden 512, 4 layers, seq 128, batch 8
+    python bench/bench_ref_cache.py --hidden 256 --reps 20
     python bench/bench_ref_cache.py --device cuda --hidden 1024 --layers 8 --batch 16
 
 The one-off cost of the cache (a no-grad forward over the forget set) is reported too; it is paid once per run,
@@ -31,7 +31,7 @@ import time
 
 import torch
 
-from npo_lab.losses import get_method
+from npo_lab.losses import get_method, sequence_logprob
 from npo_lab.minitofu import tiny_llama, train_tokenizer
 from npo_lab.unlearn import ForgetRetainDataset, UnlearnConfig, Unlearner, training_arguments
 
@@ -62,7 +62,7 @@ def _sync(device):
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--hidden", type=int, default=384)
+    p.add_argument("--hidden", type=int, default=512)
     p.add_argument("--layers", type=int, default=4)
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--vocab", type=int, default=2048)
@@ -116,8 +116,6 @@ def main(argv=None) -> dict:
             for b in batches:
                 logits = tr_c.model(input_ids=b["forget_input_ids"].to(device),
                                     attention_mask=b["forget_attention_mask"].to(device)).logits
-                from npo_lab.losses import sequence_logprob
-
                 ref.append(sequence_logprob(logits, b["forget_labels"].to(device)))
             tr_c.model.train()
         _sync(device)

@@ -76,9 +76,10 @@ from npo_lab.runs import load_run, load_samples, load_summary
 from npo_lab.tofu.data import guess_template, load_tofu, retain_split_for
 from npo_lab.tofu.evaluate import evaluate
 from npo_lab.tofu.metrics import load_eval_log, load_reference_log, save_eval_log, summarize
-from npo_lab.unlearn import DEFAULT_LORA_TARGETS, UnlearnConfig, unlearn
+from npo_lab.unlearn import UnlearnConfig, unlearn
 
 SMOKE = is_smoke()
+DEFAULT_LORA_TARGETS = UnlearnConfig().lora_target_modules  # q/k/v/o and gate/up/down projections
 CHECKPOINT = "open-unlearning/tofu_Llama-3.2-1B-Instruct_full"
 CHECKPOINTS = {
     "open-unlearning/tofu_Llama-3.2-1B-Instruct_full": dict(
@@ -154,8 +155,8 @@ print(f"{CHECKPOINT}: template {SPEC['template']!r}; methods {METHODS}; {EPOCHS}
 #
 # Activations (with gradient checkpointing, micro-batch `B` = 4 sequences of `T` ≈ 160 tokens per group, forget and
 # retain): the checkpointed layer inputs `L·B·T·h·2 bytes`, one layer recomputed at a time (≈ `34·B·T·h` bytes,
-# Korthikanti et al. 2022), and the logits with their fp32 log-softmax and gradient, ≈ `10·B·T·V` bytes per group —
-# for Llama-3's 128 k vocabulary the logits dominate. Add ≈ 0.5 GiB of CUDA context.
+# Korthikanti et al. 2022), and the logits with their fp32 log-softmax and gradient, ≈ `10·B·T·V` bytes per
+# group — for Llama-3's 128 k vocabulary the logits dominate. Add ≈ 0.5 GiB of CUDA context.
 #
 # Time per optimiser step: `6·N·tokens` FLOPs for full fine-tuning (forward 2N + backward 4N per token), `4·N` for
 # LoRA (no weight gradients for the frozen base), `+2·N` for the recomputed forward under gradient checkpointing;
@@ -167,7 +168,7 @@ print(f"{CHECKPOINT}: template {SPEC['template']!r}; methods {METHODS}; {EPOCHS}
 # what your run measured.
 
 # %%
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, LlamaConfig, PhiConfig  # noqa: E402
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, PhiConfig  # noqa: E402
 
 # public configuration values of the three checkpoints (so the estimate needs no download)
 ARCHS = {
@@ -227,13 +228,13 @@ pd.set_option("display.width", 200, "display.max_columns", 20)
 print(ESTIMATES[ESTIMATES["card"].isin(["T4 16GB", "A100 40GB", "H100 80GB"])].round(2).to_string(index=False))
 
 # %% [markdown]
-# Read it as: the 1 B Llama needs ≈ 21 GiB to fine-tune fully (16 bytes × 1.24 B = 18.4 GiB of weights, gradients and
-# Adam states, plus ≈ 2.5 GiB of activations and logits), so a T4 or an L4 needs LoRA (≈ 5 GiB); an A100 40 GB runs
-# full fine-tuning. The 7 B Llama-2 needs ≈ 100 GiB for full fine-tuning: that is a multi-GPU job (DeepSpeed
-# ZeRO-3 shards those 16 bytes per parameter over the GPUs; the recipe is in `docs/multi_gpu.md`), or LoRA on a
-# 24–40 GB card (≈ 14 GiB: too close to a T4's 15 GiB to count on). **Evaluation, not training, dominates the time**: 33 evaluations of ≈ 800 questions with
-# generation. On a T4, `EVAL_MAX_ROWS = 100` cuts it by ≈ 3 (forget quality is then measured at n = 100: compare
-# only runs with the same n, see notebook 07).
+# Read it as: the 1 B Llama needs ≈ 21 GiB to fine-tune fully (16 bytes × 1.24 B = 18.4 GiB of weights, gradients
+# and Adam states, plus ≈ 2 GiB of activations, logits and CUDA context), so a T4 or an L4 needs LoRA (≈ 5 GiB); an
+# A100 40 GB runs full fine-tuning. The 7 B Llama-2 needs ≈ 100 GiB for full fine-tuning: that is a multi-GPU job
+# (DeepSpeed ZeRO-3 shards those 16 bytes per parameter over the GPUs; the recipe is in `docs/multi_gpu.md`), or
+# LoRA on a 24–40 GB card (≈ 14 GiB: too close to a T4's 15 GiB to count on). **Evaluation, not training, dominates
+# the time**: 33 evaluations of ≈ 800 questions with generation. On a T4, `EVAL_MAX_ROWS = 100` cuts it by ≈ 3
+# (forget quality is then measured at n = 100: compare only runs with the same n, see notebook 07).
 
 # %%
 def choose_lora():
@@ -303,9 +304,9 @@ def load_model(name):
     import transformers
 
     new_api = tuple(int(x) for x in transformers.__version__.split(".")[:2]) >= (4, 56)  # `dtype` vs `torch_dtype`
-    model = AutoModelForCausalLM.from_pretrained(name, **{"dtype" if new_api else "torch_dtype": MODEL_DTYPE},
-                                                 trust_remote_code=TRUST_REMOTE_CODE)
-    return model.to("cuda")
+    # device_map loads the weights straight onto the GPU (a 7 B model in 16 bit would not fit Colab's CPU memory)
+    return AutoModelForCausalLM.from_pretrained(name, **{"dtype" if new_api else "torch_dtype": MODEL_DTYPE},
+                                                device_map={"": 0}, trust_remote_code=TRUST_REMOTE_CODE)
 
 
 def free_memory():

@@ -79,7 +79,7 @@ class DemoConfig:
     n_authors: int | None = field(default=None, metadata={"help": "authors used (default 20; smoke 10)"})
     epochs: float | None = field(default=None, metadata={"help": "unlearning epochs (default 10; smoke 2)"})
     learning_rate: float = field(default=1e-3, metadata={"help": "unlearning peak learning rate"})
-    beta: float = field(default=0.02, metadata={"help": "β of NPO/DPO (small at this scale: logp sums ~40 "
+    beta: float = field(default=0.05, metadata={"help": "β of NPO/DPO (small at this scale: logp sums ~40 "
                                                           "sharply memorised tokens)"})
     alpha: float | None = field(default=None, metadata={"help": "retain weight (default 1; 5 for forget50, "
                                                                 "12 for forget90, as in the paper)"})

@@ -60,7 +60,7 @@ import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from .losses import METHODS, get_method, kl_to_ref, sequence_logprob, token_count
-from .runs import RunRecorder, read_jsonl, to_jsonable
+from .runs import RunRecorder, to_jsonable
 
 __all__ = [
     "UnlearnConfig",

@@ -70,6 +70,11 @@ def test_too_many_authors_is_a_value_error():
         load_source_rows("synthetic", n_authors=10_000)
 
 
+def test_prepare_rejects_forgetting_everything(tmp_path):
+    with pytest.raises(ValueError, match="forget"):
+        prepare(MiniTofuConfig.smoke(n_authors=5), "forget90", cache=tmp_path, progress=False)
+
+
 @pytest.mark.skipif(not (REAL / "full.json").exists(), reason="real TOFU files not available")
 def test_subset_of_real_tofu_uses_retain_perturbed(tmp_path):
     rows = load_source_rows(REAL, n_authors=20)
@@ -89,15 +94,15 @@ def test_tokenizer_and_model_shapes():
 
 
 def test_prepare_trains_caches_and_memorises(tmp_path):
-    cfg = MiniTofuConfig.smoke(n_authors=4, epochs=40, learning_rate=5e-3, batch_size=16)
+    cfg = MiniTofuConfig.smoke(n_authors=10, epochs=30, learning_rate=5e-3, batch_size=16, include_general=False)
     s = prepare(cfg, "forget10", cache=tmp_path, progress=False)
     assert s.log["cached"] == {"tokenizer": False, "finetuned": False, "retain-forget10": False}
-    assert len(s.forget_rows) == 20 and len(s.retain_rows) == 60
+    assert len(s.forget_rows) == 20 and len(s.retain_rows) == 180
     check = s.log["check_forget10"]
     # the fine-tuned model saw the forget authors, the retain model never did
-    assert check["finetuned_forget_probability"] > 0.5
-    assert check["finetuned_forget_probability"] > 5 * check["retain_model_forget_probability"]
-    assert check["retain_model_retain_probability"] > 0.5
+    assert check["finetuned_forget_probability"] > 0.3
+    assert check["finetuned_forget_probability"] > 2 * check["retain_model_forget_probability"]
+    assert check["retain_model_retain_probability"] > 0.3
     # the cache: same config → loaded, identical weights, no training
     s2 = prepare(cfg, "forget10", cache=tmp_path, progress=False)
     assert s2.log["cached"] == {"tokenizer": True, "finetuned": True, "retain-forget10": True}
@@ -119,7 +124,7 @@ def test_prepare_trains_caches_and_memorises(tmp_path):
 
 
 def test_answer_probability_is_one_number_per_row(tmp_path):
-    cfg = MiniTofuConfig.smoke(n_authors=2, epochs=1)
+    cfg = MiniTofuConfig.smoke(n_authors=10, epochs=1, include_general=False)
     s = prepare(cfg, "forget10", cache=tmp_path, progress=False, check=False)
     p = answer_probability(s.model, s.tokenizer, s.forget_rows[:5])
     assert len(p) == 5 and all(0 < x < 1 for x in p)

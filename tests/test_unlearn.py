@@ -14,7 +14,7 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
-from npo_lab.losses import METHODS, get_method, sequence_logprob
+from npo_lab.losses import METHODS, get_method
 from npo_lab.minitofu import tiny_llama, train_tokenizer
 from npo_lab.runs import load_run, read_jsonl
 from npo_lab.unlearn import (
