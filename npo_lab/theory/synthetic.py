@@ -221,27 +221,32 @@ def _pretrain(phi: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, steps: 
     phi ``(S, n, F)``, y ``(S, n)``, weights ``(S, n, H)`` (each column sums to 1: the per-head mean over its data).
     The gradient of ``Σ_i w_i · nll_i`` is written out, ``Φᵀ(w ⊙ (σ(z) − y))`` (that is ``nll_loss``'s gradient
     through ``logp = log σ((2y−1)z)``; the tests check it against autograd), because this loop runs 20 000 times.
-    The heads are stored as rows, ``θᵀ (S, H, F)`` and logits ``zᵀ = θᵀΦᵀ (S, H, n)``: each step is two skinny
-    matrix products and three in-place elementwise ops, with ``lr · w`` folded in once. Seeds are independent, so
-    ``workers > 1`` splits them over threads (torch releases the GIL inside each op).
+    The heads are stored as rows, ``θᵀ (H, F)`` and logits ``zᵀ = θᵀΦᵀ (H, n)``: each step is two skinny matrix
+    products and three in-place elementwise ops, with ``lr · w`` folded in once. Seeds run one after the other, all
+    steps each, so that one seed's Φ stays in cache (1.8× faster than a batched product over seeds, which reads
+    every seed's Φ from L3 at each step). Seeds are independent, so ``workers > 1`` splits them over threads
+    (torch releases the GIL inside each op); the result does not depend on ``workers``.
     Returns heads ``(S, F, H)`` and the final gradient norms ``(S, H)``.
     """
     S, n, Fdim = phi.shape
     H = weights.shape[-1]
 
     def run(sl: slice) -> torch.Tensor:
-        p = phi[sl].contiguous()
-        p_t = p.transpose(1, 2).contiguous()  # (S', F, n)
-        lw = (lr * weights[sl]).transpose(1, 2).contiguous()  # (S', H, n)
-        yy = y[sl].unsqueeze(1)  # (S', 1, n)
-        theta_t = torch.zeros(p.shape[0], H, Fdim, dtype=phi.dtype)
-        r = torch.empty(p.shape[0], H, n, dtype=phi.dtype)
-        for _ in range(steps):
-            torch.bmm(theta_t, p_t, out=r)  # logits zᵀ
-            torch.sigmoid(r, out=r)
-            r.sub_(yy).mul_(lw)  # lr · w ⊙ (σ(z) − y)
-            theta_t.sub_(torch.bmm(r, p))  # θ ← θ − lr · Φᵀ(w ⊙ (σ(z) − y))
-        return theta_t
+        torch.set_num_threads(1)  # per OS thread (OpenMP): a worker thread does not inherit the caller's setting
+        out = []
+        for k in range(sl.start, sl.stop):  # one seed at a time: its Φ (1.2 MB) stays in the core's L2 cache
+            p = phi[k].contiguous()  # (n, F); the forward product reads it through the transposed view
+            lw = (lr * weights[k]).t().contiguous()  # (H, n)
+            yy = y[k].unsqueeze(0)  # (1, n)
+            theta_t = torch.zeros(H, Fdim, dtype=phi.dtype)
+            r = torch.empty(H, n, dtype=phi.dtype)
+            for _ in range(steps):
+                torch.mm(theta_t, p.t(), out=r)  # logits zᵀ = θᵀΦᵀ
+                torch.sigmoid(r, out=r)
+                r.sub_(yy).mul_(lw)  # lr · w ⊙ (σ(z) − y)
+                theta_t.sub_(torch.mm(r, p))  # θ ← θ − lr · Φᵀ(w ⊙ (σ(z) − y))
+            out.append(theta_t)
+        return torch.stack(out)
 
     with _single_thread():  # one intra-op thread per worker (set once, here: the setting is process-wide)
         theta_t = torch.cat(_map_chunks(run, _seed_chunks(S, workers)))
@@ -466,53 +471,205 @@ def _objective(task: SyntheticTask, specs: Sequence[UnlearnSpec], z_f: torch.Ten
     return total
 
 
-def random_features_experiment(
-    alpha: int = 1,
-    methods: Sequence[str | UnlearnSpec] | None = None,
-    seeds=5,
-    steps: int = 2000,
-    eval_every: int = 25,
-    *,
-    task: SyntheticTask | None = None,
-    progress: bool = False,
-    **task_kwargs,
-) -> pd.DataFrame:
-    """Run the synthetic unlearning experiment; returns a tidy DataFrame, one row per (seed, method, evaluation).
+# the retain-side and forget-side terms whose derivative ∂term/∂input is written out in _unlearn_seeds
+_ANALYTIC_TERMS = frozenset({"ga", "npo", "simnpo", "dpo", "idk_nll", "retain_nll", "retain_kl"})
+_BACKENDS = ("analytic", "autograd")
 
-    Columns: ``seed, method, step, forget_distance, retain_distance, forget_kl`` (+ ``base_method, lr, beta,
-    alpha``). ``method`` holds each run's label.
 
-    Args:
-        alpha: 1 (separated forget/retain inputs) or 0 (overlapping), the paper's two settings.
-        methods: method names (the paper's lr and β for ``alpha`` are used, :func:`paper_specs`) or
-            :class:`UnlearnSpec` objects; default :data:`PAPER_METHODS`.
-        seeds: number of seeds (0..n−1) or a sequence of seeds.
-        steps: GD steps of unlearning; eval_every: steps between evaluations (step 0 and the last step included).
-        task: a prebuilt :func:`make_task` (its alpha/seeds win); otherwise ``make_task(alpha, seeds, **task_kwargs)``
-            (e.g. ``pretrain_steps=2000`` for quick tests).
-        progress: show a tqdm bar.
-    Interrupting (Ctrl-C) returns the evaluations done so far, with a warning.
+class _KL:
+    """``KL(Bern(σ(p)) ‖ Bern(σ(q)))`` averaged over inputs for a fixed ``p`` (precomputed) and many ``q``:
+    the same formula as :func:`bernoulli_kl`, for logits laid out as ``(S, M, n)``."""
+
+    def __init__(self, p_logit: torch.Tensor):
+        self.lp1, self.lp0 = F.logsigmoid(p_logit), F.logsigmoid(-p_logit)
+        self.p1, self.p0 = self.lp1.exp(), self.lp0.exp()
+
+    def mean(self, q_logit: torch.Tensor) -> torch.Tensor:
+        kl = self.p1 * (self.lp1 - F.logsigmoid(q_logit)) + self.p0 * (self.lp0 - F.logsigmoid(-q_logit))
+        return kl.mean(dim=-1)
+
+
+def _unlearn_seeds(task: SyntheticTask, k: int, specs: Sequence[UnlearnSpec], steps: int, eval_every: int,
+                   stop=None, tick=None) -> tuple[list[int], dict[str, np.ndarray]]:
+    """Unlearning for seed index ``k`` and all ``specs`` at once, with the loss gradient written out.
+
+    Layout: heads as rows, ``θᵀ (M, F)``, logits ``zᵀ = θᵀΦᵀ (M, n)``. With ``logp = log σ(s·z)``, ``s = 2y − 1``,
+    ``∂logp/∂z = s·σ(−s·z)`` and the derivatives of the library's terms (:data:`npo_lab.losses.TERMS`, each
+    averaged over its data set, weights ``one``/``alpha``):
+
+    * ga: ``∂/∂logp_f = 1``; npo: ``2σ(β(logp_f − ref_logp_f))`` (``npo_weight``); simnpo (|y| = 1):
+      ``2σ(β·logp_f + γ)``; dpo with margin ``m = (logp_idk − ref_idk) − (logp_f − ref_f)``: ``∂/∂logp_f =
+      2σ(−βm) = −∂/∂logp_idk``; idk_nll: ``∂/∂logp_idk = −1``; retain_nll: ``∂/∂logp_r = −1``;
+      retain_kl (``KL(π_ref‖π_θ)``): ``∂/∂z_r = σ(z_r) − σ(z_ref)``.
+
+    ``∇θ = Σ_sets Φᵀ ∂L/∂z``. ``random_features_experiment(..., backend="autograd")`` differentiates the library's
+    terms with autograd instead (the reference; the two agree to ~1e-12 over 2000 steps).
+    Each term is evaluated for every head with a per-head coefficient (0 for heads whose method lacks the term),
+    so one step is a fixed ~25 tensor ops whatever the methods. Returns the evaluation steps and the three
+    metrics as ``(E, M)`` arrays. ``stop`` (a ``threading.Event``) ends the loop early; ``tick(n)`` reports steps.
     """
-    if methods is None:
-        methods = PAPER_METHODS
-    if isinstance(methods, (str, UnlearnSpec)):
-        methods = [methods]
-    if len(methods) == 0:
-        raise ValueError("methods must be a non-empty sequence of method names or UnlearnSpec objects")
-    if task is None:
-        task = make_task(alpha, seeds, **task_kwargs)
-    elif task_kwargs:
-        raise ValueError(f"pass either task or task settings, not both (got {sorted(task_kwargs)})")
-    alpha = task.alpha
-    specs = [m if isinstance(m, UnlearnSpec) else paper_specs(alpha, [m])[0] for m in methods]
-    labels = [s.label for s in specs]
-    if len(set(labels)) != len(labels):
-        raise ValueError(f"methods must have distinct labels, got {labels}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
-    if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
-        raise ValueError(f"eval_every must be an integer >= 1, got {eval_every!r}")
+    dt = task.phi_forget.dtype
+    M = len(specs)
+    pf, pr = task.phi_forget[k], task.phi_retain[k]  # (n_f, F), (n_r, F)
+    n_f, n_r = pf.shape[0], pr.shape[0]
+    methods = [get_method(sp.method) for sp in specs]
+    term_sets = [{t for t, _ in m.terms} for m in methods]
+    present = set().union(*term_sets)
+    uses_r = [bool(ts & {"retain_nll", "retain_kl"}) for ts in term_sets]
+    # heads that need the retain set first, so that their logits are one contiguous block
+    order = [j for j in range(M) if uses_r[j]] + [j for j in range(M) if not uses_r[j]]
+    Mr = sum(uses_r)
 
+    def per_head(term, value, default):  # (M, 1) in head order: value(spec, weight name) where the method has term
+        out = torch.full((M, 1), float(default), dtype=dt)
+        for i, j in enumerate(order):
+            for t, wname in methods[j].terms:
+                if t == term:
+                    out[i, 0] = value(specs[j], wname)
+        return out
+
+    def w(term, n):  # the term's weight (1 or retain_weight) / its data-set size; 0 for heads without the term
+        return per_head(term, lambda sp, wname: (1.0 if wname == "one" else sp.retain_weight) / n, 0.0)
+
+    def param(term, name, default):  # β or γ of the heads with the term (a harmless default elsewhere)
+        return per_head(term, lambda sp, wname: getattr(sp, name), default)
+
+    th_ref = task.theta_ref[k].unsqueeze(0)  # (1, F)
+    theta = th_ref.repeat(M, 1)  # (M, F)
+    lr = torch.tensor([[specs[j].lr] for j in order], dtype=dt)
+    s_f = (2.0 * task.y_forget[k] - 1.0).unsqueeze(0)  # (1, n_f)
+    s_i = (2.0 * task.y_idk[k] - 1.0).unsqueeze(0)
+    s_r = (2.0 * task.y_retain[k] - 1.0).unsqueeze(0)
+    z_ref_f = th_ref @ pf.t()  # (1, n_f)
+    ref_f, ref_i = F.logsigmoid(s_f * z_ref_f), F.logsigmoid(s_i * z_ref_f)
+    sig_ref_r = torch.sigmoid(th_ref @ pr.t())  # (1, n_r)
+    # constant parts of ∂L/∂logp (GA, IDK NLL, retain NLL) and the per-head coefficients of the others
+    const_f = w("ga", n_f)
+    const_i = -w("idk_nll", n_f)
+    const_r = -w("retain_nll", n_r)[:Mr]
+    need_idk = bool(present & {"dpo", "idk_nll"})
+    need_logp_f = bool(present & {"npo", "dpo", "simnpo"})
+    c_npo, b_npo = (w("npo", n_f), param("npo", "beta", 1.0)) if "npo" in present else (None, None)
+    c_sim, b_sim, g_sim = ((w("simnpo", n_f), param("simnpo", "beta", 1.0), param("simnpo", "gamma", 0.0))
+                           if "simnpo" in present else (None, None, None))
+    c_dpo, b_dpo = (w("dpo", n_f), param("dpo", "beta", 1.0)) if "dpo" in present else (None, None)
+    c_kl = w("retain_kl", n_r)[:Mr] if "retain_kl" in present else None
+    use_nll_r = bool((const_r != 0).any())
+
+    kl_f_retr = _KL((task.theta_retr[k].unsqueeze(0) @ task.phi_eval_forget[k].t()))
+    kl_r_retr = _KL((task.theta_retr[k].unsqueeze(0) @ task.phi_eval_retain[k].t()))
+    kl_f_ref = _KL((th_ref @ task.phi_eval_forget[k].t()))
+    pef_t, per_t = task.phi_eval_forget[k].t(), task.phi_eval_retain[k].t()
+    eval_steps: list[int] = []
+    evals: list[torch.Tensor] = []
+
+    def record(step):
+        zf, zr = theta @ pef_t, theta @ per_t  # (M, n_eval)
+        evals.append(torch.stack([kl_f_retr.mean(zf), kl_r_retr.mean(zr), kl_f_ref.mean(zf)]))
+        eval_steps.append(step)
+
+    pf_t, pr_t = pf.t(), pr.t()
+    record(0)
+    done = 0
+    try:
+        for step in range(1, steps + 1):
+            if stop is not None and stop.is_set():
+                break
+            z_f = theta @ pf_t  # (M, n_f)
+            u_f = s_f * z_f
+            a_f = const_f.expand(M, n_f).clone()  # ∂L/∂logp_f
+            logp_f = F.logsigmoid(u_f) if need_logp_f else None
+            if need_idk:
+                u_i = s_i * z_f
+                a_i = const_i.expand(M, n_f).clone()  # ∂L/∂logp_idk
+            if c_npo is not None:
+                a_f.add_(c_npo * 2.0 * torch.sigmoid(b_npo * (logp_f - ref_f)))
+            if c_sim is not None:
+                a_f.add_(c_sim * 2.0 * torch.sigmoid(b_sim * logp_f + g_sim))
+            if c_dpo is not None:
+                margin = (F.logsigmoid(u_i) - ref_i) - (logp_f - ref_f)
+                c = c_dpo * 2.0 * torch.sigmoid(-b_dpo * margin)
+                a_f.add_(c)
+                a_i.sub_(c)
+            g_zf = a_f.mul_(torch.sigmoid(-u_f)).mul_(s_f)  # ∂L/∂z_f
+            if need_idk:
+                g_zf.add_(a_i.mul_(torch.sigmoid(-u_i)).mul_(s_i))
+            grad = g_zf @ pf  # (M, F)
+            if Mr:
+                z_r = theta[:Mr] @ pr_t  # (Mr, n_r)
+                g_zr = None
+                if use_nll_r:
+                    g_zr = (const_r * s_r) * torch.sigmoid(-s_r * z_r)
+                if c_kl is not None:
+                    kl = c_kl * (torch.sigmoid(z_r) - sig_ref_r)
+                    g_zr = kl if g_zr is None else g_zr.add_(kl)
+                grad[:Mr].add_(g_zr @ pr)
+            theta.sub_(lr * grad)
+            done += 1
+            if step % eval_every == 0 or step == steps:
+                record(step)
+                if tick is not None:
+                    tick(done)
+                    done = 0
+    except KeyboardInterrupt:  # keep the evaluations done so far (the caller warns)
+        if stop is not None:
+            stop.set()
+    if tick is not None and done:
+        tick(done)
+    inv = np.argsort(order)
+    arr = torch.stack(evals).numpy()[:, :, inv] if evals else np.zeros((0, 3, M))  # (E, 3, M), spec order
+    return eval_steps, {name: arr[:, i, :] for i, name in enumerate(("forget_distance", "retain_distance", "forget_kl"))}
+
+
+def _unlearn_analytic(task, specs, steps, eval_every, workers, bar):
+    """All seeds, ``workers`` threads (seeds split between them, each seed run to the end before the next so that
+    its features stay in cache). Returns ``{seed index: (steps, metrics)}``; Ctrl-C keeps what is done."""
+    import threading
+
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def tick(n):
+        if bar is not None:
+            with lock:
+                bar.update(n)
+
+    def run(sl):
+        torch.set_num_threads(1)  # per OS thread (see _pretrain)
+        out = {}
+        for k in range(sl.start, sl.stop):
+            if stop.is_set():
+                break
+            out[k] = _unlearn_seeds(task, k, specs, steps, eval_every, stop, tick)
+        return out
+
+    chunks = _seed_chunks(len(task.seeds), workers)
+    results: dict = {}
+    with _single_thread(), torch.no_grad():
+        if len(chunks) == 1:
+            results = run(chunks[0])
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            pool = ThreadPoolExecutor(len(chunks))
+            futures = [pool.submit(run, c) for c in chunks]
+            try:
+                for f in futures:
+                    results.update(f.result())
+            except KeyboardInterrupt:
+                stop.set()
+                for f in futures:
+                    results.update(f.result())
+            finally:
+                pool.shutdown(wait=True)
+    if stop.is_set():
+        warnings.warn("interrupted: returning the evaluations done so far", stacklevel=3)
+    return results
+
+
+def _unlearn_autograd(task: SyntheticTask, specs: Sequence[UnlearnSpec], steps: int, eval_every: int, bar):
+    """The reference: all seeds batched, autograd through the library's terms (:func:`_objective`) every step.
+    Returns ``{seed index: (steps, metrics (E, M))}`` like :func:`_unlearn_analytic`."""
     M = len(specs)
     theta = task.theta_ref.unsqueeze(-1).repeat(1, 1, M)  # (S, F, M): one head per seed and method
     lr = torch.tensor([s.lr for s in specs], dtype=theta.dtype)
@@ -535,11 +692,6 @@ def random_features_experiment(
         with torch.no_grad():
             records.append((step, {k: v.numpy().copy() for k, v in _evaluate(task, theta).items()}))
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=steps, desc=f"synthetic α={alpha}", leave=False, mininterval=1.0)
     with _single_thread():
         try:
             record(0)
@@ -559,25 +711,102 @@ def random_features_experiment(
                 if step % eval_every == 0 or step == steps:
                     record(step)
                 if bar is not None:
-                    bar.update(1)
+                    bar.update(len(task.seeds))
         except KeyboardInterrupt:
-            warnings.warn(f"interrupted: returning the {len(records)} evaluations done so far", stacklevel=2)
-        finally:
-            if bar is not None:
-                bar.close()
+            warnings.warn(f"interrupted: returning the {len(records)} evaluations done so far", stacklevel=3)
+    steps_done = [s for s, _ in records]
+    return {
+        k: (steps_done, {m: np.stack([v[m][k] for _, v in records]) for m in ("forget_distance", "retain_distance",
+                                                                              "forget_kl")})
+        for k in range(len(task.seeds))
+    }
+
+
+
+def random_features_experiment(
+    alpha: int = 1,
+    methods: Sequence[str | UnlearnSpec] | None = None,
+    seeds=5,
+    steps: int = 2000,
+    eval_every: int = 25,
+    *,
+    task: SyntheticTask | None = None,
+    progress: bool = False,
+    workers: int | None = None,
+    backend: str = "analytic",
+    **task_kwargs,
+) -> pd.DataFrame:
+    """Run the synthetic unlearning experiment; returns a tidy DataFrame, one row per (seed, method, evaluation).
+
+    Columns: ``seed, method, step, forget_distance, retain_distance, forget_kl`` (+ ``base_method, lr, beta,
+    alpha``). ``method`` holds each run's label.
+
+    Args:
+        alpha: 1 (separated forget/retain inputs) or 0 (overlapping), the paper's two settings.
+        methods: method names (the paper's lr and β for ``alpha`` are used, :func:`paper_specs`) or
+            :class:`UnlearnSpec` objects; default :data:`PAPER_METHODS`.
+        seeds: number of seeds (0..n−1) or a sequence of seeds.
+        steps: GD steps of unlearning; eval_every: steps between evaluations (step 0 and the last step included).
+        task: a prebuilt :func:`make_task` (its alpha/seeds win); otherwise ``make_task(alpha, seeds, **task_kwargs)``
+            (e.g. ``pretrain_steps=2000`` for quick tests).
+        progress: show a tqdm bar.
+        workers: threads, the seeds split between them (``None``: ``min(2, cpu_count)``); results do not depend on it.
+        backend: ``"analytic"`` (default: the derivatives of the library's loss terms written out, one seed at a time,
+            see :func:`_unlearn_seeds`) or ``"autograd"`` (autograd through the library's terms each step, all seeds
+            batched; the slower reference, same numbers to ~1e-12).
+    Interrupting (Ctrl-C) returns the evaluations done so far, with a warning.
+    """
+    if methods is None:
+        methods = PAPER_METHODS
+    if isinstance(methods, (str, UnlearnSpec)):
+        methods = [methods]
+    if len(methods) == 0:
+        raise ValueError("methods must be a non-empty sequence of method names or UnlearnSpec objects")
+    if backend not in _BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(_BACKENDS)}, got {backend!r}")
+    workers = _check_workers(workers)
+    if task is None:
+        task = make_task(alpha, seeds, workers=workers, **task_kwargs)
+    elif task_kwargs:
+        raise ValueError(f"pass either task or task settings, not both (got {sorted(task_kwargs)})")
+    alpha = task.alpha
+    specs = [m if isinstance(m, UnlearnSpec) else paper_specs(alpha, [m])[0] for m in methods]
+    labels = [s.label for s in specs]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"methods must have distinct labels, got {labels}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+    if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
+        raise ValueError(f"eval_every must be an integer >= 1, got {eval_every!r}")
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps * len(task.seeds), desc=f"synthetic α={alpha}", leave=False, mininterval=1.0)
+    try:
+        if backend == "analytic" and all(t in _ANALYTIC_TERMS for sp in specs for t, _ in get_method(sp.method).terms):
+            per_seed = _unlearn_analytic(task, specs, steps, eval_every, workers, bar)
+        else:
+            per_seed = _unlearn_autograd(task, specs, steps, eval_every, bar)
+    finally:
+        if bar is not None:
+            bar.close()
 
     rows = []
-    for step, vals in records:
-        for si, seed in enumerate(task.seeds):
+    for k in sorted(per_seed):
+        seed = task.seeds[k]
+        eval_steps, vals = per_seed[k]
+        for e, step in enumerate(eval_steps):
             for j, spec in enumerate(specs):
                 rows.append(
                     {
                         "seed": seed,
                         "method": spec.label,
                         "step": step,
-                        "forget_distance": float(vals["forget_distance"][si, j]),
-                        "retain_distance": float(vals["retain_distance"][si, j]),
-                        "forget_kl": float(vals["forget_kl"][si, j]),
+                        "forget_distance": float(vals["forget_distance"][e, j]),
+                        "retain_distance": float(vals["retain_distance"][e, j]),
+                        "forget_kl": float(vals["forget_kl"][e, j]),
                         "base_method": spec.method,
                         "lr": spec.lr,
                         "beta": spec.beta,
