@@ -618,11 +618,15 @@ class UnlearnEvalCallback(TrainerCallback):
         was_training = model.training
         model.eval()
         try:
-            log = evaluate(model, self.trainer.processing_class, source=self.eval_source,
-                           forget_split=self.forget_split, template=cfg.template, max_rows=cfg.eval_max_rows,
-                           batch_size=cfg.eval_batch_size, max_new_tokens=cfg.eval_max_new_tokens,
-                           progress=not cfg.disable_tqdm, splits=list(cfg.eval_splits) if cfg.eval_splits else None,
-                           max_length=cfg.max_length)
+            # the Trainer's autocast (bf16/fp16 when training in mixed precision), so that evaluating an fp32
+            # master copy on a GPU runs at the training precision's speed
+            with self.trainer.autocast_smart_context_manager():
+                log = evaluate(model, self.trainer.processing_class, source=self.eval_source,
+                               forget_split=self.forget_split, template=cfg.template, max_rows=cfg.eval_max_rows,
+                               batch_size=cfg.eval_batch_size, max_new_tokens=cfg.eval_max_new_tokens,
+                               progress=not cfg.disable_tqdm,
+                               splits=list(cfg.eval_splits) if cfg.eval_splits else None,
+                               max_length=cfg.max_length)
         finally:
             model.train(was_training)
         summary = _summarize(log, self.retain_log if cfg.forget_quality else None)
@@ -971,6 +975,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--resume", action="store_true", help="resume from the last checkpoint in --out")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.add_argument("--trust-remote-code", action="store_true", help="allow model code from the hub")
+    parser.add_argument("--tokenizer", default=None,
+                        help="tokenizer name or path when the model repository has none (e.g. microsoft/phi-1_5 for "
+                             "locuslab/tofu_ft_phi-1.5); default: --model")
+    parser.add_argument("--lora-target-modules", default=None,
+                        help="comma-separated module names LoRA adapts (default: "
+                             + ",".join(d.lora_target_modules) + ")")
     types = {f.name: f.type for f in dataclasses.fields(UnlearnConfig)}
     for opt, name in _CLI_FIELDS.items():
         if opt in {"precision"}:
@@ -1001,13 +1011,17 @@ def _run_cli(args) -> int:
     from .tofu.data import guess_template, load_tofu, retain_split_for
 
     values = {name: getattr(args, opt) for opt, name in _CLI_FIELDS.items() if getattr(args, opt, None) is not None}
-    tokenizer = AutoTokenizer.from_pretrained(args.model, trust_remote_code=args.trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer or args.model, trust_remote_code=args.trust_remote_code)
+    if getattr(args, "lora_target_modules", None):
+        values["lora_target_modules"] = tuple(m.strip() for m in args.lora_target_modules.split(",") if m.strip())
     if args.template is None:
         values["template"] = guess_template(args.model, tokenizer)
     cfg = UnlearnConfig(method=args.method, output_dir=args.out, forget_quality=not args.no_forget_quality,
                         eval_at_start=not args.no_eval_at_start, gradient_checkpointing=args.gradient_checkpointing,
                         save_model=args.save_model, disable_tqdm=args.no_progress, **values)
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float32, "fp32": torch.float32}[cfg.precision]
+    # Full fine-tuning keeps fp32 master weights and lets the Trainer autocast to bf16/fp16 (pure bf16 AdamW at
+    # lr 1e-5 rounds most updates away); with LoRA the frozen base may live in bf16.
+    dtype = torch.bfloat16 if (cfg.precision == "bf16" and cfg.lora_r > 0) else torch.float32
     transformers.logging.set_verbosity_warning()
     model = AutoModelForCausalLM.from_pretrained(args.model, dtype=dtype, trust_remote_code=args.trust_remote_code)
     method = get_method(cfg.method)

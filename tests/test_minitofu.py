@@ -73,6 +73,8 @@ def test_too_many_authors_is_a_value_error():
 def test_prepare_rejects_forgetting_everything(tmp_path):
     with pytest.raises(ValueError, match="forget"):
         prepare(MiniTofuConfig.smoke(n_authors=5), "forget90", cache=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="forget_split"):
+        prepare(MiniTofuConfig.smoke(), "forget11", cache=tmp_path, progress=False)
 
 
 @pytest.mark.skipif(not (REAL / "full.json").exists(), reason="real TOFU files not available")
@@ -93,26 +95,26 @@ def test_tokenizer_and_model_shapes():
     assert 0 < n_parameters(model) < sum(p.numel() for p in model.parameters()) + 1
 
 
-def test_prepare_trains_caches_and_memorises(tmp_path):
-    cfg = MiniTofuConfig.smoke(n_authors=10, epochs=30, learning_rate=5e-3, batch_size=16, include_general=False)
-    s = prepare(cfg, "forget10", cache=tmp_path, progress=False)
+TINY = dict(n_authors=10, vocab_size=300, hidden_size=32, intermediate_size=64, num_layers=1, num_heads=2,
+            include_general=False)
+
+
+def test_prepare_caches_by_config_and_split(tmp_path):
+    cfg = MiniTofuConfig.smoke(epochs=1, **TINY)
+    s = prepare(cfg, "forget10", cache=tmp_path, progress=False, check=False)
     assert s.log["cached"] == {"tokenizer": False, "finetuned": False, "retain-forget10": False}
     assert len(s.forget_rows) == 20 and len(s.retain_rows) == 180
-    check = s.log["check_forget10"]
-    # the fine-tuned model saw the forget authors, the retain model never did
-    assert check["finetuned_forget_probability"] > 0.3
-    assert check["finetuned_forget_probability"] > 2 * check["retain_model_forget_probability"]
-    assert check["retain_model_retain_probability"] > 0.3
     # the cache: same config → loaded, identical weights, no training
-    s2 = prepare(cfg, "forget10", cache=tmp_path, progress=False)
+    s2 = prepare(cfg, "forget10", cache=tmp_path, progress=False, check=False)
     assert s2.log["cached"] == {"tokenizer": True, "finetuned": True, "retain-forget10": True}
     for a, b in zip(s.model.parameters(), s2.model.parameters()):
         assert torch.equal(a, b)
     saved = json.loads((Path(s.log["cache_dir"]) / "config.json").read_text())
     assert MiniTofuConfig(**saved) == cfg
     # another forget split reuses tokenizer + fine-tuned model and trains only a new retain model
-    s3 = prepare(cfg, "forget50", cache=tmp_path, progress=False)
+    s3 = prepare(cfg, "forget50", cache=tmp_path, progress=False, check=False)
     assert s3.log["cached"] == {"tokenizer": True, "finetuned": True, "retain-forget50": False}
+    assert len(s3.retain_rows) == 100
     # a different config is a different cache entry
     s4 = prepare(cfg.replace(seed=1), "forget10", cache=tmp_path, progress=False, check=False)
     assert s4.log["cache_dir"] != s.log["cache_dir"]
@@ -123,8 +125,20 @@ def test_prepare_trains_caches_and_memorises(tmp_path):
     assert not torch.equal(next(fresh.parameters()), next(s.model.parameters()))
 
 
+@pytest.mark.slow
+def test_prepare_memorises_forget_authors_only_in_the_finetuned_model(tmp_path):
+    cfg = MiniTofuConfig.smoke(n_authors=10, epochs=25, learning_rate=5e-3, batch_size=16, include_general=False)
+    s = prepare(cfg, "forget10", cache=tmp_path, progress=False)
+    check = s.log["check_forget10"]
+    # the fine-tuned model saw the forget author, the retain model never did
+    assert check["finetuned_forget_probability"] > 0.3
+    assert check["finetuned_forget_probability"] > 2 * check["retain_model_forget_probability"]
+    assert check["retain_model_retain_probability"] > 0.3
+    assert s.log["train_finetuned"]["loss_history"][-1] < 0.5 * s.log["train_finetuned"]["loss_history"][0]
+
+
 def test_answer_probability_is_one_number_per_row(tmp_path):
-    cfg = MiniTofuConfig.smoke(n_authors=10, epochs=1, include_general=False)
+    cfg = MiniTofuConfig.smoke(epochs=1, **TINY)
     s = prepare(cfg, "forget10", cache=tmp_path, progress=False, check=False)
     p = answer_probability(s.model, s.tokenizer, s.forget_rows[:5])
     assert len(p) == 5 and all(0 < x < 1 for x in p)

@@ -140,30 +140,59 @@ def single_logit(
     if _check_backend(backend) == "torch":
         return _single_logit_torch(method, steps, lr, beta, z0)
 
-    out = np.empty(steps + 1, dtype=np.float64)
-    out[0] = z = z0
+    return _single_logit_numpy(method, steps, lr, beta, z0)
+
+
+def _single_logit_numpy(method: str, steps: int, lr: float, beta: float, z0: float, *, start: float | None = None
+                        ) -> np.ndarray:
+    """The scalar GD loop of :func:`single_logit` (validated arguments); ``start`` continues a run (the logit after
+    some steps; ``z0`` still fixes ``ref_logp``) and returns ``steps + 1`` values beginning with ``start``.
+
+    Bit-for-bit the iteration written in :func:`single_logit`'s docstring, made cheaper without changing any
+    floating-point operation: common subexpressions are computed once, values are collected in a list, and GA's
+    tail is one ``cumsum``: once ``1 + e^z == 1`` in float64, ``σ(−z)`` evaluates to exactly 1 and every later step
+    subtracts exactly ``lr`` (GA's z only decreases), which ``np.cumsum`` reproduces exactly (sequential sums).
+    """
+    z = z0 if start is None else float(start)
+    out = [z]
     ref_logp = _log_sigmoid(z0)
     exp, log1p = math.exp, math.log1p
+    append = out.append
     if method == "GA":
-        for t in range(1, steps + 1):
-            # σ(−z): the gradient of log σ(z); L' = 1
-            z -= lr * (1.0 / (1.0 + exp(z)) if z < 700 else exp(-z))
-            out[t] = z
+        t = 0
+        while t < steps:
+            if z < 700:
+                e = exp(z)
+                if 1.0 + e == 1.0:  # σ(−z) == 1.0 from here on
+                    tail = np.full(steps - t + 1, -lr)
+                    tail[0] = z
+                    return np.concatenate([np.asarray(out[:-1], dtype=np.float64), np.cumsum(tail)])
+                # σ(−z): the gradient of log σ(z); L' = 1
+                z -= lr * (1.0 / (1.0 + e))
+            else:
+                z -= lr * exp(-z)
+            append(z)
+            t += 1
     else:  # NPO
-        for t in range(1, steps + 1):
+        for _ in range(steps):
             if z >= 0:
-                logp = -log1p(exp(-z))
-                grad_logp = exp(-z) / (1.0 + exp(-z))
+                e = exp(-z)
+                logp = -log1p(e)
+                grad_logp = e / (1.0 + e)
             else:
                 e = exp(z)
                 logp = z - log1p(e)
                 grad_logp = 1.0 / (1.0 + e)
             u = beta * (logp - ref_logp)
             # npo_weight: W = 2σ(β · log_ratio)
-            w = 2.0 / (1.0 + exp(-u)) if u >= 0 else 2.0 * exp(u) / (1.0 + exp(u))
+            if u >= 0:
+                w = 2.0 / (1.0 + exp(-u))
+            else:
+                eu = exp(u)
+                w = 2.0 * eu / (1.0 + eu)
             z -= lr * w * grad_logp
-            out[t] = z
-    return out
+            append(z)
+    return np.asarray(out, dtype=np.float64)
 
 
 def _single_logit_torch(method: str, steps: int, lr: float, beta: float, z0: float) -> np.ndarray:

@@ -722,7 +722,6 @@ def _unlearn_autograd(task: SyntheticTask, specs: Sequence[UnlearnSpec], steps: 
     }
 
 
-
 def random_features_experiment(
     alpha: int = 1,
     methods: Sequence[str | UnlearnSpec] | None = None,
