@@ -58,7 +58,7 @@ set_style()
 pd.set_option("display.max_colwidth", 90)
 OUT = Path(tempfile.mkdtemp(prefix="npo_lab_05_"))  # where the run records go
 # One object holds every setting of the experiment; smoke mode (CI) shrinks the model, data and epochs.
-CONFIG = DemoConfig(out=str(OUT / "demo"), data="synthetic", forget_split="forget10", seed=0)
+CONFIG = DemoConfig(out=str(OUT / "demo"), data="synthetic", forget_split="forget10", seed=0, time_budget=None)
 print("smoke mode:", is_smoke(), "| output:", OUT)
 
 # %% [markdown]
@@ -150,7 +150,9 @@ ax.set_title("forget quality vs model utility, one marker per epoch");
 ft = reference["fine-tuned"]
 fig, axes = plt.subplots(2, 2, figsize=(12, 8))
 plot_forget_quality_over_epochs(frames, ax=axes[0, 0])
-plot_model_utility_over_epochs(frames, ax=axes[0, 1], finetuned=ft["model_utility"], relative=True)
+# relative to the fine-tuned model's utility (an untrained smoke-mode model can score 0: then absolute)
+plot_model_utility_over_epochs(frames, ax=axes[0, 1], finetuned=ft["model_utility"],
+                               relative=bool(ft["model_utility"] > 0))
 plot_forget_probability_over_epochs(frames, ax=axes[1, 0], finetuned=ft["forget_probability"],
                                     retain=reference["retain model"]["forget_probability"])
 plot_forget_kl_over_epochs(frames, ax=axes[1, 1])
@@ -159,16 +161,31 @@ fig.tight_layout()
 # %% [markdown]
 # ## 6. What does the model answer now? (paper Fig. 7)
 #
-# Greedy answers to forget questions after the last epoch. Gradient ascent's answers degenerate into repetition;
-# NPO+RT's are the ones to compare. The repetition rate (share of repeated words) puts a number on it.
+# Greedy answers after the last epoch, first to **forget** questions, then to **retain** questions. The
+# repetition rate (share of repeated character 5-grams: ≈ 0 for a fluent sentence, → 1 for "DarioDarioDario…")
+# puts a number on degeneration. Look at both tables: a method can only claim to have *unlearned* if it still
+# answers the retain questions fluently and correctly.
+#
+# What we measured at full size (3 seeds, synthetic authors): GA's answers collapse into one repeated token
+# ("DarioDarioDario…", "Lantern Lantern …") on forget **and** retain questions (repetition ≈ 0.98). NPO+RT's
+# answers to retain questions stay fluent and correct (≈ 0.01–0.03), while its answers to forget questions are
+# wrong and, at this tiny scale, often repetitive too (≈ 0.6–0.9; on real TOFU authors ≈ 0.2: fluent-looking but
+# wrong). Compare with the paper's example answers of 7B models (its Fig. 7): the difference that matters is
+# that NPO+RT keeps the rest of the model intact.
 
 # %%
-answers = answers_table(CONFIG.out)
+answers = answers_table(CONFIG.out, split="forget")
 answers.head(3).T
 
 # %%
-rep = {c: answers[c].dropna().map(repetition_rate).mean() for c in answers.columns if c not in ("question", "answer")}
-pd.Series(rep, name="mean repetition rate of forget answers").round(2).to_frame()
+retain_answers = answers_table(CONFIG.out, split="retain")
+retain_answers.head(2).T
+
+# %%
+cols = [c for c in answers.columns if c != "question"]
+pd.DataFrame({"forget questions": {c: answers[c].dropna().map(repetition_rate).mean() for c in cols},
+              "retain questions": {c: retain_answers[c].dropna().map(repetition_rate).mean() for c in cols}}
+             ).round(2).rename(index={"answer": "ground truth"})
 
 # %% [markdown]
 # ## Summary

@@ -108,8 +108,8 @@ for alpha in ALPHAS:
 
 fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
 plot_forget_quality_vs_utility(alpha_runs, finetuned=alpha_summary["finetuned"], ax=axes[0], annotate=False)
-plot_model_utility_over_epochs(alpha_runs, ax=axes[1], finetuned=alpha_summary["finetuned"]["model_utility"],
-                               relative=True)
+mu_ft = alpha_summary["finetuned"]["model_utility"]
+plot_model_utility_over_epochs(alpha_runs, ax=axes[1], finetuned=mu_ft, relative=bool(mu_ft > 0))
 for ax in axes:  # one method, several α: tell the lines apart by shade
     lines = [line for line in ax.get_lines() if line.get_label().startswith("NPO+RT")]
     for i, line in enumerate(lines):

@@ -59,6 +59,8 @@ __all__ = [
 ]
 
 DEMO_METHODS = ("GA", "GA+RT", "NPO", "NPO+RT", "IDK+RT", "DPO+RT")
+# run only while the time budget allows (the issue: "IDK+RT, DPO+RT where the time budget allows")
+OPTIONAL_METHODS = ("IDK+RT", "DPO+RT")
 # the paper's retain weight for large forget sets (Sec. 5: 5 for forget50, 12 for forget90)
 PAPER_ALPHA = {"forget50": 5.0, "forget90": 12.0}
 
@@ -80,7 +82,8 @@ class DemoConfig:
     epochs: float | None = field(default=None, metadata={"help": "unlearning epochs (default 10; smoke 2)"})
     learning_rate: float = field(default=1e-3, metadata={"help": "unlearning peak learning rate"})
     beta: float = field(default=0.05, metadata={"help": "β of NPO/DPO (small at this scale: logp sums ~40 "
-                                                          "sharply memorised tokens)"})
+                                                          "sharply memorised tokens; 0.05 measured best on the "
+                                                          "synthetic authors, 0.02 on 20 real TOFU authors)"})
     alpha: float | None = field(default=None, metadata={"help": "retain weight (default 1; 5 for forget50, "
                                                                 "12 for forget90, as in the paper)"})
     batch_size: int = field(default=8, metadata={"help": "forget rows per step"})
@@ -89,6 +92,9 @@ class DemoConfig:
     eval_max_rows: int | None = field(default=None, metadata={"help": "rows per eval split (default 300; smoke 8)"})
     eval_batch_size: int = field(default=32, metadata={"help": "evaluation batch size"})
     num_samples: int = field(default=5, metadata={"help": "greedy answers recorded per evaluation"})
+    time_budget: float | None = field(default=240.0, metadata={
+        "help": "seconds: an optional method (IDK+RT, DPO+RT) starts only if the time spent so far plus the mean "
+                "time of the methods done stays within it (None or inf: run every method)"})
     minitofu: dict = field(default_factory=dict, metadata={"help": "MiniTofuConfig overrides"})
     progress: bool = field(default=True, metadata={"help": "progress bars"})
 
@@ -265,15 +271,17 @@ def load_demo(out: str | Path) -> tuple[dict, dict]:
     return summary, _method_frames(run_dirs)
 
 
-def repetition_rate(text: str) -> float:
-    """Share of repeated words in a generation: ``1 − #distinct words / #words`` (0 for fluent text, → 1 for the
-    degenerate repetition that gradient ascent produces; pieces of words count as words)."""
-    import re
+def repetition_rate(text: str, n: int = 5) -> float:
+    """Share of repeated character ``n``-grams in a generation: ``1 − #distinct n-grams / #n-grams``.
 
-    words = re.findall(r"\w+", str(text).lower())
-    if len(words) < 2:
+    About 0.0–0.1 for a fluent sentence, → 1 for the degenerate repetition gradient ascent produces
+    (``"DarioDarioDario…"``, ``"the the the …"``). Case-insensitive, whitespace collapsed; 0 for text shorter than n.
+    """
+    t = " ".join(str(text).lower().split())
+    grams = [t[i:i + n] for i in range(len(t) - n + 1)]
+    if not grams:
         return 0.0
-    return 1.0 - len(set(words)) / len(words)
+    return 1.0 - len(set(grams)) / len(grams)
 
 
 def summarize_runs(frames: Mapping[str, Any], finetuned: Mapping, retain: Mapping, wall_seconds: float) -> dict:
@@ -517,7 +525,14 @@ def run_demo(config: DemoConfig | None = None, *, print_fn=print) -> dict:
                  f"{retain['forget_probability']:.3f}")
         forget_rows, retain_rows = setting.forget_rows, setting.retain_rows
         idk = setting.idk_answers() if any(m.startswith(("IDK", "DPO")) for m in cfg.methods) else None
+        durations: list[float] = []
         for method in tqdm(cfg.methods, desc="methods", disable=not cfg.progress):
+            spent = time.perf_counter() - t0
+            if (cfg.time_budget is not None and method in OPTIONAL_METHODS and durations
+                    and spent + sum(durations) / len(durations) > cfg.time_budget):
+                info.setdefault("skipped", []).append(method)
+                print_fn(f"[demo] skipping {method}: {spent:.0f}s spent, time budget {cfg.time_budget:.0f}s")
+                continue
             d = out / "runs" / _slug(method)
             run_dirs[method] = d
             ucfg = cfg.unlearn_config(method, d, max_length=setting.config.max_length)
@@ -528,7 +543,8 @@ def run_demo(config: DemoConfig | None = None, *, print_fn=print) -> dict:
             result = unlearn(setting.fresh_model(), tok, forget_rows, retain_rows, ucfg, idk_answers=idk,
                              retain_log=retain_log, eval_source=setting.source_dir, forget_split=cfg.forget_split,
                              callbacks=[kl_cb])
-            info["methods"][method] = {"seconds": time.perf_counter() - tm, "status": result.summary["status"]}
+            durations.append(time.perf_counter() - tm)
+            info["methods"][method] = {"seconds": durations[-1], "status": result.summary["status"]}
             last = result.metrics[-1] if result.metrics else {}
             print_fn(f"[demo] {method:7s} done in {time.perf_counter() - tm:5.1f}s: forget quality "
                      f"{_fmt(_num(last.get('forget_quality')))}, model utility {_fmt(_num(last.get('model_utility')))}")
@@ -600,10 +616,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="forget split of the chosen authors (default forget10 = 2 of 20 authors)")
     parser.add_argument("--authors", type=int, default=None, help="number of authors (default 20; smoke 10)")
     parser.add_argument("--epochs", type=float, default=None, help="unlearning epochs (default 10; smoke 2)")
+    parser.add_argument("--ft-epochs", type=int, default=None,
+                        help="epochs of the mini-TOFU fine-tuning of both models (default 24; smoke 4)")
     parser.add_argument("--lr", type=float, default=d.learning_rate, help=f"unlearning lr (default {d.learning_rate})")
     parser.add_argument("--beta", type=float, default=d.beta, help=f"β of NPO/DPO (default {d.beta})")
     parser.add_argument("--alpha", type=float, default=None, help="retain weight (default 1; 5/12 for forget50/90)")
     parser.add_argument("--eval-max-rows", type=int, default=None, help="rows per eval split (default 300)")
+    parser.add_argument("--time-budget", type=float, default=d.time_budget, metavar="SECONDS",
+                        help="run the optional methods (IDK+RT, DPO+RT) only while the job stays within this many "
+                             f"seconds (default {d.time_budget:g}; 'inf': always run them)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -614,7 +635,8 @@ def run_cli(args: argparse.Namespace) -> int:
     cfg = DemoConfig(out=args.out, methods=tuple(args.methods), seed=args.seed, data=args.data,
                      forget_split=args.forget, n_authors=args.authors, epochs=args.epochs,
                      learning_rate=args.lr, beta=args.beta, alpha=args.alpha, eval_max_rows=args.eval_max_rows,
-                     progress=not args.no_progress)
+                     time_budget=args.time_budget, progress=not args.no_progress,
+                     minitofu={} if args.ft_epochs is None else {"epochs": args.ft_epochs})
     summary = run_demo(cfg)
     return 0 if summary.get("methods") else 1
 

@@ -11,10 +11,15 @@ import pytest
 from npo_lab.demo import DemoConfig, forget_kl, results_table, run_demo, summarize_runs
 
 
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("demo_cache")  # the smoke models are trained once for this module
+
+
 @pytest.fixture
-def smoke(monkeypatch, tmp_path):
+def smoke(monkeypatch, tmp_path, shared_cache):
     monkeypatch.setenv("NPO_LAB_SMOKE", "1")
-    monkeypatch.setenv("NPO_LAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("NPO_LAB_CACHE", str(shared_cache))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     return tmp_path
 
@@ -35,6 +40,16 @@ def test_summarize_runs_peak_and_form():
     assert row["first_good_epoch"] == 1 and row["utility_ratio_at_peak"] == pytest.approx(0.55 / 0.6)
 
 
+def test_repetition_rate_separates_degenerate_from_fluent_text():
+    from npo_lab.demo import repetition_rate
+
+    fluent = "Wilhelmina Blackwood was born in Recife, Brazil, and her books are widely read."
+    assert repetition_rate(fluent) < 0.1
+    assert repetition_rate("DarioDarioDarioDarioDarioDarioDarioDario") > 0.7
+    assert repetition_rate("the the the the the the the the the") > 0.7
+    assert repetition_rate("") == 0.0
+
+
 def test_config_validation():
     with pytest.raises(ValueError, match="unknown method"):
         DemoConfig(methods=("GA", "NOPE"))
@@ -50,12 +65,13 @@ def test_demo_smoke_end_to_end(smoke, capsys):
     out = smoke / "demo"
     from npo_lab.cli import main
 
-    rc = main(["demo", "--out", str(out), "--methods", "GA", "NPO+RT", "IDK+RT", "--no-progress"])
+    rc = main(["demo", "--out", str(out), "--methods", "GA", "NPO+RT", "IDK+RT", "--time-budget", "inf",
+               "--no-progress"])
     assert rc == 0
     s = json.loads((out / "summary.json").read_text())
     assert set(s["methods"]) == {"GA", "NPO+RT", "IDK+RT"}
-    assert s["finetuned"]["model_utility"] > 0 and 0 <= s["finetuned"]["forget_quality"] <= 1
-    assert s["retain"]["model_utility"] > 0 and s["wall_seconds"] > 0
+    assert 0 <= s["finetuned"]["model_utility"] <= 1 and 0 <= s["finetuned"]["forget_quality"] <= 1
+    assert 0 <= s["retain"]["model_utility"] <= 1 and s["wall_seconds"] > 0
     for m in s["methods"].values():
         assert [e["epoch"] for e in m["epochs"]] == [1, 2]
         assert m["peak_forget_quality"] == max(e["forget_quality"] for e in m["epochs"])
@@ -69,8 +85,6 @@ def test_demo_smoke_end_to_end(smoke, capsys):
     printed = capsys.readouterr().out
     assert "peak_forget_quality" in printed and "NPO+RT" in printed
     # a second run reuses the cached models
-    info = json.loads((out / "demo.json").read_text())
-    assert not any(info["minitofu"]["log"]["cached"].values())
     run_demo(DemoConfig(out=str(smoke / "demo2"), methods=("NPO",), progress=False), print_fn=lambda *a: None)
     info2 = json.loads((smoke / "demo2" / "demo.json").read_text())
     assert all(info2["minitofu"]["log"]["cached"].values())

@@ -332,27 +332,50 @@ def _logistic_numpy(
     runs: Sequence[tuple[str, float]], X: np.ndarray, y: np.ndarray, steps: int, lr: float, z0: float
 ) -> np.ndarray:
     """Margin-space GD for several ``(method, beta)`` runs at once on the same forget set: ``(R, steps + 1)``."""
+    m0 = np.full((len(runs), X.shape[0]), z0, dtype=np.float64)
+    history = _margins_numpy(runs, X, y, steps, lr, z0, m0)
+    return np.sqrt(((history - history[0]) ** 2).sum(axis=2)).T
+
+
+def _margins_numpy(runs, X, y, steps, lr, z0, m_start) -> np.ndarray:
+    """The margins ``m_t (steps + 1, R, n_f)`` from ``m_start (R, n_f)`` (``z0`` fixes ``ref_logp``; a later
+    ``m_start`` continues a run exactly)."""
     n_f = X.shape[0]
     K = (y[:, None] * y[None, :]) * (X @ X.T)  # (n_f, n_f)
     R = len(runs)
     history = np.empty((steps + 1, R, n_f), dtype=np.float64)
-    m = np.full((R, n_f), z0, dtype=np.float64)
+    m = np.array(m_start, dtype=np.float64)
     history[0] = m
     ref_logp = -np.logaddexp(0.0, -z0)
     is_npo = np.array([meth == "NPO" for meth, _ in runs])
     any_npo = bool(is_npo.any())
-    betas = np.array([b if meth == "NPO" else 1.0 for meth, b in runs], dtype=np.float64)[:, None]
+    all_npo = bool(is_npo.all())
+    neg_betas = -np.array([b if meth == "NPO" else 1.0 for meth, b in runs], dtype=np.float64)[:, None]
     step = lr / n_f
+    # the same ufuncs as ``m ← m − step·((w ⊙ σ(−m)) @ K)`` written with preallocated outputs (bit-for-bit equal)
+    logp, g, u, gk = (np.empty_like(m) for _ in range(4))
     with np.errstate(over="ignore", under="ignore"):
         for t in range(1, steps + 1):
-            logp = -np.logaddexp(0.0, -m)  # log σ(m)
-            g = 1.0 - np.exp(logp)  # σ(−m) = ∂logp/∂m
+            np.negative(m, out=u)
+            np.logaddexp(0.0, u, out=u)
+            np.negative(u, out=logp)  # log σ(m)
+            np.exp(logp, out=g)
+            np.subtract(1.0, g, out=g)  # σ(−m) = ∂logp/∂m
             if any_npo:
-                w = 2.0 / (1.0 + np.exp(-betas * (logp - ref_logp)))  # npo_weight = 2σ(β·log_ratio)
-                g = np.where(is_npo[:, None], w * g, g)
-            m = m - step * (g @ K)
-            history[t] = m
-    return np.sqrt(((history - history[0]) ** 2).sum(axis=2)).T
+                np.subtract(logp, ref_logp, out=u)
+                np.multiply(neg_betas, u, out=u)
+                np.exp(u, out=u)
+                np.add(1.0, u, out=u)
+                np.divide(2.0, u, out=u)  # npo_weight = 2σ(β·log_ratio)
+                if all_npo:
+                    np.multiply(u, g, out=g)
+                else:
+                    g = np.where(is_npo[:, None], u * g, g)
+            np.matmul(g, K, out=gk)
+            np.multiply(step, gk, out=gk)
+            np.subtract(m, gk, out=history[t])
+            m = history[t]
+    return history
 
 
 def _logistic_torch(method: str, X: np.ndarray, y: np.ndarray, steps: int, lr: float, beta: float, z0: float):

@@ -18,8 +18,12 @@ Setting (DESIGN.md §3, following the official code ``synthetic/`` of licong-lin
 * metrics every ``eval_every`` steps on the evaluation sets: forget distance ``E_forget KL(π_retr‖π_θ)``, retain
   distance ``E_retain KL(π_retr‖π_θ)`` (both → 0 is ideal), forget KL ``E_forget KL(π_ref‖π_θ)``.
 
-Everything is batched: all seeds (and all methods of one run) share one tensor of heads ``(S, 128, M)``, so one
-matrix product per step serves the whole experiment. Float64 throughout, as in the official code.
+Speed (Float64 throughout, as in the official code): the two pretraining heads of a seed share each step's matrix
+products, and each seed runs all its steps before the next so that its features stay in the core's cache; the
+unlearning runs all methods of a seed as one ``(M, 128)`` block of heads with the derivatives of the library's
+terms written out (``backend="analytic"``; ``backend="autograd"`` differentiates the library's terms with autograd,
+the reference: same table to ~1e-13); seeds are split over ``workers`` threads. ``bench/bench_synthetic.py``
+times the full Figure-4 run.
 
 CLI: ``npo-lab synthetic --alpha {0,1} --out DIR [--seeds N --steps N --sweep-steps N]`` writes
 ``synthetic_alpha{α}.csv`` (Fig. 4/9 runs), ``beta_sweep_alpha{α}.csv`` (Fig. 3 runs) and ``figure3/4/9`` PNGs.
@@ -312,8 +316,8 @@ def make_task(
     """Sample the data of each seed and train the initial and retrained heads.
 
     Seed ``s`` draws W, the training sets, the IDK labels and the evaluation sets from ``torch.Generator(s)``.
-    Training the two heads (20 000 full-batch steps) dominates the run time (≈15 s for 5 seeds on a quiet CPU
-    core), so the heads are cached: in memory per argument set, and on disk as ``.npz`` (``cache=True``:
+    Training the two heads (20 000 full-batch steps) dominates a cold run (≈6–10 s for 5 seeds on one CPU core,
+    about half with two free cores), so the heads are cached: in memory per argument set, and on disk as ``.npz`` (``cache=True``:
     ``$NPO_LAB_CACHE/synthetic``, default ``~/.cache/npo_lab/synthetic``; a path: that directory; ``False``: off).
     ``workers``: threads for the pretraining, the seeds split between them (``None``: ``min(2, cpu_count)``); the
     result does not depend on it.
@@ -858,6 +862,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sweep-steps", type=int, default=SWEEP_STEPS, help="steps of the Fig. 3 β sweep (default 10000; 0 skips it)")
     parser.add_argument("--eval-every", type=int, default=25, help="steps between evaluations (default 25)")
     parser.add_argument("--pretrain-steps", type=int, default=20_000, help="GD steps of the initial/retrained models")
+    parser.add_argument("--workers", type=int, default=None, help="threads (seeds split between them; default min(2, CPUs))")
 
 
 def run_cli(args: argparse.Namespace) -> int:
@@ -872,10 +877,12 @@ def run_cli(args: argparse.Namespace) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    task = make_task(args.alpha, args.seeds, pretrain_steps=args.pretrain_steps)
+    workers = getattr(args, "workers", None)
+    task = make_task(args.alpha, args.seeds, pretrain_steps=args.pretrain_steps, workers=workers)
     print(f"initial/retrained models: {task.pretrain_seconds:.1f} s, final gradient norms "
           f"{max(task.pretrain_grad_norm['initial']):.1e} / {max(task.pretrain_grad_norm['retrained']):.1e}")
-    df = random_features_experiment(task=task, steps=args.steps, eval_every=args.eval_every, progress=True)
+    df = random_features_experiment(task=task, steps=args.steps, eval_every=args.eval_every, progress=True,
+                                    workers=workers)
     csv = out / f"synthetic_alpha{args.alpha}.csv"
     df.to_csv(csv, index=False)
     print(f"wrote {csv}")
@@ -889,7 +896,7 @@ def run_cli(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
     if args.sweep_steps > 0:
         sweep = random_features_experiment(task=task, methods=beta_sweep_specs(), steps=args.sweep_steps,
-                                           eval_every=args.eval_every, progress=True)
+                                           eval_every=args.eval_every, progress=True, workers=workers)
         csv = out / f"beta_sweep_alpha{args.alpha}.csv"
         sweep.to_csv(csv, index=False)
         print(f"wrote {csv}")
