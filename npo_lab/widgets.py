@@ -9,12 +9,13 @@ not displayed twice and needs no interactive backend). Usage in a notebook::
     SingleLogitDemo().widget()
 
 Updates are incremental: the figure and its artists (lines, legends, titles) are built once; a control change
-recomputes only the data (cached, and extended rather than recomputed when only ``steps`` grows), moves it into
-the existing artists with ``set_data``, rescales the axes (``relim``/``autoscale_view``) and renders the figure
-once with Agg. The widget shows the rendered figure in an ``ipywidgets.Image`` (a fast PNG encode), which works
-the same in Jupyter, JupyterLab, VS Code and Colab with the default inline backend and needs no ipympl. So a
-redraw as the user waits for it = computation + artist updates + one Agg render + the PNG encode, which is what
-``update()`` returns (split in ``last_timings``).
+recomputes only the data (cached per setting, and extended rather than recomputed when only ``steps`` grows), moves
+it into the existing artists with ``set_data``, rescales the axes (round-number limits with hysteresis, so they
+rarely change) and renders by blitting: each axes' static pixels (frame, ticks, labels, legend) are cached per view
+and only the lines and texts that changed are drawn on top (:meth:`_Demo.render`). The widget shows the result in
+an ``ipywidgets.Image`` (a fast PNG encode), which works the same in Jupyter, JupyterLab, VS Code and Colab with the
+default inline backend and needs no ipympl. So a redraw as the user waits for it = computation + artist updates +
+render + PNG encode, which is what ``update()`` returns (split in ``last_timings``).
 
 * :class:`SingleLogitDemo` — GA vs NPO on one logit: β, learning rate, steps, z₀ sliders; linear and log-t axes
   with the closed-form NPO asymptote.
@@ -111,7 +112,7 @@ class _Demo:
         self.figure.subplots_adjust(left=0.08, right=0.98, bottom=0.14, top=0.9, wspace=0.28)
         self._image = None
         self._built = False
-        self._background = None  # (view key, saved pixels) of the figure without its dynamic artists
+        self._background = None  # (figure key, per-axes cached static pixels), see render()
         self.last_timings: dict[str, float] = {}
 
     def _dynamic_artists(self) -> list:

@@ -194,3 +194,14 @@ def test_cli_writes_csv_and_figures(tmp_path, monkeypatch):
         assert (out / name).stat().st_size > 0, name
     df = pd.read_csv(out / "synthetic_alpha0.csv")
     assert set(df.method) == set(PAPER_METHODS) and (df.alpha == 0).all()
+
+
+# the fast path equals autograd through the library.
+def test_analytic_gradients_match_autograd(task):
+    methods = list(PAPER_METHODS) + ["NPO+KL", "GA+KL", "DPO", "DPO+KL",
+                                     UnlearnSpec("SimNPO", 1e-3, beta=2.0, gamma=0.5, retain_weight=0.7)]
+    fast = random_features_experiment(task=task, methods=methods, steps=60, eval_every=20, workers=2)
+    ref = random_features_experiment(task=task, methods=methods, steps=60, eval_every=20, backend="autograd")
+    assert fast[["seed", "method", "step"]].equals(ref[["seed", "method", "step"]])
+    for col in ("forget_distance", "retain_distance", "forget_kl"):
+        np.testing.assert_allclose(fast[col], ref[col], rtol=1e-10, atol=1e-13)

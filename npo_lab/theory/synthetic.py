@@ -278,9 +278,13 @@ def _map_chunks(fn, chunks: list[slice]) -> list:
 
 
 def _check_workers(workers) -> int:
-    """``None`` → ``min(2, cpu_count)`` threads; else an int ≥ 1."""
+    """``None`` → 1 thread; else an int ≥ 1.
+
+    One thread is the default because two did not help where it was measured (a shared 2-core machine: the seeds'
+    threads then share one core and its L2 cache; ``bench/bench_synthetic.py --workers 1 2`` measures both). On
+    two free cores ``workers=2`` splits the independent seeds 3/2."""
     if workers is None:
-        return max(1, min(2, os.cpu_count() or 1))
+        return 1
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
         raise ValueError(f"workers must be None or an integer >= 1, got {workers!r}")
     return int(workers)
@@ -316,11 +320,11 @@ def make_task(
     """Sample the data of each seed and train the initial and retrained heads.
 
     Seed ``s`` draws W, the training sets, the IDK labels and the evaluation sets from ``torch.Generator(s)``.
-    Training the two heads (20 000 full-batch steps) dominates a cold run (≈6–10 s for 5 seeds on one CPU core,
-    about half with two free cores), so the heads are cached: in memory per argument set, and on disk as ``.npz`` (``cache=True``:
+    Training the two heads (20 000 full-batch steps) dominates a cold run (≈6–10 s for 5 seeds on one shared CPU
+    core), so the heads are cached: in memory per argument set, and on disk as ``.npz`` (``cache=True``:
     ``$NPO_LAB_CACHE/synthetic``, default ``~/.cache/npo_lab/synthetic``; a path: that directory; ``False``: off).
-    ``workers``: threads for the pretraining, the seeds split between them (``None``: ``min(2, cpu_count)``); the
-    result does not depend on it.
+    ``workers``: threads for the pretraining, the seeds split between them (``None``: 1, see
+    :func:`_check_workers`); the result does not depend on it.
     """
     a = _check_alpha(alpha)
     seeds = _normalize_seeds(seeds)
@@ -753,7 +757,7 @@ def random_features_experiment(
         task: a prebuilt :func:`make_task` (its alpha/seeds win); otherwise ``make_task(alpha, seeds, **task_kwargs)``
             (e.g. ``pretrain_steps=2000`` for quick tests).
         progress: show a tqdm bar.
-        workers: threads, the seeds split between them (``None``: ``min(2, cpu_count)``); results do not depend on it.
+        workers: threads, the seeds split between them (``None``: 1); results do not depend on it.
         backend: ``"analytic"`` (default: the derivatives of the library's loss terms written out, one seed at a time,
             see :func:`_unlearn_seeds`) or ``"autograd"`` (autograd through the library's terms each step, all seeds
             batched; the slower reference, same numbers to ~1e-12).
@@ -862,7 +866,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sweep-steps", type=int, default=SWEEP_STEPS, help="steps of the Fig. 3 β sweep (default 10000; 0 skips it)")
     parser.add_argument("--eval-every", type=int, default=25, help="steps between evaluations (default 25)")
     parser.add_argument("--pretrain-steps", type=int, default=20_000, help="GD steps of the initial/retrained models")
-    parser.add_argument("--workers", type=int, default=None, help="threads (seeds split between them; default min(2, CPUs))")
+    parser.add_argument("--workers", type=int, default=None, help="threads (seeds split between them; default 1)")
 
 
 def run_cli(args: argparse.Namespace) -> int:
