@@ -163,7 +163,8 @@ def plot_forget_quality_vs_utility(runs, *, finetuned: Mapping | None = None, re
 
     The paper's Fig. 2/5: a good method moves *up* (forget quality → 1, like the retain model) while staying
     *right* (model utility kept). ``finetuned``/``retain``: dicts with ``model_utility`` (and ``forget_quality``)
-    drawn as reference markers. The dashed line is forget quality 0.05 ("meaningful forgetting").
+    drawn as reference markers (paths start at the fine-tuned model when its numbers are given and the runs have
+    no epoch-0 row). The dashed line is forget quality 0.05 ("meaningful forgetting").
     ``annotate`` writes the last epoch next to each path's end.
     """
     import matplotlib.pyplot as plt
@@ -172,12 +173,19 @@ def plot_forget_quality_vs_utility(runs, *, finetuned: Mapping | None = None, re
         _, ax = plt.subplots(figsize=(5.5, 4.2))
     frames = runs_by_label(runs, label)
     fq_all = []
+    start = None
+    if finetuned is not None and finetuned.get("forget_quality") is not None and \
+            finetuned.get("model_utility") is not None:
+        start = (float(finetuned["model_utility"]), float(finetuned["forget_quality"]))
     for name, df in frames.items():
         fq, mu = _values(df, "forget_quality"), _values(df, "model_utility")
         ok = np.isfinite(fq) & np.isfinite(mu)
         fq_all.extend(fq[ok])
         st = _style(name)
-        ax.plot(mu[ok], np.clip(fq[ok], 1e-300, None), "-", color=st["color"], lw=1.2, alpha=0.8)
+        line_mu, line_fq = mu[ok], fq[ok]
+        if start is not None and not (df["epoch"].iloc[0] <= 0 if len(df) else True):
+            line_mu, line_fq = np.r_[start[0], line_mu], np.r_[start[1], line_fq]  # paths start at the fine-tuned model
+        ax.plot(line_mu, np.clip(line_fq, 1e-300, None), "-", color=st["color"], lw=1.2, alpha=0.8)
         ax.scatter(mu[ok], np.clip(fq[ok], 1e-300, None), color=st["color"], marker=st["marker"], s=22, label=name,
                    zorder=3)
         if annotate and ok.any():
