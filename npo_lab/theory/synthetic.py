@@ -54,6 +54,7 @@ __all__ = [
     "UnlearnSpec",
     "SyntheticTask",
     "PAPER_METHODS",
+    "SWEEP_BETAS",
     "paper_specs",
     "beta_sweep_specs",
     "make_task",
