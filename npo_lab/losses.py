@@ -1,26 +1,34 @@
-"""Unlearning objectives as pure functions of per-sequence log-probabilities, and the METHODS registry.
+"""Every unlearning objective, once: per-example losses of per-sequence log-probs, and the METHODS registry.
 
-Conventions (DESIGN.md §3, paper arXiv 2404.05868):
+Notation (NPO paper, arXiv 2404.05868, Sec. 2–3):
 
-* ``logp``      = log π_θ(y|x): the **sum** of the answer tokens' log-probs (prompt masked with -100, EOS target
-  included), shape ``(B,)``.
-* ``ref_logp``  = the same under the reference model π_ref (the fine-tuned model before unlearning), ``(B,)``.
-* ``log_ratio`` = ``logp - ref_logp``.
+* ``logp``      = log π_θ(y|x), the **sum** of the answer tokens' log-probs (prompt masked, EOS target
+  included), shape ``(B,)``; ``n_tokens`` = |y|, shape ``(B,)``.
+* ``ref_logp``  = the same under the reference model π_ref (the fine-tuned model before unlearning).
+* ``log_ratio`` = ``logp − ref_logp``.
 
-Every loss returns **per-example** losses of shape ``(B,)``; the objective is their mean over the batch.
-All formulas use numerically stable forms (``F.softplus``, ``F.logsigmoid``, ``log_softmax``) so that they are
-finite for log-ratios of any size, in float32 and bfloat16.
+The public functions (:func:`npo_loss`, :func:`dpo_loss`, ...) return per-example losses ``(B,)`` and check their
+inputs (finite, non-empty, matching shapes). A *term* is a plain function whose positional parameters name the
+:class:`LossInputs` fields it reads and whose keyword-only parameters name the hyper-parameters it uses — its needs
+are declared once, by its signature. A :class:`Method` is a weighted list of terms (a number, or the name of a
+hyper-parameter such as ``"alpha"``). Trainers and the theory code ask a method what it needs
+(:attr:`Method.needs_by_group`) and call :meth:`Method.loss`; nothing branches on method or term names.
 
-A method (``GA``, ``NPO+RT``, ...) is a weighted sum of named *terms*; the registry ``METHODS`` maps the paper's
-names to :class:`Method` objects, and :func:`get_method` looks one up. No code branches on method names: a
-trainer asks a method which inputs its terms need (:meth:`Method.needs`) and calls :meth:`Method.loss`.
+Scaling, as in the NPO authors' reference code (TOFU ``dataloader.py`` of licong-lin/negative-preference-optimization):
+the GA forget term and every NLL term (retain, "I don't know") are the Hugging Face ``outputs.loss``, i.e. the
+**mean over the batch's answer tokens**; NPO, DPO and SimNPO use per-sequence summed log-probs. The paper writes
+every term as an expectation of the summed log-prob; with the summed GA its forget term would be ≈ |y| times
+stronger against the retain term than in the published runs. ``ga_reduction="sum"`` keeps the summed GA as an
+explicit option. A batch token-mean is written per example as ``x_i · B / Σ_j n_j``, so that the batch mean of the
+per-example values is the token mean.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
-from dataclasses import dataclass
-from typing import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Callable, Union
 
 import torch
 import torch.nn.functional as F
@@ -36,108 +44,159 @@ __all__ = [
     "dpo_loss",
     "simnpo_loss",
     "kl_to_ref",
-    "LossTerm",
+    "LossInputs",
+    "Term",
     "Method",
     "TERMS",
     "METHODS",
+    "GA_REDUCTIONS",
+    "BETA_MAX",
     "get_method",
 ]
 
+#: β above this is refused: (2/β) would vanish in float32 arithmetic long before β reaches float64 limits.
+BETA_MAX = 1e6
+#: how the GA forget term reduces over answer tokens: the reference code's batch token-mean, or the sum.
+GA_REDUCTIONS = ("token_mean", "sum")
+
 
 # --------------------------------------------------------------------------------------------------------------
-# input checks
+# input checks (used by the public functions; Method.loss runs none, so the training step never syncs the host)
 # --------------------------------------------------------------------------------------------------------------
 def _check_beta(beta: float, name: str = "beta") -> float:
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)):
+        raise ValueError(f"{name} must be a number, got {beta!r}")
     b = float(beta)
-    if not math.isfinite(b) or b <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {beta!r}")
+    if not math.isfinite(b) or b <= 0 or b > BETA_MAX:
+        raise ValueError(f"{name} must be a finite number in (0, {BETA_MAX:g}], got {beta!r}")
     return b
 
 
-def _check_tensor(x: Tensor, name: str) -> Tensor:
+def _check_finite_number(value: float, name: str, *, minimum: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v) or (minimum is not None and v < minimum):
+        bound = f" >= {minimum:g}" if minimum is not None else ""
+        raise ValueError(f"{name} must be a finite number{bound}, got {value!r}")
+    return v
+
+
+def _check(x: Tensor, name: str, *, finite: bool = True) -> Tensor:
+    """A non-empty ``(B,)`` tensor with no NaN (and no ±inf when ``finite``)."""
     if not isinstance(x, Tensor):
         raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() != 1:
         raise ValueError(f"{name} must have shape (B,), got shape {tuple(x.shape)}")
-    if torch.isnan(x.detach()).any():
-        raise ValueError(f"{name} contains NaN values")
+    if x.numel() == 0:
+        raise ValueError(f"{name} is empty (batch of 0 examples)")
+    bad = ~torch.isfinite(x.detach()) if finite else torch.isnan(x.detach())
+    if bad.any():
+        raise ValueError(f"{name} contains {'non-finite' if finite else 'NaN'} values; log-probs must be finite")
     return x
 
 
 def _check_same_shape(**tensors: Tensor) -> None:
-    items = list(tensors.items())
-    name0, t0 = items[0]
-    for name, t in items[1:]:
+    (name0, t0), *rest = tensors.items()
+    for name, t in rest:
         if t.shape != t0.shape:
-            raise ValueError(
-                f"{name} has shape {tuple(t.shape)} but {name0} has shape {tuple(t0.shape)}; they must match"
-            )
+            raise ValueError(f"{name} has shape {tuple(t.shape)} but {name0} has shape {tuple(t0.shape)}")
+
+
+def _check_counts(n_tokens: Tensor, like: Tensor, name: str = "n_tokens") -> Tensor:
+    _check_same_shape(logp=like, **{name: n_tokens})
+    if (n_tokens <= 0).any():
+        raise ValueError(f"{name} must be > 0 for every sequence (an answer whose labels are all masked?)")
+    return n_tokens
 
 
 # --------------------------------------------------------------------------------------------------------------
 # from logits to per-sequence log-probs
 # --------------------------------------------------------------------------------------------------------------
-def sequence_logprob(logits: Tensor, labels: Tensor, ignore_index: int = -100) -> Tensor:
-    """Sum of the label tokens' log-probabilities per sequence: ``logp = Σ_t log π_θ(y_t | y_<t, x)``.
+def sequence_logprob(logits: Tensor, labels: Tensor, ignore_index: int = -100, *, validate: bool = True) -> Tensor:
+    """Sum of the label tokens' log-probs per sequence: ``logp = Σ_t log π_θ(y_t | y_<t, x)``.
 
-    Causal shift: the logits at position ``t`` predict ``labels[t + 1]``. Positions whose (shifted) label equals
-    ``ignore_index`` (prompt and padding) contribute nothing.
+    Causal shift: the logits at position ``t`` predict ``labels[t + 1]``; positions whose shifted label is
+    ``ignore_index`` (prompt, padding) contribute nothing. Half-precision logits are upcast to float32; float32 and
+    float64 keep their precision. ``validate`` checks label dtype and range and that every sequence has at least
+    one answer token (a host sync: trainers pass ``validate=False`` and check their batches when they build them).
 
-    Args:
-        logits: ``(B, T, V)`` float logits of a causal LM.
-        labels: ``(B, T)`` long token ids, ``ignore_index`` where masked.
-    Returns:
-        ``(B,)`` float32 tensor of summed log-probs (≤ 0).
+    Shapes: ``logits (B, T, V)``, ``labels (B, T)`` integer -> ``(B,)``.
     """
     if logits.dim() != 3:
         raise ValueError(f"logits must have shape (B, T, V), got shape {tuple(logits.shape)}")
     if labels.shape != logits.shape[:2]:
-        raise ValueError(
-            f"labels must have shape (B, T) = {tuple(logits.shape[:2])} to match logits, got {tuple(labels.shape)}"
-        )
-    shift_logits = logits[:, :-1, :].float()
+        raise ValueError(f"labels must have shape (B, T) = {tuple(logits.shape[:2])}, got {tuple(labels.shape)}")
+    if labels.dtype.is_floating_point or labels.dtype == torch.bool or labels.dtype.is_complex:
+        raise ValueError(f"labels must be an integer tensor of token ids, got dtype {labels.dtype}")
     shift_labels = labels[:, 1:]
     mask = shift_labels != ignore_index
-    safe_labels = shift_labels.masked_fill(~mask, 0)
-    logprobs = torch.log_softmax(shift_logits, dim=-1)
-    tok = logprobs.gather(-1, safe_labels.unsqueeze(-1)).squeeze(-1)
+    if validate:
+        if logits.shape[0] == 0:
+            raise ValueError("logits is empty (batch of 0 sequences)")
+        v = logits.shape[-1]
+        if (shift_labels[mask] < 0).any() or (shift_labels[mask] >= v).any():
+            raise ValueError(f"labels must be token ids in [0, {v}) or ignore_index={ignore_index}")
+        if (mask.sum(dim=-1) == 0).any():
+            raise ValueError("a sequence has no answer tokens (all labels masked); it has no log-probability")
+    dtype = logits.dtype if logits.dtype == torch.float64 else torch.float32
+    logprobs = torch.log_softmax(logits[:, :-1, :].to(dtype), dim=-1)
+    tok = logprobs.gather(-1, shift_labels.masked_fill(~mask, 0).unsqueeze(-1)).squeeze(-1)
     return (tok * mask).sum(dim=-1)
 
 
 def token_count(labels: Tensor, ignore_index: int = -100) -> Tensor:
-    """Number of label tokens per sequence after the causal shift: ``|y|``, shape ``(B,)`` (long)."""
+    """Number of label tokens per sequence after the causal shift: ``|y|``. ``(B, T) -> (B,)`` long."""
     return (labels[:, 1:] != ignore_index).sum(dim=-1)
 
 
 # --------------------------------------------------------------------------------------------------------------
-# per-example losses
+# the math, unchecked (what the terms call) ...
 # --------------------------------------------------------------------------------------------------------------
-def ga_loss(logp: Tensor) -> Tensor:
-    """Gradient ascent on the forget set, written as a loss to *minimise*: ``L_GA = logp``.
-
-    Paper Sec. 2.1: ``L_GA(θ) = E_forget[log π_θ(y|x)]``; descent on it lowers the forget likelihood and is
-    unbounded below (the source of catastrophic collapse).
-
-    Shapes: ``logp (B,) -> (B,)``.
-    """
-    _check_tensor(logp, "logp")
-    return logp
+def _token_mean_scale(n_tokens: Tensor, like: Tensor) -> Tensor:
+    """``B / Σ_j n_j``: per-example values times this have the batch token-mean as their batch mean."""
+    return like.new_tensor(float(like.shape[0])) / n_tokens.sum().to(like.dtype)
 
 
-def nll_loss(logp: Tensor, n_tokens: Tensor | None = None) -> Tensor:
-    """Negative log-likelihood ``-logp``; the mean per token ``-logp / |y|`` when ``n_tokens`` is given.
+def _npo(logp: Tensor, ref_logp: Tensor, beta: float) -> Tensor:
+    return (2.0 / beta) * F.softplus(beta * (logp - ref_logp))
 
-    Used for the retain term (RT) and for IDK answers (paper Sec. 5, "+RT" and IDK).
+
+def _dpo(chosen: Tensor, rejected: Tensor, ref_chosen: Tensor, ref_rejected: Tensor, beta: float) -> Tensor:
+    return -(2.0 / beta) * F.logsigmoid(beta * ((chosen - ref_chosen) - (rejected - ref_rejected)))
+
+
+def _simnpo(logp: Tensor, n_tokens: Tensor, beta: float, gamma: float) -> Tensor:
+    return -(2.0 / beta) * F.logsigmoid(-beta * logp / n_tokens.to(logp.dtype) - gamma)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# ... and the public per-example losses, which check their inputs
+# --------------------------------------------------------------------------------------------------------------
+def ga_loss(logp: Tensor, n_tokens: Tensor | None = None) -> Tensor:
+    """Gradient ascent written as a loss to minimise (paper Sec. 2.1): ``L_GA = E_forget[log π_θ(y|x)]``.
+
+    Without ``n_tokens``: ``logp`` per example (the paper's summed form). With ``n_tokens``: the reference code's
+    batch token-mean, ``logp_i · B / Σ_j n_j`` (its batch mean is Σ logp / Σ |y| = −``outputs.loss``).
+    Unbounded below: the source of catastrophic collapse.
 
     Shapes: ``logp (B,)``, ``n_tokens (B,)`` or ``None`` -> ``(B,)``.
     """
-    _check_tensor(logp, "logp")
+    _check(logp, "logp")
     if n_tokens is None:
-        return -logp
-    _check_same_shape(logp=logp, n_tokens=n_tokens)
-    if (n_tokens <= 0).any():
-        raise ValueError("n_tokens must be > 0 for every sequence (an answer with no label tokens?)")
-    return -logp / n_tokens.to(logp.dtype)
+        return logp
+    return logp * _token_mean_scale(_check_counts(n_tokens, logp), logp)
+
+
+def nll_loss(logp: Tensor, n_tokens: Tensor | None = None) -> Tensor:
+    """Negative log-likelihood, the retain (RT) and "I don't know" terms (paper Sec. 5).
+
+    Without ``n_tokens``: ``−logp``. With ``n_tokens``: the batch token-mean ``−logp_i · B / Σ_j n_j`` (the
+    Hugging Face ``outputs.loss`` of the batch, as in the reference code).
+
+    Shapes: ``logp (B,)``, ``n_tokens (B,)`` or ``None`` -> ``(B,)``.
+    """
+    return -ga_loss(logp, n_tokens)
 
 
 def npo_loss(logp: Tensor, ref_logp: Tensor, beta: float = 0.1) -> Tensor:
@@ -145,254 +204,299 @@ def npo_loss(logp: Tensor, ref_logp: Tensor, beta: float = 0.1) -> Tensor:
 
     ``L_NPO = (2/β) · softplus(β · (logp − ref_logp)) = −(2/β) · logsigmoid(−β · log_ratio)``.
 
-    Non-negative, equals ``(2/β)·log 2`` at ``log_ratio = 0``, and tends to 0 as the forget answer becomes
-    unlikely (bounded below, unlike GA). ``∂L/∂logp = npo_weight(logp, ref_logp, beta)``.
+    Non-negative, ``(2/β)·log 2`` at ``log_ratio = 0``, → 0 as the forget answer becomes unlikely (bounded below,
+    unlike GA). ``∂L/∂logp = npo_weight(logp, ref_logp, beta)``.
 
     Shapes: ``logp (B,)``, ``ref_logp (B,)`` -> ``(B,)``.
     """
     b = _check_beta(beta)
-    _check_tensor(logp, "logp")
-    _check_tensor(ref_logp, "ref_logp")
-    _check_same_shape(logp=logp, ref_logp=ref_logp)
-    return (2.0 / b) * F.softplus(b * (logp - ref_logp))
+    _check_same_shape(logp=_check(logp, "logp"), ref_logp=_check(ref_logp, "ref_logp"))
+    return _npo(logp, ref_logp, b)
 
 
 def npo_weight(logp: Tensor, ref_logp: Tensor, beta: float = 0.1) -> Tensor:
-    """The adaptive weight ``W = 2 σ(β · (logp − ref_logp)) = ∂L_NPO/∂logp`` (paper Eq. 4).
+    """The adaptive weight ``W = 2σ(β · log_ratio) = 2π_θ^β / (π_θ^β + π_ref^β) = ∂L_NPO/∂logp`` (paper Eq. 4).
 
-    ``∇L_NPO = E[W · ∇logp]`` while ``∇L_GA = E[∇logp]``: W = 1 at the start of unlearning and → 0 once a sample
-    is forgotten, which is why NPO diverges logarithmically rather than linearly (Theorem 2).
+    ``∇L_NPO = E[W · ∇logp]`` and ``∇L_GA = E[∇logp]``: W = 1 at the start and → 0 once a sample is forgotten, which
+    is why NPO diverges logarithmically rather than linearly (Theorem 2).
 
     Shapes: ``(B,), (B,) -> (B,)``.
     """
     b = _check_beta(beta)
-    _check_tensor(logp, "logp")
-    _check_tensor(ref_logp, "ref_logp")
-    _check_same_shape(logp=logp, ref_logp=ref_logp)
+    _check_same_shape(logp=_check(logp, "logp"), ref_logp=_check(ref_logp, "ref_logp"))
     return 2.0 * torch.sigmoid(b * (logp - ref_logp))
 
 
 def dpo_loss(
-    chosen_logp: Tensor,
-    rejected_logp: Tensor,
-    ref_chosen_logp: Tensor,
-    ref_rejected_logp: Tensor,
-    beta: float = 0.1,
+    chosen_logp: Tensor, rejected_logp: Tensor, ref_chosen_logp: Tensor, ref_rejected_logp: Tensor, beta: float = 0.1
 ) -> Tensor:
-    """Direct Preference Optimization with the official unlearning code's 2/β scaling (paper Eq. 2):
+    """DPO with the reference code's 2/β scaling (paper Eq. 2 times 2/β):
 
     ``L_DPO = −(2/β) · logsigmoid(β · [(chosen − ref_chosen) − (rejected − ref_rejected)])``.
 
-    For unlearning the forget answer is *rejected* and an "I don't know" answer is *chosen*. At zero margin the
-    loss equals ``(2/β)·log 2``; NPO is DPO with the chosen term dropped.
+    For unlearning the forget answer is *rejected* and an "I don't know" answer *chosen*. ``(2/β)·log 2`` at zero
+    margin; NPO is DPO without the chosen term.
 
     Shapes: four ``(B,)`` tensors -> ``(B,)``.
     """
     b = _check_beta(beta)
-    for name, t in (
-        ("chosen_logp", chosen_logp),
-        ("rejected_logp", rejected_logp),
-        ("ref_chosen_logp", ref_chosen_logp),
-        ("ref_rejected_logp", ref_rejected_logp),
-    ):
-        _check_tensor(t, name)
-    _check_same_shape(
+    named = dict(
         chosen_logp=chosen_logp,
         rejected_logp=rejected_logp,
         ref_chosen_logp=ref_chosen_logp,
         ref_rejected_logp=ref_rejected_logp,
     )
-    margin = (chosen_logp - ref_chosen_logp) - (rejected_logp - ref_rejected_logp)
-    return -(2.0 / b) * F.logsigmoid(b * margin)
+    _check_same_shape(**{k: _check(v, k) for k, v in named.items()})
+    return _dpo(chosen_logp, rejected_logp, ref_chosen_logp, ref_rejected_logp, b)
 
 
 def simnpo_loss(logp: Tensor, n_tokens: Tensor, beta: float, gamma: float = 0.0) -> Tensor:
-    """SimNPO (Fan et al. 2024), reference-free and length-normalised:
+    """SimNPO (Fan et al. 2024, arXiv 2410.07163), reference-free and length-normalised:
 
     ``L_SimNPO = −(2/β) · logsigmoid(−β · logp / |y| − γ)``.
 
     Shapes: ``logp (B,)``, ``n_tokens (B,)`` -> ``(B,)``.
     """
     b = _check_beta(beta)
-    g = float(gamma)
-    if not math.isfinite(g):
-        raise ValueError(f"gamma must be a finite number, got {gamma!r}")
-    _check_tensor(logp, "logp")
-    _check_same_shape(logp=logp, n_tokens=n_tokens)
-    if (n_tokens <= 0).any():
-        raise ValueError("n_tokens must be > 0 for every sequence")
-    return -(2.0 / b) * F.logsigmoid(-b * logp / n_tokens.to(logp.dtype) - g)
+    g = _check_finite_number(gamma, "gamma")
+    return _simnpo(logp, _check_counts(n_tokens, _check(logp, "logp")), b, g)
 
 
 def kl_to_ref(logits: Tensor, ref_logits: Tensor, labels: Tensor, ignore_index: int = -100) -> Tensor:
     """Per-sequence mean over **answer tokens** of ``KL(π_ref(·|prefix) ‖ π_θ(·|prefix))`` (the "+KL" term).
 
-    ``KL_t = Σ_v π_ref(v) · (log π_ref(v) − log π_θ(v))`` at every position whose shifted label is not
-    ``ignore_index``; the result is ``Σ_t KL_t / |y|``. The TOFU reference code averages over prompt and padding
-    positions too; we average over answer tokens only so that the value does not depend on padding.
+    ``KL_t = Σ_v π_ref(v) · (log π_ref(v) − log π_θ(v))``, with ``0 · log 0 = 0`` (tokens the reference gives zero
+    probability contribute nothing), at every position whose shifted label is not ``ignore_index``; the result is
+    ``Σ_t KL_t / |y|``. The reference code averages over prompt and padding positions too; averaging over answer
+    tokens keeps the value independent of padding.
 
     Shapes: ``logits (B, T, V)``, ``ref_logits (B, T, V)``, ``labels (B, T)`` -> ``(B,)``.
     """
     if logits.shape != ref_logits.shape:
-        raise ValueError(
-            f"ref_logits has shape {tuple(ref_logits.shape)} but logits has shape {tuple(logits.shape)}; they must match"
-        )
+        raise ValueError(f"ref_logits has shape {tuple(ref_logits.shape)} but logits has {tuple(logits.shape)}")
     if logits.dim() != 3 or labels.shape != logits.shape[:2]:
         raise ValueError(
             f"labels must have shape (B, T) matching logits (B, T, V); got labels {tuple(labels.shape)}, "
             f"logits {tuple(logits.shape)}"
         )
-    mask = (labels[:, 1:] != ignore_index).float()
+    mask = (labels[:, 1:] != ignore_index).to(torch.float32)
     logq = torch.log_softmax(logits[:, :-1, :].float(), dim=-1)
     logr = torch.log_softmax(ref_logits[:, :-1, :].float(), dim=-1)
-    kl_tok = (logr.exp() * (logr - logq)).sum(dim=-1)
+    p_ref = logr.exp()
+    kl_tok = torch.where(p_ref > 0, p_ref * (logr - logq), torch.zeros_like(p_ref)).sum(dim=-1)
     return (kl_tok * mask).sum(dim=-1) / mask.sum(dim=-1).clamp_min(1.0)
 
 
 # --------------------------------------------------------------------------------------------------------------
-# terms and methods
+# typed inputs, terms and methods
 # --------------------------------------------------------------------------------------------------------------
-# The inputs a trainer may provide to a term (all (B,) tensors):
-#   forget_logp, forget_ref_logp, forget_n_tokens     — the forget answers
-#   retain_logp, retain_n_tokens                      — retain answers
-#   idk_logp, idk_ref_logp, idk_n_tokens              — "I don't know" answers to the forget questions
-#   retain_kl                                          — kl_to_ref on retain data (needs a reference model)
-Inputs = Mapping[str, Tensor]
+@dataclass(frozen=True)
+class LossInputs:
+    """What a trainer (or a toy model) computed for one batch: ``(B,)`` tensors, ``None`` where not needed.
+
+    Field names are ``<group>_<quantity>``; :attr:`GROUPS` and :attr:`QUANTITIES` list the parts, and
+    :meth:`field` builds a name from them, so that no caller parses strings.
+    """
+
+    forget_logp: Tensor | None = None
+    forget_ref_logp: Tensor | None = None
+    forget_n_tokens: Tensor | None = None
+    retain_logp: Tensor | None = None
+    retain_n_tokens: Tensor | None = None
+    retain_kl: Tensor | None = None
+    idk_logp: Tensor | None = None
+    idk_ref_logp: Tensor | None = None
+    idk_n_tokens: Tensor | None = None
+
+    GROUPS = ("forget", "retain", "idk")
+    QUANTITIES = ("logp", "ref_logp", "n_tokens", "kl")
+
+    @staticmethod
+    def field(group: str, quantity: str) -> str:
+        return f"{group}_{quantity}"
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+
+_FIELD_PARTS = {LossInputs.field(g, q): (g, q) for g in LossInputs.GROUPS for q in LossInputs.QUANTITIES}
+_FIELD_PARTS = {k: v for k, v in _FIELD_PARTS.items() if k in LossInputs.names()}
 
 
 @dataclass(frozen=True)
-class LossTerm:
-    """One named term of an objective: a per-example loss computed from named inputs."""
+class Term:
+    """One named term: ``fn(*inputs, **hyper)`` -> ``(B,)``; ``inputs`` and ``hyper`` come from ``fn``'s signature."""
 
     name: str
-    needs: tuple[str, ...]
-    fn: Callable[[Inputs, float, float], Tensor]
+    fn: Callable[..., Tensor]
     doc: str
 
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        params = inspect.signature(self.fn).parameters.values()
+        return tuple(p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD)
 
-def _need(inputs: Inputs, key: str) -> Tensor:
-    if key not in inputs or inputs[key] is None:
-        raise ValueError(f"this loss term needs the input {key!r}; provided: {sorted(k for k in inputs)}")
-    return inputs[key]
+    @property
+    def hyper(self) -> tuple[str, ...]:
+        params = inspect.signature(self.fn).parameters.values()
+        return tuple(p.name for p in params if p.kind is p.KEYWORD_ONLY)
+
+    def __call__(self, x: LossInputs, hyper: dict) -> Tensor:
+        args = []
+        for name in self.inputs:
+            value = getattr(x, name)
+            if value is None:
+                raise ValueError(f"loss term {self.name!r} needs the input {name!r}, which is None")
+            args.append(value)
+        return self.fn(*args, **{h: hyper[h] for h in self.hyper})
 
 
-TERMS: dict[str, LossTerm] = {
+def _ga(forget_logp, forget_n_tokens, *, ga_reduction):
+    if ga_reduction == "sum":
+        return forget_logp
+    return forget_logp * _token_mean_scale(forget_n_tokens, forget_logp)
+
+
+def _idk_nll(idk_logp, idk_n_tokens):
+    return -idk_logp * _token_mean_scale(idk_n_tokens, idk_logp)
+
+
+def _retain_nll(retain_logp, retain_n_tokens):
+    return -retain_logp * _token_mean_scale(retain_n_tokens, retain_logp)
+
+
+def _retain_kl(retain_kl):
+    return retain_kl
+
+
+def _npo_term(forget_logp, forget_ref_logp, *, beta):
+    return _npo(forget_logp, forget_ref_logp, beta)
+
+
+def _simnpo_term(forget_logp, forget_n_tokens, *, beta, gamma):
+    return _simnpo(forget_logp, forget_n_tokens, beta, gamma)
+
+
+def _dpo_term(idk_logp, forget_logp, idk_ref_logp, forget_ref_logp, *, beta):
+    return _dpo(idk_logp, forget_logp, idk_ref_logp, forget_ref_logp, beta)
+
+
+TERMS: dict[str, Term] = {
     t.name: t
     for t in [
-        LossTerm("ga", ("forget_logp",), lambda i, beta, gamma: ga_loss(_need(i, "forget_logp")), "GA on forget"),
-        LossTerm(
-            "npo",
-            ("forget_logp", "forget_ref_logp"),
-            lambda i, beta, gamma: npo_loss(_need(i, "forget_logp"), _need(i, "forget_ref_logp"), beta),
-            "NPO on forget",
-        ),
-        LossTerm(
-            "simnpo",
-            ("forget_logp", "forget_n_tokens"),
-            lambda i, beta, gamma: simnpo_loss(_need(i, "forget_logp"), _need(i, "forget_n_tokens"), beta, gamma),
-            "SimNPO on forget",
-        ),
-        LossTerm(
-            "dpo",
-            ("idk_logp", "forget_logp", "idk_ref_logp", "forget_ref_logp"),
-            lambda i, beta, gamma: dpo_loss(
-                _need(i, "idk_logp"), _need(i, "forget_logp"), _need(i, "idk_ref_logp"), _need(i, "forget_ref_logp"), beta
-            ),
-            "DPO: IDK answer chosen, forget answer rejected",
-        ),
-        LossTerm(
-            "idk_nll",
-            ("idk_logp", "idk_n_tokens"),
-            lambda i, beta, gamma: nll_loss(_need(i, "idk_logp"), _need(i, "idk_n_tokens")),
-            "NLL (per token) of IDK answers to forget questions",
-        ),
-        LossTerm(
-            "retain_nll",
-            ("retain_logp", "retain_n_tokens"),
-            lambda i, beta, gamma: nll_loss(_need(i, "retain_logp"), _need(i, "retain_n_tokens")),
-            "NLL (per token) on retain data",
-        ),
-        LossTerm("retain_kl", ("retain_kl",), lambda i, beta, gamma: _need(i, "retain_kl"), "KL(ref‖θ) on retain"),
+        Term("ga", _ga, "GA on forget answers (token-mean as the reference code, or summed)"),
+        Term("npo", _npo_term, "NPO on forget answers"),
+        Term("simnpo", _simnpo_term, "SimNPO on forget answers"),
+        Term("dpo", _dpo_term, "DPO: 'I don't know' chosen, forget answer rejected"),
+        Term("idk_nll", _idk_nll, "NLL (batch token-mean) of 'I don't know' answers to forget questions"),
+        Term("retain_nll", _retain_nll, "NLL (batch token-mean) on retain answers"),
+        Term("retain_kl", _retain_kl, "KL(π_ref ‖ π_θ) on retain answers (token-mean per sequence)"),
     ]
 }
+for _t in TERMS.values():  # every term reads LossInputs fields only
+    assert set(_t.inputs) <= set(LossInputs.names()), _t.name
+
+Weight = Union[float, str]
+#: hyper-parameters a method may receive, with their defaults; a term receives only the ones it declares.
+HYPER_DEFAULTS = {"beta": 0.1, "alpha": 1.0, "gamma": 0.0, "ga_reduction": "token_mean"}
 
 
 @dataclass(frozen=True)
 class Method:
-    """An unlearning objective: ``Σ_k weight_k · term_k``, where a weight is ``1`` or the retain weight ``alpha``.
-
-    ``terms`` holds ``(term name, weight name)`` pairs with weight name ``"one"`` or ``"alpha"``.
-    """
+    """An objective ``Σ_k w_k · term_k``; a weight is a number or the name of a hyper-parameter (``"alpha"``)."""
 
     name: str
-    terms: tuple[tuple[str, str], ...]
+    terms: tuple[tuple[Term, Weight], ...]
     description: str
 
+    @property
     def needs(self) -> frozenset[str]:
-        """Every input key the method's terms read (see the comment above ``TERMS``)."""
-        return frozenset(k for t, _ in self.terms for k in TERMS[t].needs)
+        """The :class:`LossInputs` fields the method's terms read."""
+        return frozenset(i for t, _ in self.terms for i in t.inputs)
+
+    @property
+    def needs_by_group(self) -> dict[str, frozenset[str]]:
+        """``{group: quantities}``, e.g. ``{"forget": {"logp", "ref_logp"}}``: what to compute for each group."""
+        out: dict[str, set[str]] = {}
+        for name in self.needs:
+            group, quantity = _FIELD_PARTS[name]
+            out.setdefault(group, set()).add(quantity)
+        return {g: frozenset(q) for g, q in out.items()}
+
+    @property
+    def hyperparameters(self) -> frozenset[str]:
+        weights = {w for _, w in self.terms if isinstance(w, str)}
+        return frozenset(h for t, _ in self.terms for h in t.hyper) | weights
 
     @property
     def needs_retain(self) -> bool:
-        return any(k.startswith("retain_") for k in self.needs())
+        return "retain" in self.needs_by_group
 
     @property
     def needs_idk(self) -> bool:
-        return any(k.startswith("idk_") for k in self.needs())
+        return "idk" in self.needs_by_group
 
     @property
     def needs_ref_model(self) -> bool:
-        """True when a reference *model* must stay in memory (KL terms); cached ref log-probs suffice otherwise."""
-        return "retain_kl" in self.needs()
+        """True when a reference *model* must stay in memory (KL terms); cached reference log-probs suffice else."""
+        return any("kl" in q for q in self.needs_by_group.values())
 
     @property
     def needs_forget_ref(self) -> bool:
-        return "forget_ref_logp" in self.needs()
+        return "forget_ref_logp" in self.needs
 
     @property
     def needs_idk_ref(self) -> bool:
-        return "idk_ref_logp" in self.needs()
+        return "idk_ref_logp" in self.needs
 
-    def loss(
-        self, inputs: Inputs, *, beta: float = 0.1, alpha: float = 1.0, gamma: float = 0.0
-    ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Per-example objective ``(B,)`` and the per-term values (each ``(B,)``, unweighted).
+    def loss(self, inputs: LossInputs, **hyper) -> tuple[Tensor, dict[str, Tensor]]:
+        """Per-example objective ``(B,)`` and the unweighted per-term values; the batch objective is ``total.mean()``.
 
-        The batch objective is ``total.mean()``. ``alpha`` must be ≥ 0 and finite; ``beta`` > 0.
+        ``hyper``: ``beta`` (> 0), ``alpha`` (≥ 0), ``gamma``, ``ga_reduction`` (see :data:`GA_REDUCTIONS`);
+        missing ones take :data:`HYPER_DEFAULTS`. Only these Python numbers are checked: no tensor is inspected,
+        so a training step never waits for the device.
         """
-        a = float(alpha)
-        if not math.isfinite(a) or a < 0:
-            raise ValueError(f"alpha must be a finite number >= 0, got {alpha!r}")
-        _check_beta(beta)
-        weights = {"one": 1.0, "alpha": a}
-        parts: dict[str, Tensor] = {}
-        total: Tensor | None = None
-        for term, w in self.terms:
-            value = TERMS[term].fn(inputs, beta, gamma)
-            parts[term] = value
-            total = weights[w] * value if total is None else total + weights[w] * value
-        assert total is not None
+        h = _check_hyper({**HYPER_DEFAULTS, **hyper})
+        if not isinstance(inputs, LossInputs):
+            raise ValueError(f"inputs must be a LossInputs, got {type(inputs).__name__}")
+        parts = {term.name: term(inputs, h) for term, _ in self.terms}
+        total = sum((h[w] if isinstance(w, str) else w) * parts[t.name] for t, w in self.terms)
         return total, parts
 
 
-def _m(name: str, terms: list[tuple[str, str]], description: str) -> Method:
-    return Method(name, tuple(terms), description)
+def _check_hyper(h: dict) -> dict:
+    unknown = set(h) - set(HYPER_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown loss hyper-parameter(s) {sorted(unknown)}; allowed: {sorted(HYPER_DEFAULTS)}")
+    if h["ga_reduction"] not in GA_REDUCTIONS:
+        raise ValueError(f"ga_reduction must be one of {GA_REDUCTIONS}, got {h['ga_reduction']!r}")
+    return {
+        "beta": _check_beta(h["beta"]),
+        "alpha": _check_finite_number(h["alpha"], "alpha", minimum=0.0),
+        "gamma": _check_finite_number(h["gamma"], "gamma"),
+        "ga_reduction": h["ga_reduction"],
+    }
+
+
+def _m(name: str, description: str, *terms: tuple[str, Weight]) -> Method:
+    return Method(name, tuple((TERMS[t], w) for t, w in terms), description)
 
 
 METHODS: dict[str, Method] = {
     m.name: m
     for m in [
-        _m("GA", [("ga", "one")], "gradient ascent on the forget set"),
-        _m("GA+RT", [("ga", "one"), ("retain_nll", "alpha")], "GA + alpha * retain NLL"),
-        _m("GA+KL", [("ga", "one"), ("retain_kl", "alpha")], "GA + alpha * KL(ref||theta) on retain"),
-        _m("IDK+RT", [("idk_nll", "one"), ("retain_nll", "alpha")], "learn 'I don't know' on forget + retain NLL"),
-        _m("DPO", [("dpo", "one")], "DPO with IDK answers as chosen, forget answers as rejected"),
-        _m("DPO+RT", [("dpo", "one"), ("retain_nll", "alpha")], "DPO + alpha * retain NLL"),
-        _m("DPO+KL", [("dpo", "one"), ("retain_kl", "alpha")], "DPO + alpha * KL(ref||theta) on retain"),
-        _m("NPO", [("npo", "one")], "negative preference optimization on the forget set"),
-        _m("NPO+RT", [("npo", "one"), ("retain_nll", "alpha")], "NPO + alpha * retain NLL"),
-        _m("NPO+KL", [("npo", "one"), ("retain_kl", "alpha")], "NPO + alpha * KL(ref||theta) on retain"),
-        _m("SimNPO", [("simnpo", "one"), ("retain_nll", "alpha")], "reference-free SimNPO + alpha * retain NLL"),
+        _m("GA", "gradient ascent on the forget set", ("ga", 1.0)),
+        _m("GA+RT", "GA + alpha * retain NLL", ("ga", 1.0), ("retain_nll", "alpha")),
+        _m("GA+KL", "GA + alpha * KL(ref||theta) on retain", ("ga", 1.0), ("retain_kl", "alpha")),
+        _m("IDK+RT", "learn 'I don't know' on forget + retain NLL", ("idk_nll", 1.0), ("retain_nll", "alpha")),
+        _m("DPO", "DPO with IDK answers chosen, forget answers rejected", ("dpo", 1.0)),
+        _m("DPO+RT", "DPO + alpha * retain NLL", ("dpo", 1.0), ("retain_nll", "alpha")),
+        _m("DPO+KL", "DPO + alpha * KL(ref||theta) on retain", ("dpo", 1.0), ("retain_kl", "alpha")),
+        _m("NPO", "negative preference optimization on the forget set", ("npo", 1.0)),
+        _m("NPO+RT", "NPO + alpha * retain NLL", ("npo", 1.0), ("retain_nll", "alpha")),
+        _m("NPO+KL", "NPO + alpha * KL(ref||theta) on retain", ("npo", 1.0), ("retain_kl", "alpha")),
+        _m("SimNPO", "reference-free SimNPO + alpha * retain NLL", ("simnpo", 1.0), ("retain_nll", "alpha")),
     ]
 }
 

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from npo_lab import losses as L
 from npo_lab.losses import (
+    LossInputs,
     METHODS,
     dpo_loss,
     ga_loss,
@@ -140,7 +141,10 @@ def test_simnpo_formula():
 def test_nll_sum_and_per_token():
     logp = torch.tensor([-12.0, -3.0])
     torch.testing.assert_close(nll_loss(logp), torch.tensor([12.0, 3.0]))
-    torch.testing.assert_close(nll_loss(logp, torch.tensor([4, 3])), torch.tensor([3.0, 1.0]))
+    # batch token-mean as the reference code's outputs.loss: per-example -logp_i * B / sum(n), mean = 15 / 7
+    per_token = nll_loss(logp, torch.tensor([4, 3]))
+    torch.testing.assert_close(per_token, torch.tensor([12.0, 3.0]) * 2 / 7)
+    assert per_token.mean().item() == pytest.approx(15 / 7)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -174,9 +178,11 @@ def test_sequence_logprob_against_naive_gather_with_masks():
     assert got.shape == (B,)
     torch.testing.assert_close(got.double(), _naive_sequence_logprob(logits, labels), atol=1e-4, rtol=1e-5)
     assert token_count(labels).tolist() == [6, 3, 1]
-    # a sequence with no label tokens has log-prob 0 (and the test above would catch an off-by-one shift)
+    # a sequence with no label tokens has no log-probability: an error, or 0 when validation is off
     all_masked = torch.full((1, T), -100)
-    assert sequence_logprob(logits[:1], all_masked).item() == 0.0
+    with pytest.raises(ValueError, match="no answer tokens"):
+        sequence_logprob(logits[:1], all_masked)
+    assert sequence_logprob(logits[:1], all_masked, validate=False).item() == 0.0
 
 
 def test_sequence_logprob_shift_matters():
@@ -186,7 +192,7 @@ def test_sequence_logprob_shift_matters():
     labels = torch.tensor([[-100, 2, -100]])
     assert sequence_logprob(logits, labels).item() > -1e-6
     labels_wrong = torch.tensor([[2, -100, -100]])  # only position 0 labelled: nothing predicts it
-    assert sequence_logprob(logits, labels_wrong).item() == 0.0
+    assert sequence_logprob(logits, labels_wrong, validate=False).item() == 0.0
 
 
 def test_kl_to_ref_answer_tokens_only():
@@ -220,7 +226,7 @@ def test_registry_has_the_paper_names():
 def _inputs(B=4):
     g = torch.Generator().manual_seed(2)
     r = lambda: -torch.rand(B, generator=g) * 30 - 1  # noqa: E731
-    return {
+    return LossInputs(**{
         "forget_logp": r(),
         "forget_ref_logp": r(),
         "forget_n_tokens": torch.full((B,), 20),
@@ -230,32 +236,32 @@ def _inputs(B=4):
         "idk_ref_logp": r(),
         "idk_n_tokens": torch.full((B,), 8),
         "retain_kl": torch.rand(B, generator=g),
-    }
+    })
 
 
 def test_methods_are_weighted_sums_of_terms():
     i = _inputs()
     beta, alpha = 0.2, 3.0
-    npo = npo_loss(i["forget_logp"], i["forget_ref_logp"], beta)
-    rt = nll_loss(i["retain_logp"], i["retain_n_tokens"])
+    npo = npo_loss(i.forget_logp, i.forget_ref_logp, beta)
+    rt = nll_loss(i.retain_logp, i.retain_n_tokens)
     total, parts = get_method("NPO+RT").loss(i, beta=beta, alpha=alpha)
     torch.testing.assert_close(total, npo + alpha * rt)
     assert set(parts) == {"npo", "retain_nll"}
     total, _ = get_method("GA+KL").loss(i, beta=beta, alpha=alpha)
-    torch.testing.assert_close(total, i["forget_logp"] + alpha * i["retain_kl"])
+    torch.testing.assert_close(total, ga_loss(i.forget_logp, i.forget_n_tokens) + alpha * i.retain_kl)
     total, _ = get_method("DPO").loss(i, beta=beta, alpha=alpha)
     torch.testing.assert_close(
-        total, dpo_loss(i["idk_logp"], i["forget_logp"], i["idk_ref_logp"], i["forget_ref_logp"], beta)
+        total, dpo_loss(i.idk_logp, i.forget_logp, i.idk_ref_logp, i.forget_ref_logp, beta)
     )
     total, _ = get_method("IDK+RT").loss(i, beta=beta, alpha=alpha)
-    torch.testing.assert_close(total, nll_loss(i["idk_logp"], i["idk_n_tokens"]) + alpha * rt)
+    torch.testing.assert_close(total, nll_loss(i.idk_logp, i.idk_n_tokens) + alpha * rt)
     for name in PAPER_NAMES:
         total, _ = get_method(name).loss(i, beta=beta, alpha=alpha)
         assert total.shape == (4,) and torch.isfinite(total).all(), name
 
 
 def test_method_needs():
-    assert get_method("NPO").needs() == {"forget_logp", "forget_ref_logp"}
+    assert get_method("NPO").needs == {"forget_logp", "forget_ref_logp"}
     assert not get_method("NPO").needs_retain and not get_method("NPO").needs_ref_model
     assert get_method("NPO+RT").needs_retain and not get_method("NPO+RT").needs_ref_model
     assert {n for n in PAPER_NAMES if get_method(n).needs_ref_model} == {"GA+KL", "DPO+KL", "NPO+KL"}
@@ -265,7 +271,7 @@ def test_method_needs():
 
 def test_method_missing_input_names_it():
     with pytest.raises(ValueError, match="retain_logp"):
-        get_method("NPO+RT").loss({"forget_logp": torch.zeros(2), "forget_ref_logp": torch.zeros(2)}, beta=0.1)
+        get_method("NPO+RT").loss(LossInputs(forget_logp=torch.zeros(2), forget_ref_logp=torch.zeros(2)), beta=0.1)
 
 
 def test_unknown_method_lists_valid_names():
@@ -284,7 +290,7 @@ def test_bad_beta(beta):
         lambda: npo_weight(x, x, beta=beta),
         lambda: dpo_loss(x, x, x, x, beta=beta),
         lambda: simnpo_loss(x, torch.ones(2), beta=beta),
-        lambda: get_method("NPO").loss({"forget_logp": x, "forget_ref_logp": x}, beta=beta),
+        lambda: get_method("NPO").loss(LossInputs(forget_logp=x, forget_ref_logp=x), beta=beta),
     ):
         with pytest.raises(ValueError, match="beta"):
             call()
@@ -307,13 +313,13 @@ def test_mismatched_shapes():
 
 def test_nan_logprobs_rejected():
     nan = torch.tensor([0.0, float("nan")])
-    with pytest.raises(ValueError, match="logp contains NaN"):
+    with pytest.raises(ValueError, match="logp contains non-finite"):
         npo_loss(nan, torch.zeros(2))
-    with pytest.raises(ValueError, match="ref_logp contains NaN"):
+    with pytest.raises(ValueError, match="ref_logp contains non-finite"):
         npo_loss(torch.zeros(2), nan)
-    with pytest.raises(ValueError, match="chosen_logp contains NaN"):
+    with pytest.raises(ValueError, match="chosen_logp contains non-finite"):
         dpo_loss(nan, torch.zeros(2), torch.zeros(2), torch.zeros(2))
-    with pytest.raises(ValueError, match="logp contains NaN"):
+    with pytest.raises(ValueError, match="logp contains non-finite"):
         ga_loss(nan)
 
 
@@ -321,7 +327,7 @@ def test_bad_alpha_and_gamma():
     x = torch.zeros(2)
     with pytest.raises(ValueError, match="alpha"):
         get_method("NPO+RT").loss(
-            {"forget_logp": x, "forget_ref_logp": x, "retain_logp": x, "retain_n_tokens": torch.ones(2)}, alpha=-1
+            LossInputs(forget_logp=x, forget_ref_logp=x, retain_logp=x, retain_n_tokens=torch.ones(2)), alpha=-1
         )
     with pytest.raises(ValueError, match="gamma"):
         simnpo_loss(x, torch.ones(2), beta=1.0, gamma=float("nan"))
@@ -331,3 +337,110 @@ def test_public_api_listed():
     for name in ["sequence_logprob", "ga_loss", "nll_loss", "npo_loss", "npo_weight", "dpo_loss", "simnpo_loss",
                  "kl_to_ref", "METHODS", "get_method"]:
         assert name in L.__all__
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the reference code's scaling, on hand examples
+# ---------------------------------------------------------------------------------------------------------------
+def test_ga_and_retain_nll_are_batch_token_means_like_outputs_loss():
+    # two forget answers with summed log-probs -6 (3 tokens) and -2 (1 token): HF outputs.loss = 8 / 4 = 2
+    x = LossInputs(
+        forget_logp=torch.tensor([-6.0, -2.0]),
+        forget_n_tokens=torch.tensor([3, 1]),
+        retain_logp=torch.tensor([-1.0, -5.0]),
+        retain_n_tokens=torch.tensor([2, 3]),
+    )
+    total, parts = get_method("GA+RT").loss(x, alpha=2.0)
+    assert parts["ga"].mean().item() == pytest.approx(-2.0)  # = -outputs.loss on the forget batch
+    assert parts["retain_nll"].mean().item() == pytest.approx(6 / 5)  # = outputs.loss on the retain batch
+    assert total.mean().item() == pytest.approx(-2.0 + 2.0 * 6 / 5)
+    # the summed variant: the paper's E[log pi(y|x)] with summed log-probs
+    _, parts = get_method("GA").loss(x, ga_reduction="sum")
+    torch.testing.assert_close(parts["ga"], torch.tensor([-6.0, -2.0]))
+    # NPO keeps per-sequence sums
+    _, parts = get_method("NPO").loss(LossInputs(forget_logp=torch.tensor([-6.0]), forget_ref_logp=torch.tensor([-6.0])))
+    assert parts["npo"].item() == pytest.approx(2 / 0.1 * math.log(2))
+
+
+def test_needs_by_group_and_hyperparameters():
+    m = get_method("NPO+RT")
+    assert m.needs_by_group == {"forget": {"logp", "ref_logp"}, "retain": {"logp", "n_tokens"}}
+    assert m.hyperparameters == {"beta", "alpha"}
+    assert get_method("GA").hyperparameters == {"ga_reduction"}
+    assert get_method("NPO+KL").needs_by_group["retain"] == {"kl"}
+    with pytest.raises(ValueError, match="ga_reduction"):
+        get_method("GA").loss(LossInputs(forget_logp=torch.zeros(1), forget_n_tokens=torch.ones(1)), ga_reduction="x")
+    with pytest.raises(ValueError, match="unknown loss hyper-parameter"):
+        get_method("GA").loss(LossInputs(forget_logp=torch.zeros(1), forget_n_tokens=torch.ones(1)), lr=1.0)
+
+
+def test_a_new_term_is_declared_once_by_its_signature():
+    def hinge(forget_logp, forget_ref_logp, *, beta):
+        return torch.relu(forget_logp - forget_ref_logp + 1.0 / beta)
+
+    term = L.Term("hinge", hinge, "a made-up term")
+    m = L.Method("Hinge+RT", ((term, 1.0), (L.TERMS["retain_nll"], "alpha")), "test")
+    assert m.needs_by_group == {"forget": {"logp", "ref_logp"}, "retain": {"logp", "n_tokens"}}
+    x = _inputs()
+    total, parts = m.loss(x, beta=0.5, alpha=0.0)
+    torch.testing.assert_close(total, torch.relu(x.forget_logp - x.forget_ref_logp + 2.0))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# non-finite and empty input is an error, not NaN
+# ---------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan")])
+def test_non_finite_logprobs_rejected(bad):
+    x = torch.tensor([0.0, bad])
+    z = torch.zeros(2)
+    for call, name in [
+        (lambda: npo_loss(x, z), "logp"),
+        (lambda: npo_loss(z, x), "ref_logp"),
+        (lambda: npo_weight(x, z), "logp"),
+        (lambda: dpo_loss(z, z, z, x), "ref_rejected_logp"),
+        (lambda: ga_loss(x), "logp"),
+        (lambda: simnpo_loss(x, torch.ones(2), beta=1.0), "logp"),
+    ]:
+        with pytest.raises(ValueError, match=f"{name} contains non-finite"):
+            call()
+
+
+def test_empty_batch_rejected():
+    e = torch.zeros(0)
+    with pytest.raises(ValueError, match="empty"):
+        npo_loss(e, e)
+    with pytest.raises(ValueError, match="empty"):
+        nll_loss(e)
+
+
+@pytest.mark.parametrize("beta", [1e300, 1e7, True, "0.1"])
+def test_beta_out_of_range_or_not_a_number(beta):
+    with pytest.raises(ValueError, match="beta"):
+        npo_loss(torch.zeros(2), torch.zeros(2), beta=beta)
+
+
+def test_masked_answers_are_an_error_for_token_counts():
+    with pytest.raises(ValueError, match="n_tokens must be > 0"):
+        nll_loss(torch.zeros(2), torch.tensor([3, 0]))
+    with pytest.raises(ValueError, match="n_tokens must be > 0"):
+        ga_loss(torch.zeros(2), torch.tensor([0, 0]))
+
+
+def test_kl_zero_probability_reference_tokens_give_zero_not_nan():
+    logits = torch.randn(1, 4, 5)
+    ref = logits.clone()
+    ref[..., 3] = float("-inf")  # the reference never emits token 3
+    labels = torch.tensor([[-100, 1, 2, 0]])
+    kl = kl_to_ref(logits, ref, labels)
+    assert torch.isfinite(kl).all() and kl.item() >= 0
+
+
+def test_sequence_logprob_dtypes_and_labels():
+    logits = torch.randn(2, 5, 7, dtype=torch.float64)
+    labels = torch.tensor([[-100, 1, 2, 3, 4], [-100, -100, 6, 0, -100]])
+    assert sequence_logprob(logits, labels).dtype == torch.float64
+    assert sequence_logprob(logits.to(torch.bfloat16), labels).dtype == torch.float32
+    with pytest.raises(ValueError, match="integer"):
+        sequence_logprob(logits, labels.float())
+    with pytest.raises(ValueError, match=r"token ids in \[0, 7\)"):
+        sequence_logprob(logits, labels + 10)
