@@ -26,11 +26,17 @@
 # on disk for the next run). No GPU needed.
 
 # %%
-try:
-    import npo_lab  # noqa: F401
-except ImportError:
-    # %pip install -q "npo_lab @ git+https://github.com/npo-lab/npo_lab"
-    pass
+# npo_lab-install-cell: begin
+import importlib.util, subprocess, sys  # noqa: E401
+
+if importlib.util.find_spec("npo_lab") is None:  # e.g. a fresh Colab runtime
+    for spec in ("npo-lab", "npo-lab @ git+https://github.com/npo-lab/npo_lab"):
+        if subprocess.run([sys.executable, "-m", "pip", "install", "-q", spec]).returncode == 0:
+            break
+    else:
+        raise RuntimeError("could not install npo_lab (tried PyPI, then https://github.com/npo-lab/npo_lab): check the network, "
+                           "or clone the repository and run `pip install -e .` in it")
+# npo_lab-install-cell: end
 
 # %%
 import time

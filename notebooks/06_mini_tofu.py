@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 05 · Mini-TOFU: unlearning fictitious authors on a laptop CPU
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/npo-lab/npo_lab/blob/main/notebooks/05_mini_tofu.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/npo-lab/npo_lab/blob/main/notebooks/06_mini_tofu.ipynb)
 #
 # **What you will learn:** the paper's TOFU experiment end to end on a ~1 M-parameter language model — fine-tune it
 # on fictitious authors, unlearn two of them with GA, GA+RT, NPO, NPO+RT, IDK+RT and DPO+RT, and read forget quality
@@ -27,11 +27,17 @@
 # models is cached on disk, so a re-run takes about half of that). No GPU, no network.
 
 # %%
-try:
-    import npo_lab  # noqa: F401
-except ImportError:
-    # %pip install -q "npo_lab @ git+https://github.com/npo-lab/npo_lab"
-    pass
+# npo_lab-install-cell: begin
+import importlib.util, subprocess, sys  # noqa: E401
+
+if importlib.util.find_spec("npo_lab") is None:  # e.g. a fresh Colab runtime
+    for spec in ("npo-lab", "npo-lab @ git+https://github.com/npo-lab/npo_lab"):
+        if subprocess.run([sys.executable, "-m", "pip", "install", "-q", spec]).returncode == 0:
+            break
+    else:
+        raise RuntimeError("could not install npo_lab (tried PyPI, then https://github.com/npo-lab/npo_lab): check the network, "
+                           "or clone the repository and run `pip install -e .` in it")
+# npo_lab-install-cell: end
 
 # %%
 import tempfile

@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 07 · The TOFU metrics, dissected on real evaluation logs
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/npo-lab/npo_lab/blob/main/notebooks/07_tofu_metrics_explained.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/npo-lab/npo_lab/blob/main/notebooks/05_tofu_metrics_explained.ipynb)
 #
 # **What you will learn:** what *forget quality* and *model utility* — the two numbers every TOFU unlearning
 # paper reports — actually measure, computed from the published evaluation logs of Llama-2-7B-chat models:
@@ -26,11 +26,17 @@
 # (arXiv 2404.05868) and the TOFU paper (Maini et al. 2024).
 
 # %%
-try:
-    import npo_lab  # noqa: F401
-except ImportError:
-    # %pip install -q "npo_lab @ git+https://github.com/npo-lab/npo_lab"
-    pass
+# npo_lab-install-cell: begin
+import importlib.util, subprocess, sys  # noqa: E401
+
+if importlib.util.find_spec("npo_lab") is None:  # e.g. a fresh Colab runtime
+    for spec in ("npo-lab", "npo-lab @ git+https://github.com/npo-lab/npo_lab"):
+        if subprocess.run([sys.executable, "-m", "pip", "install", "-q", spec]).returncode == 0:
+            break
+    else:
+        raise RuntimeError("could not install npo_lab (tried PyPI, then https://github.com/npo-lab/npo_lab): check the network, "
+                           "or clone the repository and run `pip install -e .` in it")
+# npo_lab-install-cell: end
 
 # %% [markdown]
 # ## 1. The logs

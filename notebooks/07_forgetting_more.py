@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 06 · Forgetting more: 10 % → 50 % → 90 % of the authors, the retain weight, and β
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/npo-lab/npo_lab/blob/main/notebooks/06_forgetting_more.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/npo-lab/npo_lab/blob/main/notebooks/07_forgetting_more.ipynb)
 #
 # **What you will learn:** how unlearning gets harder as the forget set grows (paper Figs. 8, 11): GA versus
 # NPO+RT when 10 %, 50 % and 90 % of the mini-TOFU authors must be forgotten, with the retain weight raised as in
@@ -26,11 +26,17 @@
 # after every epoch); the fine-tuned model is shared with notebook 05 through the cache. No GPU, no network.
 
 # %%
-try:
-    import npo_lab  # noqa: F401
-except ImportError:
-    # %pip install -q "npo_lab @ git+https://github.com/npo-lab/npo_lab"
-    pass
+# npo_lab-install-cell: begin
+import importlib.util, subprocess, sys  # noqa: E401
+
+if importlib.util.find_spec("npo_lab") is None:  # e.g. a fresh Colab runtime
+    for spec in ("npo-lab", "npo-lab @ git+https://github.com/npo-lab/npo_lab"):
+        if subprocess.run([sys.executable, "-m", "pip", "install", "-q", spec]).returncode == 0:
+            break
+    else:
+        raise RuntimeError("could not install npo_lab (tried PyPI, then https://github.com/npo-lab/npo_lab): check the network, "
+                           "or clone the repository and run `pip install -e .` in it")
+# npo_lab-install-cell: end
 
 # %%
 import tempfile
