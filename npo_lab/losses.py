@@ -27,32 +27,19 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Callable, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+# fmt: off
 __all__ = [
-    "sequence_logprob",
-    "token_count",
-    "ga_loss",
-    "nll_loss",
-    "npo_loss",
-    "npo_weight",
-    "dpo_loss",
-    "simnpo_loss",
-    "kl_to_ref",
-    "LossInputs",
-    "Term",
-    "Method",
-    "TERMS",
-    "METHODS",
-    "GA_REDUCTIONS",
-    "BETA_MAX",
-    "get_method",
+    "sequence_logprob", "token_count", "ga_loss", "nll_loss", "npo_loss", "npo_weight", "dpo_loss", "simnpo_loss",
+    "kl_to_ref", "LossInputs", "Term", "Method", "TERMS", "METHODS", "GA_REDUCTIONS", "BETA_MAX", "get_method",
 ]
+# fmt: on
 
 #: β above this is refused: (2/β) would vanish in float32 arithmetic long before β reaches float64 limits.
 BETA_MAX = 1e6
@@ -397,7 +384,7 @@ TERMS: dict[str, Term] = {
 for _t in TERMS.values():  # every term reads LossInputs fields only
     assert set(_t.inputs) <= set(LossInputs.names()), _t.name
 
-Weight = Union[float, str]
+Weight = float | str
 #: hyper-parameters a method may receive, with their defaults; a term receives only the ones it declares.
 HYPER_DEFAULTS = {"beta": 0.1, "alpha": 1.0, "gamma": 0.0, "ga_reduction": "token_mean"}
 
