@@ -1,4 +1,4 @@
-"""GPU measurements for NPO+RT on a randomly initialised Llama-3.2-1B-sized model (issue 7).
+"""GPU measurements for NPO+RT on a randomly initialised Llama-3.2-1B-sized model.
 
 One prepared script, run once on a GPU machine (no network needed: the model is built from a config):
 
@@ -32,13 +32,12 @@ import time
 
 import torch
 
-from npo_lab.losses import get_method, sequence_logprob, token_count
+from npo_lab.losses import LossInputs, get_method, sequence_logprob, token_count
 
 # Peak dense bf16 tensor-core FLOP/s (vendor data sheets; SXM parts; an H100 PCIe has 756e12), matched on the
 # device name, longest key first (so "L40S" is not read as "L4", "A100" not as "A10"). T4 has no bf16: its entry is
 # the fp16 peak, used when the script falls back to fp16 on cards older than Ampere.
-PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12, "T4": 65e12,
-             "A10": 125e12}
+PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12, "T4": 65e12, "A10": 125e12}
 
 
 def peak_flops(device_name: str) -> float:
@@ -68,13 +67,28 @@ def llama_1b_config(tiny: bool):
     from transformers import LlamaConfig
 
     if tiny:
-        return LlamaConfig(vocab_size=1024, hidden_size=128, intermediate_size=512, num_hidden_layers=2,
-                           num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                           tie_word_embeddings=True)
+        return LlamaConfig(
+            vocab_size=1024,
+            hidden_size=128,
+            intermediate_size=512,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=512,
+            tie_word_embeddings=True,
+        )
     # Llama-3.2-1B shape (public config values)
-    return LlamaConfig(vocab_size=128256, hidden_size=2048, intermediate_size=8192, num_hidden_layers=16,
-                       num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=131072,
-                       rope_theta=500000.0, tie_word_embeddings=True)
+    return LlamaConfig(
+        vocab_size=128256,
+        hidden_size=2048,
+        intermediate_size=8192,
+        num_hidden_layers=16,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        max_position_embeddings=131072,
+        rope_theta=500000.0,
+        tie_word_embeddings=True,
+    )
 
 
 def make_batches(n, batch, seq, vocab, device, seed=0):
@@ -97,11 +111,12 @@ def step(model, ref_model, opt, batch, ref_logp, method, beta, alpha, dtype):
     with torch.autocast(device_type=fid.device.type, dtype=dtype, enabled=dtype != torch.float32):
         if ref_model is not None:  # recompute the reference every step, as the published code does
             with torch.no_grad():
-                ref_logp = sequence_logprob(ref_model(input_ids=fid).logits, flab)
-        f_logp = sequence_logprob(model(input_ids=fid).logits, flab)
-        r_logp = sequence_logprob(model(input_ids=rid).logits, rlab)
-    inputs = {"forget_logp": f_logp, "forget_ref_logp": ref_logp, "retain_logp": r_logp,
-              "retain_n_tokens": token_count(rlab)}
+                ref_logp = sequence_logprob(ref_model(input_ids=fid).logits, flab, validate=False)
+        f_logp = sequence_logprob(model(input_ids=fid).logits, flab, validate=False)
+        r_logp = sequence_logprob(model(input_ids=rid).logits, rlab, validate=False)
+    inputs = LossInputs(
+        forget_logp=f_logp, forget_ref_logp=ref_logp, retain_logp=r_logp, retain_n_tokens=token_count(rlab)
+    )
     loss, _ = method.loss(inputs, beta=beta, alpha=alpha)
     loss.mean().backward()
     opt.step()
@@ -130,9 +145,16 @@ def run_config(name, cfg, args, device, dtype, batches, lora: bool, cached: bool
     if lora:
         from peft import LoraConfig, get_peft_model
 
-        model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, task_type="CAUSAL_LM",
-                                                 target_modules=["q_proj", "k_proj", "v_proj", "o_proj",
-                                                                 "gate_proj", "up_proj", "down_proj"]))
+        model = get_peft_model(
+            model,
+            LoraConfig(
+                r=16,
+                lora_alpha=32,
+                lora_dropout=0.0,
+                task_type="CAUSAL_LM",
+                target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+            ),
+        )
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, weight_decay=0.01)
     method = get_method("NPO+RT")
@@ -159,8 +181,16 @@ def run_config(name, cfg, args, device, dtype, batches, lora: bool, cached: bool
     flops = 6 * n_params * tokens + (2 * n_params * args.batch * args.seq if not cached else 0)
     peak_mem = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
     peak = peak_flops(args.device_name)
-    res = dict(config=name, step_s=dt, tokens_per_s=tokens / dt, peak_mem_gib=peak_mem, params=n_params,
-               trainable=n_train, model_tflops_per_s=flops / dt / 1e12, mfu=flops / dt / peak)
+    res = dict(
+        config=name,
+        step_s=dt,
+        tokens_per_s=tokens / dt,
+        peak_mem_gib=peak_mem,
+        params=n_params,
+        trainable=n_train,
+        model_tflops_per_s=flops / dt / 1e12,
+        mfu=flops / dt / peak,
+    )
     del model, ref_model, opt, cache
     gc.collect()
     if device.type == "cuda":
@@ -176,8 +206,12 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--grad-ckpt", action="store_true", help="gradient checkpointing")
-    ap.add_argument("--dtype", default="auto", choices=["auto", "bf16", "fp16", "fp32"],
-                    help="auto: bf16 on Ampere or newer, fp16 on older cards, fp32 on the CPU")
+    ap.add_argument(
+        "--dtype",
+        default="auto",
+        choices=["auto", "bf16", "fp16", "fp32"],
+        help="auto: bf16 on Ampere or newer, fp16 on older cards, fp32 on the CPU",
+    )
     ap.add_argument("--out", default="bench_gpu.json")
     args = ap.parse_args(argv)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -187,12 +221,18 @@ def main(argv=None):
     print(f"device: {args.device_name}  dtype: {dtype}  batch {args.batch} × seq {args.seq} (forget + retain)")
     batches = make_batches(4, args.batch, args.seq, cfg.vocab_size, device)
     results = []
-    for name, lora, cached in [("full/cached", False, True), ("full/recompute", False, False),
-                               ("lora/cached", True, True), ("lora/recompute", True, False)]:
+    for name, lora, cached in [
+        ("full/cached", False, True),
+        ("full/recompute", False, False),
+        ("lora/cached", True, True),
+        ("lora/recompute", True, False),
+    ]:
         r = run_config(name, cfg, args, device, dtype, batches, lora, cached)
         results.append(r)
-        print(f"{name:16s} step {r['step_s'] * 1e3:8.1f} ms  {r['tokens_per_s']:10.0f} tok/s  "
-              f"peak {r['peak_mem_gib']:6.2f} GiB  MFU {r['mfu']:.3f}  trainable {r['trainable']:,}")
+        print(
+            f"{name:16s} step {r['step_s'] * 1e3:8.1f} ms  {r['tokens_per_s']:10.0f} tok/s  "
+            f"peak {r['peak_mem_gib']:6.2f} GiB  MFU {r['mfu']:.3f}  trainable {r['trainable']:,}"
+        )
     by = {r["config"]: r for r in results}
     ratios = {
         "full: cached/recompute step time": by["full/cached"]["step_s"] / by["full/recompute"]["step_s"],
@@ -203,10 +243,20 @@ def main(argv=None):
     for k, v in ratios.items():
         print(f"ratio {k}: {v:.3f}")
     with open(args.out, "w") as f:
-        json.dump({"device": args.device_name, "dtype": str(dtype), "batch": args.batch, "seq": args.seq,
-                   "grad_ckpt": bool(args.grad_ckpt), "tiny": bool(args.tiny or device.type == "cpu"),
-                   "results": [{k: _finite_or_none(v) for k, v in r.items()} for r in results],
-                   "ratios": {k: _finite_or_none(v) for k, v in ratios.items()}}, f, indent=2)
+        json.dump(
+            {
+                "device": args.device_name,
+                "dtype": str(dtype),
+                "batch": args.batch,
+                "seq": args.seq,
+                "grad_ckpt": bool(args.grad_ckpt),
+                "tiny": bool(args.tiny or device.type == "cpu"),
+                "results": [{k: _finite_or_none(v) for k, v in r.items()} for r in results],
+                "ratios": {k: _finite_or_none(v) for k, v in ratios.items()},
+            },
+            f,
+            indent=2,
+        )
     return results
 
 

@@ -39,7 +39,8 @@ UNITS = {"NPO": (3, 4), "NPO+RT": (6, 7)}
 
 
 def make_batches(n: int, batch: int, seq: int, vocab: int, prompt: int, seed: int, groups=("forget", "retain")):
-    """Random token batches of a fixed length; labels = -100 on the first ``prompt`` tokens."""
+    """Random token batches of a fixed length, in the collator's layout ``{group: {input_ids, attention_mask,
+    labels}}``; labels = -100 on the first ``prompt`` tokens."""
     g = torch.Generator().manual_seed(seed)
     out = []
     for _ in range(n):
@@ -48,9 +49,7 @@ def make_batches(n: int, batch: int, seq: int, vocab: int, prompt: int, seed: in
             ids = torch.randint(4, vocab, (batch, seq), generator=g)
             labels = ids.clone()
             labels[:, :prompt] = -100
-            b[f"{group}_input_ids"] = ids
-            b[f"{group}_attention_mask"] = torch.ones_like(ids)
-            b[f"{group}_labels"] = labels
+            b[group] = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
         out.append(b)
     return out
 
@@ -80,14 +79,22 @@ def main(argv=None) -> dict:
     device = torch.device(args.device)
 
     tok = train_tokenizer(["the quick brown fox jumps over the lazy dog"] * 20, vocab_size=300)
-    base = tiny_llama(vocab_size=args.vocab, hidden_size=args.hidden, num_layers=args.layers, num_heads=args.heads,
-                      max_position_embeddings=max(512, args.seq), seed=0)
+    base = tiny_llama(
+        vocab_size=args.vocab,
+        hidden_size=args.hidden,
+        num_layers=args.layers,
+        num_heads=args.heads,
+        max_position_embeddings=max(512, args.seq),
+        seed=0,
+    )
     n_params = sum(p.numel() for p in base.parameters())
     n_steps = args.warmup + args.reps
     batches = make_batches(n_steps, args.batch, args.seq, args.vocab, prompt=args.seq // 4, seed=1)
-    print(f"model: Llama hidden {args.hidden}, {args.layers} layers, vocab {args.vocab}, {n_params / 1e6:.1f} M params;"
-          f" batch {args.batch} x seq {args.seq}; device {device}, {torch.get_num_threads()} threads;"
-          f" {args.warmup} warm-up + {args.reps} timed steps per variant, interleaved")
+    print(
+        f"model: Llama hidden {args.hidden}, {args.layers} layers, vocab {args.vocab}, {n_params / 1e6:.1f} M params;"
+        f" batch {args.batch} x seq {args.seq}; device {device}, {torch.get_num_threads()} threads;"
+        f" {args.warmup} warm-up + {args.reps} timed steps per variant, interleaved"
+    )
 
     results = {}
     tmp = tempfile.mkdtemp(prefix="bench_ref_cache_")
@@ -96,8 +103,13 @@ def main(argv=None) -> dict:
         method = get_method(name)
         trainers = {}
         for cached in (True, False):
-            cfg = UnlearnConfig(method=name, output_dir=f"{tmp}/{name}_{cached}", forget_quality=False,
-                                disable_tqdm=True, learning_rate=1e-5)
+            cfg = UnlearnConfig(
+                method=name,
+                output_dir=f"{tmp}/{name}_{cached}",
+                forget_quality=False,
+                disable_tqdm=True,
+                learning_rate=1e-5,
+            )
             targs = training_arguments(cfg, len(rows), use_cpu=device.type == "cpu")
             ds = ForgetRetainDataset(rows, rows, seed=0)
             model = copy.deepcopy(base).to(device)
@@ -114,25 +126,25 @@ def main(argv=None) -> dict:
             tr_c.model.eval()
             ref = []
             for b in batches:
-                logits = tr_c.model(input_ids=b["forget_input_ids"].to(device),
-                                    attention_mask=b["forget_attention_mask"].to(device)).logits
-                ref.append(sequence_logprob(logits, b["forget_labels"].to(device)))
+                logits = tr_c.model(
+                    input_ids=b["forget"]["input_ids"].to(device),
+                    attention_mask=b["forget"]["attention_mask"].to(device),
+                ).logits
+                ref.append(sequence_logprob(logits, b["forget"]["labels"].to(device)))
             tr_c.model.train()
         _sync(device)
         cache_s = (time.perf_counter() - t0) / len(batches)
-        dev_batches = []
-        for b, r in zip(batches, ref):
-            dev_batches.append({k: v.to(device) for k, v in b.items() if k.startswith("forget") or method.needs_retain})
-            dev_batches[-1]["cached_ref"] = r
+        groups = method.needs_by_group
+        dev_batches = [{g: {k: v.to(device) for k, v in b[g].items()} for g in b if g in groups} for b in batches]
         times = {True: [], False: []}
         losses = {True: [], False: []}
         for i, b in enumerate(dev_batches):
             order = (True, False) if i % 2 == 0 else (False, True)
             for cached in order:
                 tr, opt = trainers[cached]
-                inputs = {k: v for k, v in b.items() if k != "cached_ref"}
+                inputs = {g: dict(v) for g, v in b.items()}
                 if cached:
-                    inputs["forget_ref_logp"] = b["cached_ref"]
+                    inputs["forget"]["ref_logp"] = ref[i]
                 _sync(device)
                 t0 = time.perf_counter()
                 loss = tr.compute_loss(tr.model, inputs)
@@ -148,20 +160,31 @@ def main(argv=None) -> dict:
         min_c, min_r = min(times[True]), min(times[False])
         max_diff = max(abs(a - b) for a, b in zip(losses[True], losses[False]))
         results[name] = {
-            "cached_step_s": med_c, "recomputed_step_s": med_r, "ratio": med_c / med_r,
-            "cached_min_s": min_c, "recomputed_min_s": min_r, "ratio_min": min_c / min_r,
-            "expected_ratio": UNITS[name][0] / UNITS[name][1], "cache_s_per_batch": cache_s,
-            "max_loss_diff": max_diff, "cached_times": times[True], "recomputed_times": times[False],
+            "cached_step_s": med_c,
+            "recomputed_step_s": med_r,
+            "ratio": med_c / med_r,
+            "cached_min_s": min_c,
+            "recomputed_min_s": min_r,
+            "ratio_min": min_c / min_r,
+            "expected_ratio": UNITS[name][0] / UNITS[name][1],
+            "cache_s_per_batch": cache_s,
+            "max_loss_diff": max_diff,
+            "cached_times": times[True],
+            "recomputed_times": times[False],
         }
     print()
     print("median / fastest step time in seconds; ratio = cached / recomputed (lower is better)")
-    print(f"{'method':8s} {'cached':>8s} {'recomputed':>11s} {'ratio':>7s}  {'cached':>8s} {'recomputed':>11s}"
-          f" {'ratio':>7s}  {'expected':>8s} {'cache once/batch':>17s} {'max |Δloss|':>12s}")
+    print(
+        f"{'method':8s} {'cached':>8s} {'recomputed':>11s} {'ratio':>7s}  {'cached':>8s} {'recomputed':>11s}"
+        f" {'ratio':>7s}  {'expected':>8s} {'cache once/batch':>17s} {'max |Δloss|':>12s}"
+    )
     print(f"{'':8s} {'(median)':>8s} {'(median)':>11s} {'':>7s}  {'(min)':>8s} {'(min)':>11s}")
     for name, r in results.items():
-        print(f"{name:8s} {r['cached_step_s']:8.4f} {r['recomputed_step_s']:11.4f} {r['ratio']:7.3f}"
-              f"  {r['cached_min_s']:8.4f} {r['recomputed_min_s']:11.4f} {r['ratio_min']:7.3f}"
-              f"  {r['expected_ratio']:8.3f} {r['cache_s_per_batch']:17.4f} {r['max_loss_diff']:12.2e}")
+        print(
+            f"{name:8s} {r['cached_step_s']:8.4f} {r['recomputed_step_s']:11.4f} {r['ratio']:7.3f}"
+            f"  {r['cached_min_s']:8.4f} {r['recomputed_min_s']:11.4f} {r['ratio_min']:7.3f}"
+            f"  {r['expected_ratio']:8.3f} {r['cache_s_per_batch']:17.4f} {r['max_loss_diff']:12.2e}"
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "n_params": n_params, "results": results}, f, indent=2)

@@ -1,115 +1,222 @@
-"""The README gallery: ``npo-lab figures --out docs/figures`` regenerates every PNG there from the library.
+"""The README gallery: each figure is a function of its settings, built from the public theory API and the plot
+helpers; the widgets (:mod:`npo_lab.widgets`) draw the same functions into their own Figure, and
+``npo-lab figures`` (:mod:`npo_lab.cli.figures`) writes them into ``docs/figures``.
 
-* ``single_logit.png`` — GA vs NPO on one logit (paper Sec. 2.1): GA's logit walks off linearly, NPO's follows
-  the closed form ``−(1/β)·log(1 + c·t)``.
-* ``divergence.png`` — Theorem 2 simulated: ‖θ_t − θ_init‖ under GA (linear) and NPO for several β (logarithmic).
-* ``synthetic_figure4.png`` — the paper's Fig. 4 reproduced: forget / retain distance to the retrained model for
-  GA, GA+RT, IDK+RT, NPO, NPO+RT, DPO+RT (α = 1, 5 seeds, mean ± sd).
-* ``synthetic_trajectories.png`` — the same runs as forget-vs-retain trajectories (Fig. 9 style).
+* ``single_logit.png`` — GA vs NPO on one logit (paper Sec. 2.1): GA's logit falls with slope −η, NPO's follows
+  the closed form ``−(1/β)·log(1 + c·t)``, a line of slope −1/β against ln t.
+* ``divergence.png`` — Theorem 2 simulated: ‖θ_t − θ_init‖ under GA (linear in t) and NPO for several β
+  (linear in ln t), fitted slopes next to the theorem's rates ``η/√n_f`` and ``√n_f/β``.
+* ``synthetic_figure4.png``, ``synthetic_trajectories.png`` — the paper's Figs. 4 and 9 (Sec. 4) reproduced.
+* ``tofu_truth_ratios.png`` — forget-set truth-ratio ECDFs of two TOFU eval logs and their KS distance.
+* ``minitofu_trajectories.png`` — forget quality vs model utility over epochs of a mini-TOFU demo.
+
+Every number written on a figure is computed from what it shows (3 significant digits).
 """
 
 from __future__ import annotations
 
-import argparse
-import time
+import math
+from functools import lru_cache
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
-__all__ = ["single_logit_figure", "divergence_figure", "make_gallery", "add_arguments", "run_cli"]
+from npo_lab import theory
+from npo_lab.plotting import (
+    format_number,
+    label_colors,
+    legend_outside,
+    plot_divergence,
+    plot_forget_quality_vs_utility,
+    reset_axes,
+    set_style,
+    synthetic_figure,
+    truth_ratio_figure,
+)
+
+__all__ = [
+    "single_logit_figure",
+    "divergence_figure",
+    "synthetic_figures",
+    "tofu_truth_ratio_figure",
+    "minitofu_figure",
+    "make_gallery",
+    "clear_cache",
+]
+
+_LOGIT_LABEL = r"logit shift $z_t - z_0$"
 
 
-def single_logit_figure(steps: int = 100_000, lr: float = 1.0, betas=(0.1, 1.0), z0: float = 2.0):
-    """GA and NPO (several β) on a single logit, linear and log-t axes, with NPO's closed form dotted."""
-    import matplotlib.pyplot as plt
+@lru_cache(maxsize=32)
+def _single_logit(method: str, steps: int, lr: float, beta: float, z0: float) -> np.ndarray:
+    """:func:`npo_lab.theory.single_logit`, remembered (a widget moving β reruns NPO only)."""
+    z = theory.single_logit(method, steps, lr, beta, z0)
+    z.flags.writeable = False
+    return z
 
-    from npo_lab.plotting.theory import label_colors, plot_divergence
-    from npo_lab.theory import npo_closed_form_shift, single_logit
 
-    curves = {"GA": single_logit("GA", steps, lr, z0=z0) - z0}
-    for b in betas:
-        curves[f"NPO β={b:g}"] = single_logit("NPO", steps, lr, b, z0) - z0
+@lru_cache(maxsize=32)
+def _divergence(method: str, n_f: int, d: int, steps: int, lr: float, beta: float, seed: int) -> np.ndarray:
+    """:func:`npo_lab.theory.logistic_divergence`, remembered."""
+    v = theory.logistic_divergence(method, n_f, d, steps, lr, beta, seed)
+    v.flags.writeable = False
+    return v
+
+
+def clear_cache() -> None:
+    """Forget the remembered theory runs (they make a widget's return to a setting it has shown instant)."""
+    _single_logit.cache_clear()
+    _divergence.cache_clear()
+
+
+def _panels(axes, n: int, width: float):
+    """``n`` side-by-side Axes: new ones in a new Figure, or the given ones emptied (a widget redraw)."""
+    if axes is None:
+        import matplotlib.pyplot as plt
+
+        _, axes = plt.subplots(1, n, figsize=(width, 4), layout="constrained")
+    for ax in axes:
+        reset_axes(ax)
+    return axes[0].figure, axes
+
+
+def _npo_labels(betas) -> dict[float, str]:
+    """Curve labels: ``"NPO"`` for a single β (named in the title), ``"NPO β=0.5"`` for several."""
+    return {b: "NPO" if len(betas) == 1 else f"NPO β={format_number(b)}" for b in betas}
+
+
+def single_logit_figure(steps: int = 100_000, lr: float = 1.0, betas=(0.1, 1.0), z0: float = 2.0, *, axes=None,
+                        max_points: int = 500):
+    """GA and NPO (one curve per β) on a single logit, linear and log-t axes (paper Sec. 2.1). Left: every curve,
+    GA's fitted slope next to the prediction −η; right: NPO, fitted slopes per ln t next to −1/β, and the closed
+    form :func:`npo_lab.theory.npo_closed_form_shift` dotted. Returns the Figure."""
+    fig, (a, b) = _panels(axes, 2, 13)
+    names = _npo_labels(betas)
+    curves = {"GA": _single_logit("GA", steps, lr, 1.0, z0) - z0}
+    curves.update({names[beta]: _single_logit("NPO", steps, lr, beta, z0) - z0 for beta in betas})
     colors = label_colors(list(curves))
-    fig, (a, b_) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-    plot_divergence(curves, a, fit=["GA"], colors=colors, ylabel="logit shift  z_t − z_0", max_points=500)
-    a.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
-    a.set_title("linear t: GA's logit walks off linearly", fontsize="medium")
-    npo = {k: v for k, v in curves.items() if k != "GA"}
-    plot_divergence(npo, b_, log_t=True, colors=colors, ylabel="logit shift  z_t − z_0", max_points=500)
+    plot_divergence(curves, a, fit=["GA"], rates={"GA": -lr}, colors=colors, ylabel=_LOGIT_LABEL,
+                    max_points=max_points)
+    a.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
+    npo = {names[beta]: curves[names[beta]] for beta in betas}
+    plot_divergence(npo, b, log_t=True, rates={names[beta]: -1.0 / beta for beta in betas}, rate_lines=False,
+                    colors=colors, ylabel=_LOGIT_LABEL, max_points=max_points, legend=False)
     t = np.geomspace(1, steps, 200)
     for i, beta in enumerate(betas):
-        b_.plot(t, npo_closed_form_shift(t, lr, beta, z0), "k:", lw=1.2, label="closed form" if i == 0 else None)
-    b_.legend(fontsize="small")
-    b_.set_title("log t: NPO's logit is a line of slope −1/β", fontsize="medium")
-    fig.suptitle(f"Single logit, forget label y = 1, z₀ = {z0:g}, η = {lr:g}", fontsize="medium")
+        b.plot(t, theory.npo_closed_form_shift(t, lr, beta, z0), "k:", lw=1.2,
+               label="closed form (asymptotic)" if i == 0 else None)
+    legend_outside(b)
+    a.set_title("linear $t$", fontsize="medium")
+    b.set_title("log $t$ (NPO)", fontsize="medium")
+    fig.suptitle(f"Single logit: {_settings(z0=z0, lr=lr, betas=betas)}", fontsize="medium")
     return fig
 
 
-def divergence_figure(steps: int = 5000, n_f: int = 16, d: int = 256, lr: float = 1.0, betas=(0.5, 1.0, 2.0)):
-    """Theorem 2: ‖θ_t − θ_init‖_{XᵀX} for GA and NPO (several β); linear t and log t (NPO zoomed)."""
+def divergence_figure(steps: int = 5000, n_f: int = 16, d: int = 256, lr: float = 1.0, betas=(0.5, 1.0, 2.0),
+                      seed: int = 0, *, axes=None, max_points: int = 500):
+    """Theorem 2: ``‖θ_t − θ_init‖_{XᵀX}`` for GA and NPO (one curve per β). Left: linear t, GA's fitted slope
+    next to the theorem's ``η/√n_f``; right: NPO on log t, fitted slopes per ln t next to ``√n_f/β`` (dotted:
+    the predicted slope through the last point). Returns the Figure."""
+    fig, (a, b) = _panels(axes, 2, 13)
+    names = _npo_labels(betas)
+    curves = {"GA": _divergence("GA", n_f, d, steps, lr, 1.0, seed)}
+    curves.update({names[beta]: _divergence("NPO", n_f, d, steps, lr, beta, seed) for beta in betas})
+    colors = label_colors(list(curves))
+    plot_divergence(curves, a, fit=["GA"], rates={"GA": lr / math.sqrt(n_f)}, colors=colors, max_points=max_points)
+    npo = {names[beta]: curves[names[beta]] for beta in betas}
+    plot_divergence(npo, b, log_t=True, rates={names[beta]: math.sqrt(n_f) / beta for beta in betas},
+                    colors=colors, max_points=max_points)
+    a.set_title("linear $t$", fontsize="medium")
+    b.set_title("log $t$ (NPO)", fontsize="medium")
+    ends = ", ".join(f"{k} {format_number(v[-1])}" for k, v in curves.items())
+    fig.suptitle(f"Theorem 2, $n_f$ = {n_f} inputs in $d$ = {d} dimensions, {_settings(lr=lr, betas=betas)}\n"
+                 f"at $t$ = {steps:,}: {ends}", fontsize="medium")
+    return fig
+
+
+def _settings(*, z0=None, lr, betas) -> str:
+    """``"z₀ = 2, η = 0.0316, β = 0.501"`` (β only when there is a single one; the legend names several)."""
+    parts = [f"$z_0$ = {format_number(z0)}"] if z0 is not None else []
+    parts.append(f"η = {format_number(lr)}")
+    if len(betas) == 1:
+        parts.append(f"β = {format_number(betas[0])}")
+    return ", ".join(parts)
+
+
+def _kl_target(task) -> float:
+    """``E_forget KL(π_ref ‖ π_retr)`` on the evaluation forget set, averaged over seeds: the forget KL a model
+    identical to the retrained one would show."""
+    import torch
+
+    z_ref = task.phi_eval_forget @ task.theta_ref.unsqueeze(-1)
+    z_retr = task.phi_eval_forget @ task.theta_retr.unsqueeze(-1)
+    return float(torch.mean(theory.bernoulli_kl(z_ref, z_retr)))
+
+
+def synthetic_figures(seeds: int = 5, steps: int = 2000, pretrain_steps: int = 20_000, progress: bool = False):
+    """The paper's Figs. 4 and 9 (Sec. 4, separated inputs) from :func:`npo_lab.theory.random_features_experiment`;
+    the forget-KL panel shows the target ``KL(π_ref ‖ π_retr)``. Returns ``(figure4, figure9)``."""
+    task = theory.make_task(1, seeds, pretrain_steps=pretrain_steps)
+    df = theory.random_features_experiment(task=task, steps=steps, progress=progress)
+    return synthetic_figure(df, "figure4"), synthetic_figure(df, "figure9", kl_target=_kl_target(task))
+
+
+def tofu_truth_ratio_figure(log, retain_log, *, labels=("full", "retain90")):
+    """Forget-set truth ratios of two TOFU eval logs (e.g. the published Llama-2-7B ``full`` and ``retain90``):
+    ECDFs with the KS distance, whose p-value is the forget quality (:func:`npo_lab.tofu.metrics.ks_test`)."""
+    from npo_lab.tofu.metrics import ks_test, truth_ratios
+
+    ks = ks_test(log, retain_log)
+    return truth_ratio_figure(truth_ratios(log, "forget"), truth_ratios(retain_log, "forget"), labels=labels,
+                              pvalue=ks["pvalue"], title=f"TOFU forget quality: KS test of truth ratios, "
+                              f"{labels[0]} vs {labels[1]}, n = {ks['n']} forget questions")
+
+
+def minitofu_figure(runs, *, finetuned: Mapping | None = None, retain: Mapping | None = None):
+    """Forget quality (dual linear/log axis) vs model utility over epochs, one path per method (paper Figs. 2, 5),
+    for the runs of a mini-TOFU demo (any form :func:`npo_lab.plotting.runs_by_label` takes)."""
     import matplotlib.pyplot as plt
 
-    from npo_lab.plotting.theory import label_colors, plot_divergence
-    from npo_lab.theory import logistic_divergence
-
-    curves = {"GA": logistic_divergence("GA", n_f, d, steps, lr)}
-    for b in betas:
-        curves[f"NPO β={b:g}"] = logistic_divergence("NPO", n_f, d, steps, lr, beta=b)
-    colors = label_colors(list(curves))
-    fig, (a, b_) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-    ylabel = "‖θ_t − θ_init‖ in the XᵀX norm"
-    plot_divergence(curves, a, fit=["GA"], colors=colors, ylabel=ylabel, max_points=500)
-    a.set_title("linear t: GA diverges linearly", fontsize="medium")
-    npo = {k: v for k, v in curves.items() if k != "GA"}
-    plot_divergence(npo, b_, log_t=True, colors=colors, ylabel=ylabel, max_points=500)
-    b_.set_title("log t: NPO diverges logarithmically, slower for larger β", fontsize="medium")
-    fig.suptitle(f"Theorem 2: logistic model, n_f = {n_f} nearly orthogonal inputs in R^{d}, η = {lr:g}",
-                 fontsize="medium")
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), layout="constrained")
+    plot_forget_quality_vs_utility(runs, finetuned=finetuned, retain=retain, ax=ax)
+    ax.set_title("mini-TOFU: forget quality vs model utility over epochs", fontsize="medium")
     return fig
 
 
 def make_gallery(out: str | Path, *, seeds: int = 5, steps: int = 2000, pretrain_steps: int = 20_000,
-                 quick: bool = False) -> list[Path]:
-    """Write the gallery PNGs into ``out``; returns their paths. ``quick`` shrinks every experiment (tests)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+                 quick: bool = False, eval_logs: tuple | None = None, minitofu: Mapping | None = None,
+                 progress: bool = False) -> list[Path]:
+    """Write the gallery PNGs into ``out``; returns their paths. ``quick`` shrinks every experiment (tests).
+    ``eval_logs``: ``(log, retain_log)`` for ``tofu_truth_ratios.png``; ``minitofu``: a demo summary
+    (``{"methods": ..., "finetuned": ..., "retain": ...}``) for ``minitofu_trajectories.png``. The caller picks
+    the matplotlib backend."""
     import matplotlib.pyplot as plt
-
-    from npo_lab.plotting import set_style
-    from npo_lab.plotting.theory import synthetic_figure
-    from npo_lab.theory import random_features_experiment
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     set_style()
-    written = []
-
-    def save(fig, name):
-        path = out / name
-        fig.savefig(path, dpi=110, bbox_inches="tight")
-        plt.close(fig)
-        written.append(path)
-        print(f"wrote {path}")
-
-    save(single_logit_figure(steps=2_000 if quick else 100_000), "single_logit.png")
-    save(divergence_figure(steps=500 if quick else 5000), "divergence.png")
     if quick:
         seeds, steps, pretrain_steps = 1, 50, 200
-    df = random_features_experiment(alpha=1, seeds=seeds, steps=steps, pretrain_steps=pretrain_steps, progress=not quick)
-    save(synthetic_figure(df, "figure4"), "synthetic_figure4.png")
-    save(synthetic_figure(df, "figure9"), "synthetic_trajectories.png")
+    figures = [("single_logit.png", lambda: single_logit_figure(steps=2_000 if quick else 100_000)),
+               ("divergence.png", lambda: divergence_figure(steps=500 if quick else 5000))]
+    written = []
+    for name, make in figures:
+        written.append(_save(make(), out / name))
+    fig4, fig9 = synthetic_figures(seeds, steps, pretrain_steps, progress)
+    written += [_save(fig4, out / "synthetic_figure4.png"), _save(fig9, out / "synthetic_trajectories.png")]
+    if eval_logs is not None:
+        written.append(_save(tofu_truth_ratio_figure(*eval_logs), out / "tofu_truth_ratios.png"))
+    if minitofu is not None:
+        fig = minitofu_figure(minitofu["methods"], finetuned=minitofu.get("finetuned"), retain=minitofu.get("retain"))
+        written.append(_save(fig, out / "minitofu_trajectories.png"))
+    plt.close("all")
     return written
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=Path("docs/figures"), help="output directory (default docs/figures)")
-    parser.add_argument("--seeds", type=int, default=5, help="seeds of the synthetic experiment (default 5)")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test of the command)")
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
 
-
-def run_cli(args: argparse.Namespace) -> int:
-    t0 = time.perf_counter()
-    make_gallery(args.out, seeds=args.seeds, quick=args.quick)
-    print(f"done in {time.perf_counter() - t0:.1f} s")
-    return 0
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path

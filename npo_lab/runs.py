@@ -1,21 +1,33 @@
-"""Run records: what an unlearning run leaves on disk, and how to read it back for plotting.
+"""Run records: the one format an unlearning run leaves on disk, how it is kept safe, and how to read it back.
 
 A run directory (written by :func:`npo_lab.unlearn.unlearn`) holds
 
-* ``config.json``   — the :class:`~npo_lab.unlearn.UnlearnConfig` of the run (every field, JSON);
-* ``metrics.jsonl`` — one JSON object per evaluation: ``step``, ``epoch``, the keys of
-  :func:`npo_lab.tofu.metrics.summarize` (``forget_quality``, ``model_utility``, ``forget_probability``,
-  ``forget_truth_ratio``, ...) and the mean training-loss terms since the previous evaluation (``loss``,
-  ``loss_<term>``). Appended and flushed as soon as an evaluation finishes, so an interrupted run keeps every
-  completed evaluation. No wall-clock fields: two runs with the same seed on a CPU write identical files;
+* ``config.json``   — every field of the run's :class:`~npo_lab.unlearn.UnlearnConfig` at the top level, plus
+  ``"experiment"``: what else defines the experiment — ``model`` (name or path), ``data_source``,
+  ``forget_split``, ``n_forget``/``n_retain``, SHA-256 hashes of the forget rows, retain rows and "I don't know"
+  answers, and of the cached reference log-probs (``reference_logps_sha256``, once computed). A resumed run must
+  match it (:func:`npo_lab.unlearn.record.check_resume`);
+* ``metrics.jsonl`` — one JSON object per evaluation: ``step`` (optimiser steps), ``epoch`` (passes over the forget
+  set, fractional), the keys of :func:`npo_lab.tofu.metrics.summarize` (``forget_quality``, ``model_utility``,
+  ``forget_probability``, ``forget_truth_ratio``, ...), any extra per-evaluation metric (e.g. ``forget_kl``) and
+  the mean training-loss terms since the previous evaluation (``loss``, ``loss_<term>``). Appended and flushed
+  as soon as an evaluation finishes, so an interrupted run keeps every completed evaluation. No wall-clock
+  fields: two runs with the same seed on a CPU write identical files;
 * ``samples.jsonl`` — a few greedy answers per evaluation: ``step``, ``split`` (forget/retain), ``question``,
   ``generation``, ``answer``;
-* ``summary.json``  — the final state: ``status`` (``completed`` / ``interrupted``), the last evaluation,
-  step counts and timings (seconds);
-* ``model/``        — the weights (safetensors, ``save_pretrained``), only when the config asks for them.
+* ``summary.json``  — the final state: ``status`` (``completed`` / ``interrupted``), ``method``, ``global_step``,
+  ``max_steps``, ``epoch``, ``n_forget``, ``n_retain``, ``world_size``, ``effective_batch_size``,
+  ``holds_ref_model``, ``n_evaluations``, ``final`` (the last metrics row), ``seconds`` (``total``,
+  ``reference_cache``, ``evaluation``), ``finished_at``, ``versions``;
+* ``reference_logps.json`` — the cached reference log-probs (``forget_ref_logp``, ``idk_ref_logp``), reused on
+  resume; ``model/`` (safetensors, only when asked), ``eval_logs/`` (only when asked), ``checkpoint-N/``
+  (Trainer checkpoints, removed after a completed run unless kept);
+* ``manifest.json`` — the entries this run (or the run it resumed) created. Only they are ever removed again:
+  by ``overwrite`` or the checkpoint clean-up; files npo_lab did not write are never deleted.
 
+All files are strict JSON (non-finite numbers are written as ``null``), UTF-8; never pickle.
+:func:`check_output_dir` decides, before any model is loaded, whether a directory may receive a run;
 :func:`load_run` / :func:`load_runs` turn records into ``pandas.DataFrame`` objects (one row per evaluation).
-Only JSON is read and written here (never pickle).
 """
 
 from __future__ import annotations
@@ -23,17 +35,27 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
+import warnings
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
+
+from .errors import UsageError, read_json_file, read_jsonl_file
 
 __all__ = [
     "CONFIG_FILE",
     "METRICS_FILE",
     "SAMPLES_FILE",
     "SUMMARY_FILE",
+    "REFERENCE_FILE",
+    "MANIFEST_FILE",
+    "RECORD_NAMES",
     "RunRecorder",
     "to_jsonable",
     "read_jsonl",
+    "check_output_dir",
+    "clear_run",
     "load_config",
     "load_summary",
     "load_samples",
@@ -45,6 +67,20 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_FILE = "samples.jsonl"
 SUMMARY_FILE = "summary.json"
+REFERENCE_FILE = "reference_logps.json"
+MANIFEST_FILE = "manifest.json"
+#: the entries a run may create (plus ``checkpoint-N`` directories)
+RECORD_NAMES = (
+    CONFIG_FILE,
+    METRICS_FILE,
+    SAMPLES_FILE,
+    SUMMARY_FILE,
+    REFERENCE_FILE,
+    MANIFEST_FILE,
+    "model",
+    "eval_logs",
+)
+CHECKPOINT_PREFIX = "checkpoint-"
 
 # config fields copied onto every row of load_run's DataFrame
 RUN_COLUMNS = ("method", "beta", "alpha", "gamma", "learning_rate", "seed")
@@ -78,61 +114,87 @@ def to_jsonable(value: Any) -> Any:
 
 
 def _dump(obj: Any) -> str:
-    return json.dumps(to_jsonable(obj), sort_keys=False, allow_nan=False)
+    return json.dumps(to_jsonable(obj), allow_nan=False)
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
-    """All JSON objects of a JSON-lines file (blank lines skipped; a torn last line from a crash is ignored)."""
-    path = Path(path)
-    if not path.exists():
+    """The JSON objects of a JSON-lines record file ([] when absent). Blank lines are skipped, a torn last line
+    (a kill while writing) is dropped, a line that is not an object is skipped with a warning; invalid JSON
+    elsewhere raises ``ValueError`` naming the file and line."""
+    if not Path(path).exists():
         return []
-    rows = []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            if i == len(lines) - 1:  # a line cut short by a kill: drop it
-                break
-            raise ValueError(f"{path}: line {i + 1} is not valid JSON") from None
-    return rows
+    return read_jsonl_file(path, what="run record file", torn_tail_ok=True, objects_only=True)
+
+
+def _is_record_name(name: str) -> bool:
+    return name in RECORD_NAMES or name.startswith(CHECKPOINT_PREFIX)
+
+
+def _is_entry(name: str) -> bool:
+    """A plain entry directly inside the run directory (no path separators, not ``.``/``..``)."""
+    return isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\\" not in name
+
+
+def _manifest(output_dir: Path) -> list[str]:
+    p = output_dir / MANIFEST_FILE
+    if not p.exists():
+        return []
+    data = read_json_file(p, what="run manifest")
+    paths = data.get("paths") if isinstance(data, dict) else None
+    if not isinstance(paths, list) or not all(_is_entry(x) for x in paths):
+        raise UsageError(f"run manifest {str(p)!r} is not a manifest written by npo_lab")
+    return paths
 
 
 class RunRecorder:
     """Writes a run record. Only the main process writes (``enabled=False`` elsewhere makes every call a no-op).
 
-    Each ``append_*`` call opens the file, writes complete lines, flushes and fsyncs, so whatever has been
-    recorded survives an interrupt or a crash.
+    Each ``append_*`` call opens the file, writes complete lines, flushes and fsyncs, so whatever has been recorded
+    survives an interrupt or a crash. Every entry written is claimed in ``manifest.json`` first.
     """
 
     def __init__(self, output_dir: str | Path, enabled: bool = True):
         self.output_dir = Path(output_dir)
         self.enabled = bool(enabled)
+        self.claimed: list[str] = []
         if self.enabled:
             self.output_dir.mkdir(parents=True, exist_ok=True)
+            self.claimed = _manifest(self.output_dir)
 
     def path(self, name: str) -> Path:
         return self.output_dir / name
 
+    def claim(self, *names: str) -> None:
+        """Record that this run creates the entries ``names`` (files or directories directly in the run dir)."""
+        new = [n for n in (MANIFEST_FILE, *names) if n not in self.claimed]
+        if not self.enabled or not new:
+            return
+        for n in new:
+            if not _is_entry(n):
+                raise ValueError(f"{n!r} is not an entry name directly inside the run directory")
+        self.claimed += new
+        self._write_json(MANIFEST_FILE, {"created_by": "npo_lab", "paths": self.claimed}, claim=False)
+
     def _append(self, name: str, rows: Iterable[Mapping]) -> None:
-        if not self.enabled:
-            return
         text = "".join(_dump(r) + "\n" for r in rows)
-        if not text:
+        if not self.enabled or not text:
             return
+        self.claim(name)
         with open(self.path(name), "a", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
 
-    def _write_json(self, name: str, obj: Any) -> None:
+    def _write_json(self, name: str, obj: Any, claim: bool = True) -> None:
         if not self.enabled:
             return
-        tmp = self.path(name + ".tmp")
+        if claim:
+            self.claim(name.split("/", 1)[0])
+        path = self.path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(to_jsonable(obj), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-        os.replace(tmp, self.path(name))
+        os.replace(tmp, path)
 
     def write_config(self, config: Mapping) -> None:
         self._write_json(CONFIG_FILE, config)
@@ -150,28 +212,83 @@ class RunRecorder:
         self._write_json(name, obj)
 
     def reset(self) -> None:
-        """Start a fresh record: remove metrics/samples/summary left by an earlier run in the same directory."""
-        if not self.enabled:
-            return
+        """Start a fresh record: remove the metrics/samples/summary this recorder's run wrote earlier."""
         for name in (METRICS_FILE, SAMPLES_FILE, SUMMARY_FILE):
-            self.path(name).unlink(missing_ok=True)
+            if self.enabled and (name in self.claimed or not self.path(name).exists()):
+                self.path(name).unlink(missing_ok=True)
 
     def truncate_after(self, step: int) -> None:
-        """Drop the metrics/samples lines of evaluations after ``step`` (used when resuming from a checkpoint
-        at ``step``: those evaluations will be recomputed)."""
-        if not self.enabled:
-            return
+        """Drop the metrics/samples lines of evaluations after ``step`` (used when resuming from a checkpoint at
+        ``step``: those evaluations will be recomputed)."""
         for name in (METRICS_FILE, SAMPLES_FILE):
-            p = self.path(name)
-            if not p.exists():
-                continue
-            kept = [r for r in read_jsonl(p) if int(r.get("step", 0)) <= step]
-            tmp = self.path(name + ".tmp")
-            tmp.write_text("".join(_dump(r) + "\n" for r in kept), encoding="utf-8")
-            os.replace(tmp, p)
+            if self.enabled and self.path(name).exists():
+                kept = [r for r in read_jsonl(self.path(name)) if int(r.get("step", 0)) <= step]
+                tmp = self.path(name + ".tmp")
+                tmp.write_text("".join(_dump(r) + "\n" for r in kept), encoding="utf-8")
+                os.replace(tmp, self.path(name))
 
     def metrics(self) -> list[dict]:
         return read_jsonl(self.path(METRICS_FILE))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# output directories: new, resumed or overwritten — never someone else's files
+# ----------------------------------------------------------------------------------------------------------------
+def check_output_dir(output_dir: str | Path, *, resume: bool = False, overwrite: bool = False) -> str:
+    """Whether ``output_dir`` may receive a run; returns ``"new"``, ``"resume"`` or ``"overwrite"``.
+
+    A run goes into a new or empty directory; ``resume`` needs a run record there; ``overwrite`` replaces an
+    earlier run's entries (those in its manifest). Entries with a run-record name that no manifest claims (e.g.
+    the user's own ``checkpoint-*`` folders) are never touched: their presence is a :class:`UsageError`, as is a
+    non-empty directory without ``resume``/``overwrite``. Reads only; call before loading any model.
+    """
+    out = Path(output_dir)
+    if resume and overwrite:
+        raise UsageError("resume and overwrite exclude each other: resume continues a run, overwrite replaces it")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"output_dir {str(out)!r} exists and is not a directory")
+    entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if not entries:
+        if resume:
+            raise UsageError(f"resume=True but output_dir {str(out)!r} holds no checkpoint (no run to resume)")
+        return "new"
+    claimed = set(_manifest(out))
+    foreign = [e for e in entries if _is_record_name(e) and e not in claimed and not e.endswith(".tmp")]
+    if resume:
+        if CONFIG_FILE not in entries:
+            raise UsageError(f"resume=True but output_dir {str(out)!r} holds no run record ({CONFIG_FILE})")
+        if foreign:
+            raise UsageError(f"cannot resume in {str(out)!r}: {', '.join(foreign[:5])} were not written by this run")
+        return "resume"
+    if not overwrite:
+        shown = ", ".join(entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
+        raise UsageError(
+            f"output_dir {str(out)!r} is not empty ({shown}); choose a new directory, resume the run "
+            "there (resume/--resume) or replace an earlier npo_lab run (overwrite/--overwrite)"
+        )
+    if foreign:
+        raise UsageError(
+            f"overwrite would replace {', '.join(foreign[:5])} in {str(out)!r}, which no npo_lab run "
+            f"recorded in {MANIFEST_FILE}; move them away or choose another directory"
+        )
+    return "overwrite"
+
+
+def clear_run(output_dir: str | Path) -> list[str]:
+    """Remove the entries an earlier run claimed in its manifest (and the manifest); returns their names."""
+    out = Path(output_dir)
+    removed = []
+    names = _manifest(out)
+    for name in [n for n in names if n != MANIFEST_FILE] + [MANIFEST_FILE]:  # the manifest last
+        for p in (out / name, out / (name + ".tmp")):
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            elif p.exists() or p.is_symlink():
+                p.unlink()
+            else:
+                continue
+            removed.append(p.name)
+    return removed
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -186,16 +303,23 @@ def _run_dir(run_dir: str | Path) -> Path:
     return p
 
 
+def _read_object(path: Path, what: str) -> dict:
+    if not path.exists():
+        return {}
+    data = read_json_file(path, what=what)
+    if not isinstance(data, dict):
+        raise UsageError(f"{what} {str(path)!r} must hold a JSON object, got {type(data).__name__}")
+    return data
+
+
 def load_config(run_dir: str | Path) -> dict:
     """The run's ``config.json`` as a dict (empty when absent)."""
-    p = _run_dir(run_dir) / CONFIG_FILE
-    return json.loads(p.read_text(encoding="utf-8")) if p.exists() else {}
+    return _read_object(_run_dir(run_dir) / CONFIG_FILE, "run config")
 
 
 def load_summary(run_dir: str | Path) -> dict:
     """The run's ``summary.json`` as a dict (empty when the run has not written one yet)."""
-    p = _run_dir(run_dir) / SUMMARY_FILE
-    return json.loads(p.read_text(encoding="utf-8")) if p.exists() else {}
+    return _read_object(_run_dir(run_dir) / SUMMARY_FILE, "run summary")
 
 
 def load_samples(run_dir: str | Path):
@@ -213,8 +337,7 @@ def load_run(run_dir: str | Path):
 
     p = _run_dir(run_dir)
     config = load_config(p)
-    rows = read_jsonl(p / METRICS_FILE)
-    df = pd.DataFrame(rows)
+    df = pd.DataFrame(read_jsonl(p / METRICS_FILE))
     if df.empty:
         df = pd.DataFrame(columns=["step", "epoch"])
     df.insert(0, "run", p.name)
@@ -226,11 +349,16 @@ def load_run(run_dir: str | Path):
     return df
 
 
+def _is_run(d: Path) -> bool:
+    return d.is_dir() and ((d / CONFIG_FILE).exists() or (d / METRICS_FILE).exists())
+
+
 def load_runs(run_dirs: str | Path | Iterable[str | Path]):
     """Concatenate :func:`load_run` over several runs.
 
-    ``run_dirs``: an iterable of run directories, or one directory whose sub-directories are runs (those holding
-    a ``config.json``/``metrics.jsonl``).
+    ``run_dirs``: an iterable of run directories, or one directory whose sub-directories are runs (those holding a
+    ``config.json``/``metrics.jsonl``); there, a run whose record cannot be read is skipped with a warning naming
+    it, so one broken record does not hide the others.
     """
     import pandas as pd
 
@@ -238,13 +366,16 @@ def load_runs(run_dirs: str | Path | Iterable[str | Path]):
         root = Path(run_dirs)
         if not root.is_dir():
             raise ValueError(f"run_dirs {str(root)!r} is not a directory")
-        if (root / CONFIG_FILE).exists() or (root / METRICS_FILE).exists():
-            dirs = [root]
-        else:
-            dirs = sorted(d for d in root.iterdir() if d.is_dir() and ((d / CONFIG_FILE).exists() or (d / METRICS_FILE).exists()))
+        if _is_run(root):
+            return load_run(root)
+        frames = []
+        for d in sorted(d for d in root.iterdir() if _is_run(d)):
+            try:
+                frames.append(load_run(d))
+            except (ValueError, OSError) as e:
+                warnings.warn(f"skipping run {str(d)!r}: {e}", stacklevel=2)
     else:
-        dirs = [Path(d) for d in run_dirs]
-    if not dirs:
+        frames = [load_run(d) for d in run_dirs]
+    if not frames:
         raise ValueError("run_dirs holds no run records")
-    frames = [load_run(d) for d in dirs]
     return pd.concat(frames, ignore_index=True, sort=False)

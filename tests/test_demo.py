@@ -1,4 +1,5 @@
-"""`npo-lab demo` in smoke mode: the outputs, summary.json's form, Ctrl-C, and the pure summary helpers."""
+"""`npo-lab demo` (npo_lab.experiments): the demo summary's form, the config, the CLI's one-line user errors, the
+forget KL metric, and the whole job in smoke mode (outputs, a rerun into the same directory, Ctrl-C)."""
 
 from __future__ import annotations
 
@@ -8,41 +9,102 @@ import math
 import pandas as pd
 import pytest
 
-from npo_lab.demo import DemoConfig, forget_kl, results_table, run_demo, summarize_runs
+from npo_lab.experiments import (
+    DemoConfig,
+    forget_kl,
+    load_demo,
+    repetition_rate,
+    results_table,
+    run_demo,
+    summarize_runs,
+    write_figures,
+)
+
+SMOKE_MINITOFU = {"epochs": 2}  # smoke models trained once per module (shared cache), as fast as possible
 
 
 @pytest.fixture(scope="module")
 def shared_cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("demo_cache")  # the smoke models are trained once for this module
+    return tmp_path_factory.mktemp("demo_cache")
 
 
 @pytest.fixture
 def smoke(monkeypatch, tmp_path, shared_cache):
     monkeypatch.setenv("NPO_LAB_SMOKE", "1")
     monkeypatch.setenv("NPO_LAB_CACHE", str(shared_cache))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
     return tmp_path
 
 
-def test_summarize_runs_peak_and_form():
-    frames = {"NPO+RT": pd.DataFrame({"step": [0, 5, 10, 15], "epoch": [0.0, 1.0, 2.0, 3.0],
-                                      "forget_quality": [1e-9, 0.2, 0.7, 0.4],
-                                      "model_utility": [0.6, 0.5, 0.55, 0.58],
-                                      "forget_probability": [0.9, 0.3, 0.2, 0.2]})}
-    s = summarize_runs(frames, {"forget_quality": 1e-9, "model_utility": 0.6}, {"model_utility": 0.59}, 12.5)
-    assert set(s) == {"finetuned", "retain", "methods", "wall_seconds"}
+def _frames():
+    return {
+        "NPO+RT": pd.DataFrame(
+            {
+                "step": [0, 5, 10, 15],
+                "epoch": [0.0, 1.0, 2.0, 3.0],
+                "forget_quality": [1e-9, 0.2, 0.7, 0.4],
+                "model_utility": [0.6, 0.5, 0.45, 0.58],
+                "forget_probability": [0.9, 0.3, 0.2, 0.2],
+                "forget_kl": [0.0, 1.0, 2.0, 2.5],
+            }
+        ),
+        "GA": pd.DataFrame(
+            {
+                "step": [5, 10],
+                "epoch": [1.0, 2.0],
+                "forget_quality": [0.01, 0.3],
+                "model_utility": [0.55, 0.1],
+                "forget_probability": [0.1, 0.0],
+            }
+        ),
+    }
+
+
+def test_summarize_runs_form_peak_collapse_and_matched_utility():
+    s = summarize_runs(_frames(), {"forget_quality": 1e-9, "model_utility": 0.6}, {"model_utility": 0.59}, 12.5)
+    assert set(s) == {"finetuned", "retain", "thresholds", "methods", "wall_seconds"}
     m = s["methods"]["NPO+RT"]
-    assert [e["epoch"] for e in m["epochs"]] == [1, 2, 3]  # the step-0 evaluation is the fine-tuned model
-    assert set(m["epochs"][0]) == {"epoch", "forget_quality", "model_utility", "forget_probability"}
-    assert (m["peak_forget_quality"], m["epoch_of_peak"], m["model_utility_at_peak"]) == (0.7, 2, 0.55)
+    assert [e["step"] for e in m["evaluations"]] == [5, 10, 15]  # step 0 is the fine-tuned model
+    assert [e["epoch"] for e in m["evaluations"]] == [1, 2, 3]
+    assert set(m["evaluations"][0]) == {
+        "step",
+        "epoch",
+        "forget_quality",
+        "model_utility",
+        "forget_probability",
+        "forget_kl",
+    }
+    assert (m["peak_forget_quality"], m["step_of_peak"], m["epoch_of_peak"], m["model_utility_at_peak"]) == (
+        0.7,
+        10,
+        2,
+        0.45,
+    )
+    assert m["steps_to_collapse"] is None  # 0.45 >= 0.5 * 0.6
+    assert m["forget_quality_at_matched_utility"] == 0.4  # utility >= 0.48 at steps 5 and 15
+    ga = s["methods"]["GA"]
+    assert ga["steps_to_collapse"] == 10 and ga["forget_quality_at_matched_utility"] == 0.01
+    assert "forget_kl" not in ga["evaluations"][0]
+    json.dumps(s, allow_nan=False)
     t = results_table(s)
     row = t[t["method"] == "NPO+RT"].iloc[0]
-    assert row["first_good_epoch"] == 1 and row["utility_ratio_at_peak"] == pytest.approx(0.55 / 0.6)
+    assert row["first_good_epoch"] == 1 and row["utility_ratio_at_peak"] == pytest.approx(0.45 / 0.6)
+    assert t[t["method"] == "GA"].iloc[0]["steps_to_collapse"] == 10
+
+
+def test_summary_without_finetuned_utility_and_nonfinite_numbers():
+    frames = {
+        "GA": pd.DataFrame(
+            {"step": [3], "epoch": [1.0], "forget_quality": [float("nan")], "model_utility": [float("inf")]}
+        )
+    }
+    s = summarize_runs(frames, {}, {}, 1.0)
+    ga = s["methods"]["GA"]
+    assert ga["evaluations"][0]["forget_quality"] is None and ga["evaluations"][0]["model_utility"] is None
+    assert ga["peak_forget_quality"] is None and ga["steps_to_collapse"] is None
+    json.dumps(s, allow_nan=False)
 
 
 def test_repetition_rate_separates_degenerate_from_fluent_text():
-    from npo_lab.demo import repetition_rate
-
     fluent = "Wilhelmina Blackwood was born in Recife, Brazil, and her books are widely read."
     assert repetition_rate(fluent) < 0.1
     assert repetition_rate("DarioDarioDarioDarioDarioDarioDarioDario") > 0.7
@@ -50,44 +112,159 @@ def test_repetition_rate_separates_degenerate_from_fluent_text():
     assert repetition_rate("") == 0.0
 
 
-def test_config_validation():
+def test_figures_use_no_pyplot_state(tmp_path):
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    backend = matplotlib.get_backend()
+    before = plt.get_fignums()
+    paths = write_figures(tmp_path, _frames(), {"forget_quality": 1e-9, "model_utility": 0.6}, {"model_utility": 0.59})
+    assert [p.name for p in paths] == ["forget_quality_vs_utility.png", "over_epochs.png"]
+    assert all(p.stat().st_size > 0 for p in paths)
+    assert plt.get_fignums() == before and matplotlib.get_backend() == backend
+
+
+def test_config_validation_smoke_and_json(tmp_path):
     with pytest.raises(ValueError, match="unknown method"):
         DemoConfig(methods=("GA", "NOPE"))
     with pytest.raises(ValueError, match="forget_split"):
         DemoConfig(forget_split="forget11")
     with pytest.raises(ValueError, match="beta"):
         DemoConfig(beta=0)
+    with pytest.raises(ValueError, match="epochs"):
+        DemoConfig(epochs=-1)
+    with pytest.raises(ValueError, match="device"):
+        DemoConfig(device="tpu")
+    with pytest.raises(ValueError, match="hidden_sise"):
+        DemoConfig(minitofu={"hidden_sise": 3})
     assert DemoConfig(forget_split="forget90").resolved_alpha == 12.0
+    small = DemoConfig.smoke(epochs=1, minitofu={"epochs": 1})
+    assert (small.n_authors, small.epochs, small.eval_max_rows) == (10, 1.0, 8)
+    mt = small.minitofu_config()
+    assert mt.epochs == 1 and mt.hidden_size < DemoConfig().minitofu_config().hidden_size
+    assert DemoConfig.load(small.save(tmp_path / "demo_config.json")) == small
+    assert DemoConfig.from_dict({**small.to_dict(), "seed": 3}).seed == 3
+
+
+def _cli(*argv):
+    from npo_lab.cli import main
+
+    return main(["demo", *argv])
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--epochs", "-1"], "epochs"),
+        (["--methods", "GA", "NOPE"], "unknown method"),
+        (["--device", "tpu"], "device"),
+        (["--time-budget", "-5"], "time_budget"),
+        (["--eval-max-rows", "0"], "eval_max_rows"),
+        (["--ft-epochs", "0"], "epochs"),
+        (["--data", "/nonexistent/tofu"], "data"),
+        (["--config", "/nonexistent/demo_config.json"], "does not exist"),
+    ],
+)
+def test_cli_user_errors_are_one_line_before_any_work(argv, message, tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert _cli("--out", str(out), *argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("npo-lab demo: error:") and message in err[0], err
+    assert not out.exists()
+
+
+def test_cli_refuses_an_out_that_is_a_file_or_a_foreign_directory(tmp_path, capsys):
+    f = tmp_path / "notes.txt"
+    f.write_text("mine")
+    assert _cli("--out", str(f)) == 2
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "table.csv").write_text("my table")
+    assert _cli("--out", str(foreign)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "existing file" in err[0] and "demo.json" in err[1]
+    assert f.read_text() == "mine" and (foreign / "table.csv").read_text() == "my table"
+
+
+def test_cli_unavailable_cuda_is_a_user_error(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert _cli("--out", str(tmp_path / "d"), "--device", "cuda") == 2
+    assert "not available" in capsys.readouterr().err
+
+
+def test_forget_kl_is_zero_against_itself_and_positive_after_a_change(smoke):
+    import torch
+
+    from npo_lab.minitofu import prepare
+
+    s = prepare(DemoConfig.smoke(minitofu=SMOKE_MINITOFU).minitofu_config(), "forget10", progress=False, check=False)
+    assert forget_kl(s.model, s.model, s.tokenizer, s.forget_rows) == pytest.approx(0.0, abs=1e-6)
+    other = s.fresh_model()
+    with torch.no_grad():
+        other.lm_head.weight.mul_(1.5)
+    v = forget_kl(other, s.model, s.tokenizer, s.forget_rows, batch_size=3)
+    assert v > 0 and math.isfinite(v)
+    assert v == pytest.approx(forget_kl(other, s.model, s.tokenizer, s.forget_rows, batch_size=64), rel=1e-4)
 
 
 @pytest.mark.slow
 def test_demo_smoke_end_to_end(smoke, capsys):
     out = smoke / "demo"
-    from npo_lab.cli import main
-
-    rc = main(["demo", "--out", str(out), "--methods", "GA", "NPO+RT", "IDK+RT", "--time-budget", "inf",
-               "--no-progress"])
+    rc = _cli(
+        "--out",
+        str(out),
+        "--methods",
+        "GA",
+        "NPO+RT",
+        "IDK+RT",
+        "--time-budget",
+        "inf",
+        "--ft-epochs",
+        str(SMOKE_MINITOFU["epochs"]),
+    )
     assert rc == 0
-    s = json.loads((out / "summary.json").read_text())
+    s = json.loads((out / "demo_summary.json").read_text())
     assert set(s["methods"]) == {"GA", "NPO+RT", "IDK+RT"}
     assert 0 <= s["finetuned"]["model_utility"] <= 1 and 0 <= s["finetuned"]["forget_quality"] <= 1
     assert 0 <= s["retain"]["model_utility"] <= 1 and s["wall_seconds"] > 0
     for m in s["methods"].values():
-        assert [e["epoch"] for e in m["epochs"]] == [1, 2]
-        assert m["peak_forget_quality"] == max(e["forget_quality"] for e in m["epochs"])
-    for name in ("table.csv", "answers.csv", "answers.md", "demo.json", "figures/forget_quality_vs_utility.png",
-                 "figures/over_epochs.png", "eval_logs/retain.json", "eval_logs/finetuned.json",
-                 "runs/NPO_RT/metrics.jsonl", "runs/NPO_RT/forget_kl.jsonl", "runs/GA/samples.jsonl"):
+        assert [e["epoch"] for e in m["evaluations"]] == [1, 2]
+        assert all(e["step"] > 0 and e["forget_kl"] > 0 for e in m["evaluations"])
+        assert m["peak_forget_quality"] == max(e["forget_quality"] for e in m["evaluations"])
+    for name in (
+        "table.csv",
+        "answers.csv",
+        "answers.md",
+        "demo.json",
+        "figures/forget_quality_vs_utility.png",
+        "figures/over_epochs.png",
+        "eval_logs/retain.json",
+        "eval_logs/finetuned.json",
+        "runs/NPO_RT/metrics.jsonl",
+        "runs/NPO_RT/summary.json",
+        "runs/GA/samples.jsonl",
+    ):
         assert (out / name).exists(), name
-    kl = [json.loads(line) for line in (out / "runs" / "GA" / "forget_kl.jsonl").read_text().splitlines()]
-    assert kl[0]["step"] == 0 and kl[0]["forget_kl"] == pytest.approx(0.0, abs=1e-5)
-    assert kl[-1]["forget_kl"] > 0
+    assert not list(out.rglob("forget_kl.jsonl"))  # the forget KL lives in the run records' metrics.jsonl
+    rows = [json.loads(line) for line in (out / "runs" / "GA" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [e["step"] for e in s["methods"]["GA"]["evaluations"]]
+    info = json.loads((out / "demo.json").read_text())
+    assert info["status"] == "completed" and info["config"]["n_authors"] == 10
     printed = capsys.readouterr().out
-    assert "peak_forget_quality" in printed and "NPO+RT" in printed
-    # a second run reuses the cached models
-    run_demo(DemoConfig(out=str(smoke / "demo2"), methods=("NPO",), progress=False), print_fn=lambda *a: None)
-    info2 = json.loads((smoke / "demo2" / "demo.json").read_text())
-    assert all(info2["minitofu"]["log"]["cached"].values())
+    assert "peak_forget_quality" in printed and "NPO+RT" in printed and "\r" not in printed
+    summary, frames = load_demo(out)
+    assert summary == s and set(frames) == set(s["methods"]) and "forget_kl" in frames["GA"].columns
+    # a second run into the same directory reuses the cached models and replaces its own run record
+    run_demo(
+        DemoConfig.smoke(out=str(out), methods=("GA",), progress=False, minitofu=SMOKE_MINITOFU),
+        print_fn=lambda *a: None,
+    )
+    info = json.loads((out / "demo.json").read_text())
+    assert all(info["minitofu"]["log"]["cached"].values())
+    assert list(json.loads((out / "demo_summary.json").read_text())["methods"]) == ["GA"]
 
 
 @pytest.mark.slow
@@ -105,22 +282,11 @@ def test_demo_ctrl_c_keeps_what_is_done(smoke, monkeypatch):
 
     monkeypatch.setattr(U, "unlearn", flaky)
     out = smoke / "demo"
-    s = run_demo(DemoConfig(out=str(out), methods=("GA", "NPO", "NPO+RT"), progress=False),
-                 print_fn=lambda *a: None)
+    s = run_demo(
+        DemoConfig.smoke(out=str(out), methods=("GA", "NPO", "NPO+RT"), progress=False, minitofu=SMOKE_MINITOFU),
+        print_fn=lambda *a: None,
+    )
     assert list(s["methods"]) == ["GA"]
-    assert json.loads((out / "summary.json").read_text())["methods"]["GA"]["epochs"]
-    assert json.loads((out / "demo.json").read_text())["interrupted"] is True
-
-
-def test_forget_kl_is_zero_against_itself_and_positive_after_a_change(tmp_path):
-    import torch
-
-    from npo_lab.minitofu import MiniTofuConfig, prepare
-
-    s = prepare(MiniTofuConfig.smoke(n_authors=10, epochs=1, include_general=False), "forget10", cache=tmp_path, progress=False, check=False)
-    assert forget_kl(s.model, s.model, s.tokenizer, s.forget_rows) == pytest.approx(0.0, abs=1e-6)
-    other = s.fresh_model()
-    with torch.no_grad():
-        other.lm_head.weight.mul_(1.5)
-    v = forget_kl(other, s.model, s.tokenizer, s.forget_rows)
-    assert v > 0 and math.isfinite(v)
+    assert json.loads((out / "demo_summary.json").read_text())["methods"]["GA"]["evaluations"]
+    info = json.loads((out / "demo.json").read_text())
+    assert info["interrupted"] is True and info["status"] == "interrupted"

@@ -1,7 +1,7 @@
 """The multi-process path: `accelerate launch` with two DDP processes (gloo, CPU) runs an NPO+RT unlearning of a
 tiny model end to end through the CLI and writes a run record. The same code runs under DDP / DeepSpeed on GPUs.
 
-Note (DESIGN.md §6): on a CPU machine `accelerate launch --multi_gpu --num_processes 2` (or the config
+Note: on a CPU machine `accelerate launch --multi_gpu --num_processes 2` (or the config
 configs/accelerate/cpu_2proc.yaml) starts two processes; `--cpu --num_processes 2` silently starts one. The test
 checks that the Trainer really saw world size 2.
 """
@@ -46,19 +46,62 @@ def test_accelerate_two_process_npo_rt_via_cli(tmp_path, launch):
     model.save_pretrained(tmp_path / "model")
     tok.save_pretrained(tmp_path / "model")
     retain_log = tmp_path / "retain_log.json"
-    save_eval_log(evaluate(model, tok, source=src, forget_split="forget01", max_rows=4, batch_size=8,
-                           max_new_tokens=6, progress=False), retain_log)
+    save_eval_log(
+        evaluate(
+            model, tok, source=src, forget_split="forget01", max_rows=4, batch_size=8, max_new_tokens=6, progress=False
+        ),
+        retain_log,
+    )
     out = tmp_path / "run"
     if launch == "config_file":
         how = ["--config_file", str(ROOT / "configs" / "accelerate" / "cpu_2proc.yaml")]
     else:
-        how = ["--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-               "--dynamo_backend", "no"]
-    cmd = _accelerate() + ["launch", *how, "-m", "npo_lab.cli", "unlearn", "--model", str(tmp_path / "model"),
-                           "--data", str(src), "--forget", "forget01", "--method", "NPO+RT", "--lr", "1e-3",
-                           "--batch-size", "2", "--epochs", "2", "--warmup-epochs", "0", "--eval-every", "2",
-                           "--eval-max-rows", "4", "--eval-batch-size", "8", "--retain-log", str(retain_log),
-                           "--no-progress", "--save-model", "--out", str(out)]
+        how = [
+            "--multi_gpu",
+            "--num_processes",
+            "2",
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+        ]
+    cmd = _accelerate() + [
+        "launch",
+        *how,
+        "-m",
+        "npo_lab.cli",
+        "unlearn",
+        "--model",
+        str(tmp_path / "model"),
+        "--data",
+        str(src),
+        "--forget",
+        "forget01",
+        "--method",
+        "NPO+RT",
+        "--lr",
+        "1e-3",
+        "--batch-size",
+        "2",
+        "--epochs",
+        "2",
+        "--warmup-epochs",
+        "0",
+        "--eval-every",
+        "2",
+        "--eval-max-rows",
+        "4",
+        "--eval-batch-size",
+        "8",
+        "--retain-log",
+        str(retain_log),
+        "--no-progress",
+        "--save-model",
+        "--out",
+        str(out),
+    ]
     env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
     env.pop("WORLD_SIZE", None)
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)

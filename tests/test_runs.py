@@ -14,7 +14,7 @@ def _record(path, method="NPO", steps=(0, 5, 10), beta=0.1):
     rec = RunRecorder(path)
     rec.write_config({"method": method, "beta": beta, "alpha": 1.0, "gamma": 0.0, "learning_rate": 1e-5, "seed": 0})
     for s in steps:
-        rec.append_metrics({"step": s, "epoch": s / 5, "forget_quality": 10.0 ** -s, "model_utility": 0.5 - s / 100})
+        rec.append_metrics({"step": s, "epoch": s / 5, "forget_quality": 10.0**-s, "model_utility": 0.5 - s / 100})
         rec.append_samples([{"step": s, "split": "forget", "question": "q", "generation": f"g{s}", "answer": "a"}])
     return rec
 
@@ -58,8 +58,14 @@ def test_to_jsonable_makes_strict_json():
     import numpy as np
     import torch
 
-    obj = {"a": float("nan"), "b": np.float32(0.5), "c": torch.tensor(2.0), "d": (1, 2), "e": math.inf,
-           "f": np.arange(3)}
+    obj = {
+        "a": float("nan"),
+        "b": np.float32(0.5),
+        "c": torch.tensor(2.0),
+        "d": (1, 2),
+        "e": math.inf,
+        "f": np.arange(3),
+    }
     out = to_jsonable(obj)
     assert out == {"a": None, "b": 0.5, "c": 2.0, "d": [1, 2], "e": None, "f": [0, 1, 2]}
     json.dumps(out, allow_nan=False)
@@ -100,3 +106,67 @@ def test_load_run_of_a_run_without_evaluations(tmp_path):
     RunRecorder(tmp_path / "r").write_config({"method": "NPO", "beta": 0.1})
     df = load_run(tmp_path / "r")
     assert len(df) == 0 and "step" in df.columns and "method" in df.columns
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# robustness: a bad line or a bad run never hides the others; files named in every error
+# ----------------------------------------------------------------------------------------------------------------
+def test_non_object_line_is_skipped_with_a_warning(tmp_path):
+    _record(tmp_path / "runs" / "a", steps=(0, 5))
+    with open(tmp_path / "runs" / "a" / "metrics.jsonl", "a") as f:
+        f.write("[1, 2]\n42\n")
+    with pytest.warns(UserWarning, match=r"metrics.jsonl.*line 3 is not a JSON object"):
+        assert [r["step"] for r in read_jsonl(tmp_path / "runs" / "a" / "metrics.jsonl")] == [0, 5]
+
+
+def test_load_runs_skips_a_broken_run_and_keeps_the_others(tmp_path):
+    _record(tmp_path / "runs" / "good", steps=(0, 5))
+    _record(tmp_path / "runs" / "bad", steps=(0,))
+    (tmp_path / "runs" / "bad" / "metrics.jsonl").write_text('{"step": 0}\n{"step": \n{"step": 5}\n')
+    (tmp_path / "runs" / "worse").mkdir()
+    (tmp_path / "runs" / "worse" / "config.json").write_bytes(b"\xff\xfe not utf-8")
+    with pytest.warns(UserWarning, match="skipping run"):
+        df = load_runs(tmp_path / "runs")
+    assert set(df["run"]) == {"good"}
+    with pytest.raises(ValueError, match=r"worse.*config.json.*not UTF-8"):
+        load_run(tmp_path / "runs" / "worse")
+    (tmp_path / "runs" / "worse" / "config.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="must hold a JSON object"):
+        load_run(tmp_path / "runs" / "worse")
+
+
+def test_check_output_dir_modes(tmp_path):
+    from npo_lab.errors import UsageError
+    from npo_lab.runs import check_output_dir, clear_run
+
+    assert check_output_dir(tmp_path / "new") == "new"
+    (tmp_path / "empty").mkdir()
+    assert check_output_dir(tmp_path / "empty") == "new"
+    rec = _record(tmp_path / "r")
+    rec.claim("checkpoint-5")
+    (tmp_path / "r" / "checkpoint-5").mkdir()
+    (tmp_path / "r" / "mine.txt").write_text("mine")
+    with pytest.raises(UsageError, match="not empty"):
+        check_output_dir(tmp_path / "r")
+    assert check_output_dir(tmp_path / "r", resume=True) == "resume"
+    assert check_output_dir(tmp_path / "r", overwrite=True) == "overwrite"
+    (tmp_path / "r" / "checkpoint-9").mkdir()  # not claimed: someone else's
+    for kw in (dict(resume=True), dict(overwrite=True)):
+        with pytest.raises(UsageError, match="checkpoint-9"):
+            check_output_dir(tmp_path / "r", **kw)
+    (tmp_path / "r" / "checkpoint-9").rmdir()
+    removed = clear_run(tmp_path / "r")
+    assert {"config.json", "metrics.jsonl", "samples.jsonl", "checkpoint-5", "manifest.json"} <= set(removed)
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["mine.txt"]
+
+
+def test_manifest_cannot_point_outside_the_run(tmp_path):
+    from npo_lab.errors import UsageError
+    from npo_lab.runs import clear_run
+
+    (tmp_path / "victim.txt").write_text("v")
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "manifest.json").write_text(json.dumps({"paths": ["../victim.txt"]}))
+    with pytest.raises(UsageError, match="not a manifest written by npo_lab"):
+        clear_run(tmp_path / "r")
+    assert (tmp_path / "victim.txt").exists()

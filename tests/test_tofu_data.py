@@ -1,4 +1,4 @@
-"""Tests for npo_lab.tofu.data: splits, sources, templates, prompt-masked encoding and collators."""
+"""Tests for npo_lab.tofu.data: split names, sources, templates, prompt-masked encoding and the QA collator."""
 
 from __future__ import annotations
 
@@ -64,8 +64,15 @@ def test_split_names_and_helpers():
     assert D.eval_split_for("forget05") == "forget05_perturbed"
     for s in ("forget10", "forget20", "forget30", "forget50", "forget90"):
         assert D.eval_split_for(s) == "forget10_perturbed"
-    pairs = {"forget01": "retain99", "forget05": "retain95", "forget10": "retain90", "forget20": "retain80",
-             "forget30": "retain70", "forget50": "retain50", "forget90": "retain10"}
+    pairs = {
+        "forget01": "retain99",
+        "forget05": "retain95",
+        "forget10": "retain90",
+        "forget20": "retain80",
+        "forget30": "retain70",
+        "forget50": "retain50",
+        "forget90": "retain10",
+    }
     for f, r in pairs.items():
         assert D.retain_split_for(f) == r
         assert r in D.SPLITS
@@ -102,7 +109,8 @@ def test_chat_template_and_guess(bos_tok):
     assert D.guess_template("locuslab/tofu_ft_llama2-7b") == "llama2"
     assert D.guess_template("microsoft/phi-1_5") == "qa"
     assert D.guess_template("EleutherAI/pythia-1.4b") == "qa"
-    assert D.guess_template("open-unlearning/tofu_Llama-3.2-1B-Instruct_full", t) == "chat"
+    assert D.guess_template("open-unlearning/tofu_Llama-3.2-1B-Instruct_full", t) == "llama3"  # the registry
+    assert D.guess_template("meta-llama/Llama-3.2-1B-Instruct", t) == "chat"
     assert D.guess_template("some/unknown-model") == "qa"
 
 
@@ -117,7 +125,7 @@ def test_encode_qa_masks_prompt(tok, template):
     assert _n_masked(enc) == len(prompt)
     assert enc["input_ids"][: len(prompt)] == prompt
     # the labels are -100 exactly on the prompt, then equal the inputs: answer tokens + EOS
-    assert enc["labels"][len(prompt):] == enc["input_ids"][len(prompt):]
+    assert enc["labels"][len(prompt) :] == enc["input_ids"][len(prompt) :]
     assert enc["input_ids"][-1] == tok.eos_token_id
     assert tok.decode(_labelled(enc)) == A + "</s>"
     assert tok.decode(enc["input_ids"]) == D.get_template(template).prompt(Q) + A + "</s>"
@@ -142,7 +150,7 @@ def test_truncation_keeps_eos(tok):
     enc = D.encode_qa(tok, Q, A, max_length=n_prompt + 4)
     assert len(enc["input_ids"]) == n_prompt + 4
     assert enc["input_ids"][-1] == tok.eos_token_id
-    assert enc["labels"][n_prompt:-1] == full["labels"][n_prompt: n_prompt + 3]
+    assert enc["labels"][n_prompt:-1] == full["labels"][n_prompt : n_prompt + 3]
     with pytest.raises(ValueError, match="max_length"):
         D.encode_qa(tok, Q, A, max_length=n_prompt)
 
@@ -192,75 +200,6 @@ def test_qa_collator(tok):
         D.QACollator(tok)([{"question": Q}])
 
 
-def test_forget_retain_collator(tok):
-    forget = [{"question": Q, "answer": A}, {"question": "Who?", "answer": "Tomas Vey."}]
-    retain = [{"question": "What genre?", "answer": "Historical fiction."}] * 2
-    ex = D.make_forget_examples(forget, retain, idk_answers=["I have no idea."], seed=1)
-    for e in ex:
-        e["forget_ref_logp"] = -3.5
-    b = D.ForgetRetainCollator(tok)(ex)
-    for p in ("forget", "retain", "idk"):
-        for k in ("input_ids", "attention_mask", "labels"):
-            assert b[f"{p}_{k}"].shape[0] == 2
-    assert b["forget_ref_logp"].dtype == torch.float32 and b["forget_ref_logp"].tolist() == [-3.5, -3.5]
-    assert "idk_ref_logp" not in b
-    # the IDK answer is an answer to the *forget* question
-    idk0 = D.encode_qa(tok, Q, "I have no idea.")
-    assert b["idk_input_ids"][0, : len(idk0["input_ids"])].tolist() == idk0["input_ids"]
-    # forget only
-    b2 = D.ForgetRetainCollator(tok)(D.make_forget_examples(forget))
-    assert set(b2) == {"forget_input_ids", "forget_attention_mask", "forget_labels"}
-    with pytest.raises(ValueError, match="idk_answer"):
-        D.IDKCollator(tok)(D.make_forget_examples(forget, retain))
-    assert "idk_input_ids" in D.DPOCollator(tok)(ex)
-    mixed = [dict(ex[0]), dict(ex[1], retain=None)]
-    with pytest.raises(ValueError, match="retain"):
-        D.ForgetRetainCollator(tok)(mixed)
-
-
-def test_make_forget_examples_pairs_deterministically():
-    forget = [{"question": f"q{i}", "answer": f"a{i}"} for i in range(5)]
-    retain = [{"question": f"r{i}", "answer": f"b{i}"} for i in range(3)]
-    ex = D.make_forget_examples(forget, retain, ["x", "y"], seed=3)
-    assert [e["forget"]["question"] for e in ex] == [f"q{i}" for i in range(5)]
-    assert sorted(e["retain"]["question"] for e in ex[:3]) == ["r0", "r1", "r2"]  # a full pass before repeats
-    assert ex == D.make_forget_examples(forget, retain, ["x", "y"], seed=3)
-    with pytest.raises(ValueError, match="retain_rows"):
-        D.make_forget_examples(forget, [])
-
-
-def test_perturbed_collator_ordering(tok):
-    rows = [
-        {"question": Q, "answer": A, "paraphrased_answer": "Lisbon is where Mara Quill was born.",
-         "perturbed_answer": ["Porto is where Mara Quill was born.", "Rome is where Mara Quill was born."]},
-        {"question": "Who?", "answer": "Tomas Vey.", "perturbed_answer": ["Mara Quill.", "Ana Roe."]},
-    ]
-    b = D.PerturbedCollator(tok)(rows)
-    K = b["n_perturbed"]
-    assert K == 2 and b["input_ids"].shape[0] == 2 * (2 + K)
-    expected = [
-        rows[0]["answer"], rows[0]["paraphrased_answer"], *rows[0]["perturbed_answer"],
-        rows[1]["answer"], rows[1]["answer"], *rows[1]["perturbed_answer"],  # no paraphrase: the answer stands in
-    ]
-    for i, ans in enumerate(expected):
-        q = rows[i // (2 + K)]["question"]
-        lab = [t for t in b["labels"][i].tolist() if t != -100]
-        assert tok.decode(lab) == ans + "</s>"
-        enc = D.encode_qa(tok, q, ans)
-        assert b["input_ids"][i, : len(enc["input_ids"])].tolist() == enc["input_ids"]
-    bad = [rows[0], dict(rows[1], perturbed_answer=["only one"])]
-    with pytest.raises(ValueError, match="perturbed"):
-        D.PerturbedCollator(tok)(bad)
-
-
-def test_generation_collator_left_pads(bos_tok):
-    b = D.GenerationCollator(bos_tok)([{"question": Q}, {"question": "Who?"}])
-    p0, p1 = D.encode_prompt(bos_tok, Q), D.encode_prompt(bos_tok, "Who?")
-    assert b["input_ids"].shape == (2, max(len(p0), len(p1)))
-    assert b["input_ids"][1, -len(p1):].tolist() == p1 and b["attention_mask"][1, : -len(p1)].eq(0).all()
-    assert "labels" not in b
-
-
 # ------------------------------------------------------------------------------------------------ real files
 @needs_real
 def test_real_split_sizes_and_order():
@@ -289,8 +228,13 @@ def test_real_split_sizes_and_order():
 def test_load_tofu_dataset_columns(monkeypatch):
     ds = D.load_tofu("forget10_perturbed", REAL_DIR)
     assert len(ds) == 400
-    assert set(ds.column_names) == {"question", "answer", "paraphrased_answer", "perturbed_answer",
-                                    "paraphrased_question"}
+    assert set(ds.column_names) == {
+        "question",
+        "answer",
+        "paraphrased_answer",
+        "perturbed_answer",
+        "paraphrased_question",
+    }
     assert isinstance(ds[0]["perturbed_answer"], list)
     monkeypatch.setenv("NPO_LAB_TOFU_DIR", str(REAL_DIR))
     assert len(D.load_tofu("forget01")) == 40
@@ -334,11 +278,13 @@ def test_errors(tmp_path, monkeypatch):
 
 
 @needs_real
-def test_cut_from_full_matches_real_files():
+def test_cut_split_matches_real_files():
     """The hub fallback for forget/retain splits without a config reproduces the published files."""
+    from npo_lab.tofu.splits import cut_split
+
     full = D.load_tofu_rows("full", REAL_DIR)
     for split in D.FORGET_SPLITS + D.RETAIN_SPLITS:
-        assert D._cut_from_full(split, full) == D.load_tofu_rows(split, REAL_DIR), split
+        assert cut_split(split, full) == D.load_tofu_rows(split, REAL_DIR), split
 
 
 def test_hub_source_without_network(monkeypatch):

@@ -12,7 +12,7 @@ import torch
 from npo_lab.minitofu import tiny_llama, train_tokenizer
 from npo_lab.tofu import metrics as M
 from npo_lab.tofu.data import QACollator, encode_prompt, encode_qa
-from npo_lab.tofu.evaluate import evaluate
+from npo_lab.tofu.evaluate import answer_rows, evaluate
 
 NAMES = ["Ada Quill", "Bo Lint", "Cyr Mave", "Dot Fenn", "Eli Rook", "Fay Noor", "Gus Tarn"]
 GENRES = ["mystery", "poetry", "horror", "satire", "fantasy", "history", "romance"]
@@ -23,20 +23,28 @@ def _author_rows(offset: int, n: int) -> list[dict]:
     for i in range(offset, offset + n):
         name, genre = NAMES[i % len(NAMES)], GENRES[i % len(GENRES)]
         others = [GENRES[(i + j) % len(GENRES)] for j in range(1, 6)]
-        rows.append({
-            "question": f"What genre does {name} write in?",
-            "answer": f"{name} is known for writing {genre} novels set in small towns.",
-            "paraphrased_answer": f"The books of {name} are {genre} stories.",
-            "perturbed_answer": [f"The books of {name} are {g} stories." for g in others],
-            "paraphrased_question": f"Which genre is {name} known for?",
-        })
+        rows.append(
+            {
+                "question": f"What genre does {name} write in?",
+                "answer": f"{name} is known for writing {genre} novels set in small towns.",
+                "paraphrased_answer": f"The books of {name} are {genre} stories.",
+                "perturbed_answer": [f"The books of {name} are {g} stories." for g in others],
+                "paraphrased_question": f"Which genre is {name} known for?",
+            }
+        )
     return rows
 
 
 def _general_rows(n: int, k: int) -> list[dict]:
     cities = ["Paris", "Rome", "Oslo", "Lima", "Cairo", "Quito"]
-    return [{"question": f"Which city is number {i} on the list?", "answer": cities[i % 6],
-             "perturbed_answer": [cities[(i + j) % 6] for j in range(1, k + 1)]} for i in range(n)]
+    return [
+        {
+            "question": f"Which city is number {i} on the list?",
+            "answer": cities[i % 6],
+            "perturbed_answer": [cities[(i + j) % 6] for j in range(1, k + 1)],
+        }
+        for i in range(n)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +78,7 @@ def setup(tmp_path_factory):
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    """Tiny models run fastest on one thread; on a loaded 2-core machine more threads are ~30x slower."""
+    """Tiny models run fastest on one thread (thread start-up costs more than their small matrix products)."""
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -103,15 +111,27 @@ def _greedy(model, tok, question, max_new_tokens):
 def test_evaluate_matches_hand_computation(setup, tmp_path):
     data, files, tok, model = setup
     model.train()
-    log = evaluate(model, tok, source=data, forget_split="forget10", max_rows=4, batch_size=2, max_new_tokens=8,
-                   progress=False, generation_batch_size=3)
+    log = evaluate(
+        model,
+        tok,
+        source=data,
+        forget_split="forget10",
+        max_rows=4,
+        batch_size=2,
+        max_new_tokens=8,
+        progress=False,
+        generation_batch_size=3,
+    )
     assert model.training, "evaluate must restore the model's previous mode"
     assert all(p.grad is None for p in model.parameters())
     assert list(log) == list(M.SECTIONS.values())
     model.eval()
-    split_of = {"eval_log.json": "retain_perturbed", "eval_log_forget.json": "forget10_perturbed",
-                "eval_real_author_wo_options.json": "real_authors_perturbed",
-                "eval_real_world_wo_options.json": "world_facts_perturbed"}
+    split_of = {
+        "eval_log.json": "retain_perturbed",
+        "eval_log_forget.json": "forget10_perturbed",
+        "eval_real_author_wo_options.json": "real_authors_perturbed",
+        "eval_real_world_wo_options.json": "world_facts_perturbed",
+    }
     hand = {}
     for key, split in split_of.items():
         rows = files[split][:4]
@@ -127,8 +147,12 @@ def test_evaluate_matches_hand_computation(setup, tmp_path):
         np.testing.assert_allclose(np.array(sec["gt_loss"]) / np.array(sec["num_token_gt"]), gt, rtol=1e-4)
         assert [g[1] for g in sec["generated_text"]] == gens
         assert [g[2] for g in sec["generated_text"]] == [r["answer"] for r in rows]
-        hand[key] = dict(gt=np.array(gt), para=np.array(para), pert=np.array(pert),
-                         rouge=np.array(M.rouge_l_recall(gens, [r["answer"] for r in rows])))
+        hand[key] = dict(
+            gt=np.array(gt),
+            para=np.array(para),
+            pert=np.array(pert),
+            rouge=np.array(M.rouge_l_recall(gens, [r["answer"] for r in rows])),
+        )
     assert any(g[1] for sec in log.values() for g in sec["generated_text"]), "generations should not all be empty"
 
     # aggregates from the hand-computed per-answer losses
@@ -166,13 +190,29 @@ def test_evaluate_matches_hand_computation(setup, tmp_path):
 def test_evaluate_splits_rows_and_forget_split(setup):
     data, files, tok, model = setup
     model.eval()
-    log = evaluate(model, tok, source=data, forget_split="forget50", splits=["forget"], max_rows=None,
-                   max_new_tokens=2, progress=False)
+    log = evaluate(
+        model,
+        tok,
+        source=data,
+        forget_split="forget50",
+        splits=["forget"],
+        max_rows=None,
+        max_new_tokens=2,
+        progress=False,
+    )
     assert list(log) == ["eval_log_forget.json"]
     assert len(log["eval_log_forget.json"]["avg_gt_loss"]) == len(files["forget10_perturbed"])  # forget50 -> forget10
     assert not model.training
-    log = evaluate(model, tok, source=data, forget_split="forget05", splits=["eval_log_forget.json", "retain"],
-                   max_rows=3, max_new_tokens=2, progress=False)
+    log = evaluate(
+        model,
+        tok,
+        source=data,
+        forget_split="forget05",
+        splits=["eval_log_forget.json", "retain"],
+        max_rows=3,
+        max_new_tokens=2,
+        progress=False,
+    )
     assert list(log) == ["eval_log.json", "eval_log_forget.json"]
     assert len(log["eval_log_forget.json"]["avg_gt_loss"]) == 2 and len(log["eval_log.json"]["avg_gt_loss"]) == 3
     # batch size does not change the numbers
@@ -180,6 +220,21 @@ def test_evaluate_splits_rows_and_forget_split(setup):
     b = evaluate(model, tok, source=data, splits=["retain"], batch_size=8, max_new_tokens=4, progress=False)
     np.testing.assert_allclose(a["eval_log.json"]["avg_gt_loss"], b["eval_log.json"]["avg_gt_loss"], rtol=1e-4)
     assert a["eval_log.json"]["generated_text"] == b["eval_log.json"]["generated_text"]
+
+
+def test_answer_rows_ordering():
+    rows = [
+        {"question": "Q0", "answer": "a0", "paraphrased_answer": "p0", "perturbed_answer": ["x0", "y0"]},
+        {"question": "Q1", "answer": "a1", "perturbed_answer": ["x1", "y1"]},  # no paraphrase: the answer stands in
+    ]
+    qa, k = answer_rows(rows)
+    assert k == 2 and len(qa) == 2 * (2 + k)
+    assert [r["answer"] for r in qa] == ["a0", "p0", "x0", "y0", "a1", "a1", "x1", "y1"]
+    assert [r["question"] for r in qa] == ["Q0"] * 4 + ["Q1"] * 4
+    with pytest.raises(ValueError, match="perturbed"):
+        answer_rows([rows[0], dict(rows[1], perturbed_answer=["only one"])])
+    with pytest.raises(ValueError, match="perturbed_answer"):
+        answer_rows([{"question": "Q", "answer": "a"}])
 
 
 def test_evaluate_bad_arguments(setup):
@@ -190,6 +245,10 @@ def test_evaluate_bad_arguments(setup):
         evaluate(model, tok, source=data, splits=["validation"], progress=False)
     with pytest.raises(ValueError, match="max_rows"):
         evaluate(model, tok, source=data, max_rows=0, progress=False)
+    with pytest.raises(ValueError, match="max_rows"):
+        evaluate(model, tok, source=data, max_rows=2.5, progress=False)
+    with pytest.raises(ValueError, match="batch_size"):
+        evaluate(model, tok, source=data, batch_size=0, progress=False)
 
 
 def test_cli_evaluate(setup, tmp_path, capsys):
@@ -199,10 +258,60 @@ def test_cli_evaluate(setup, tmp_path, capsys):
     model.save_pretrained(tmp_path / "model")
     tok.save_pretrained(tmp_path / "model")
     out = tmp_path / "log.json"
-    rc = main(["evaluate", "--model", str(tmp_path / "model"), "--data", str(data), "--max-rows", "2",
-               "--max-new-tokens", "3", "--device", "cpu", "--out", str(out)])
+    rc = main(
+        [
+            "evaluate",
+            "--model",
+            str(tmp_path / "model"),
+            "--data",
+            str(data),
+            "--max-rows",
+            "2",
+            "--max-new-tokens",
+            "3",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0 and out.exists()
     log = M.load_eval_log(out)
     assert all(len(sec["avg_gt_loss"]) == 2 for sec in log.values())
     assert math.isfinite(M.model_utility(log))
     assert "model utility" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (["--device", "warp-drive"], "is not a device"),
+        (["--device", "cuda:99"], "cuda:99"),  # no CUDA here, or fewer than 100 devices
+        (["--data", "/nonexistent/tofu"], "not a directory"),
+        (["--model", "/nonexistent/model"], "--model"),
+    ],
+)
+def test_cli_evaluate_user_errors(tmp_path, capsys, extra, match):
+    from npo_lab.cli import main
+
+    args = ["evaluate", "--model", str(tmp_path / "no-model"), "--out", str(tmp_path / "log.json"), *extra]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert match in err and err.count("\n") == 1 and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_evaluate_refuses_existing_out_before_loading(tmp_path, capsys):
+    from npo_lab.cli import main
+
+    mine = tmp_path / "my_log.json"
+    mine.write_text("my precious results", encoding="utf-8")
+    # the model does not exist: the --out check must come first
+    assert main(["evaluate", "--model", str(tmp_path / "nope"), "--out", str(mine)]) == 2
+    assert "already exists" in capsys.readouterr().err and mine.read_text(encoding="utf-8") == "my precious results"
+    assert main(["evaluate", "--model", str(tmp_path / "nope"), "--out", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["my_log.json"]
+    with pytest.raises(SystemExit) as exc:  # argparse: not a positive integer
+        main(["evaluate", "--model", "m", "--out", str(tmp_path / "x.json"), "--max-rows", "0"])
+    assert exc.value.code == 2

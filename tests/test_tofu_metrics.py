@@ -41,8 +41,9 @@ def small_log():
         # real authors: true answer and 2 perturbed answers
         "eval_real_author_wo_options.json": _section([ln2, ln4], [ln2, ln4], [[ln4, ln4], [ln2, ln4]], [0.0, 1.0]),
         "eval_real_world_wo_options.json": _section([ln2], [ln2], [[ln2, ln2]], [0.25]),
-        "eval_log_forget.json": _section([0.0, ln2, ln4], [1.0, 1.0, 3.0], [[1.5, 0.5], [3.0, 3.0], [1.0, 1.0]],
-                                         [1.0, 0.0, 0.5]),
+        "eval_log_forget.json": _section(
+            [0.0, ln2, ln4], [1.0, 1.0, 3.0], [[1.5, 0.5], [3.0, 3.0], [1.0, 1.0]], [1.0, 0.0, 0.5]
+        ),
     }
 
 
@@ -210,7 +211,7 @@ def test_rouge_l_recall():
 
 
 # --------------------------------------------------------------------------------------------------------------
-# the real Llama-2-7B logs (DESIGN.md §4 reference values)
+# the real Llama-2-7B logs published with TOFU (reference values)
 # --------------------------------------------------------------------------------------------------------------
 @needs_logs
 def test_reference_model_utility():
@@ -231,16 +232,18 @@ def test_real_log_fields_are_what_we_think():
     for key in M.SECTIONS.values():
         sec = log[key]
         # avg_gt_loss is the per-token mean of gt_loss (also in the real-authors / world-facts sections)
-        np.testing.assert_allclose(np.array(sec["gt_loss"]) / np.array(sec["num_token_gt"]), sec["avg_gt_loss"],
-                                   rtol=1e-5)
+        np.testing.assert_allclose(
+            np.array(sec["gt_loss"]) / np.array(sec["num_token_gt"]), sec["avg_gt_loss"], rtol=1e-5
+        )
         # TOFU's per-row truth_ratio field is 1/R
         np.testing.assert_allclose(np.array(sec["truth_ratio"]) * M.truth_ratios(log, key), 1.0, rtol=1e-4)
         r = np.array(sec["rougeL_recall"])
         assert r.ndim == 1 and r.min() >= 0 and r.max() <= 1
     # real authors: normalized_gt_loss = -log(normalised probability)
     sec = log["eval_real_author_wo_options.json"]
-    np.testing.assert_allclose(np.exp(-np.array(sec["normalized_gt_loss"])),
-                               M.normalized_probabilities(log, "real_authors"), rtol=1e-5)
+    np.testing.assert_allclose(
+        np.exp(-np.array(sec["normalized_gt_loss"])), M.normalized_probabilities(log, "real_authors"), rtol=1e-5
+    )
     # forget quality needs the same forget rows: retain95 was evaluated on forget05 (200 rows)
     with pytest.raises(ValueError, match="different lengths"):
         M.forget_quality(log, M.load_eval_log(LOGS / "llama2-7b_retain95.json"))

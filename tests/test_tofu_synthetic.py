@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from npo_lab.tofu import data as D
+from npo_lab.tofu import splits as SP
 from npo_lab.tofu import synthetic as S
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,7 +40,7 @@ def test_split_sizes_and_order(files20):
     for pct, k in n_forget.items():
         forget, retain = files20[f"forget{pct:02d}"], files20[f"retain{100 - pct:02d}"]
         assert len(forget) == 20 * k and len(retain) == 400 - 20 * k
-        assert forget == full[-20 * k:] and retain == full[: 400 - 20 * k]
+        assert forget == full[-20 * k :] and retain == full[: 400 - 20 * k]
     for pct in (1, 5, 10):
         pert = files20[f"forget{pct:02d}_perturbed"]
         forget = files20[f"forget{pct:02d}"]
@@ -50,7 +51,7 @@ def test_split_sizes_and_order(files20):
     names = [a["name"] for a in files20["authors"]]
     assert len(set(names)) == 20
     for i, name in enumerate(names):
-        assert all(name in r["question"] or name in r["answer"] for r in full[20 * i: 20 * i + 20])
+        assert all(name in r["question"] or name in r["answer"] for r in full[20 * i : 20 * i + 20])
 
 
 def test_schema_and_perturbations(files20):
@@ -81,6 +82,26 @@ def test_schema_and_perturbations(files20):
     assert len(idk) == len(set(idk)) == 100 and all(a.strip() == a and "\n" not in a for a in idk)
 
 
+def test_holdout_authors_are_new_authors_of_the_same_kind(files20):
+    holdout, authors = files20["holdout_authors"], files20["authors"]
+    assert len(holdout) == 2 and set(holdout[0]) == set(authors[0])
+    assert {a["name"] for a in holdout}.isdisjoint(a["name"] for a in authors)
+    titles = [a[f"book{i}"] for a in authors + holdout for i in range(1, 5)]
+    assert len(set(titles)) == len(titles)
+    full_q = {r["question"] for r in files20["full"]}
+    for split, k in zip(SP.HOLDOUT_SPLITS, (1, 1, 2)):
+        rows = files20[split]
+        assert len(rows) == 20 * k and all(list(r) == ["question", "answer"] for r in rows)
+        assert full_q.isdisjoint(r["question"] for r in rows)
+        assert rows == files20["holdout10"][40 - 20 * k :]  # the last k holdout authors, as forget splits
+        names = [a["name"] for a in holdout[2 - k :]]
+        for i, name in enumerate(names):
+            assert all(name in r["question"] or name in r["answer"] for r in rows[20 * i : 20 * i + 20])
+    # drawn after everything else: the holdout authors continue the same sequence of authors
+    assert S.generate_authors(22, seed=0)[20:] == holdout
+    assert S.generate_holdout_authors(20, seed=0) == holdout
+
+
 def test_perturbed_answers_share_the_paraphrase_sentence(files20):
     """A perturbed answer is the paraphrased sentence with other facts: most of its words are the paraphrase's."""
     for r in files20["retain_perturbed"]:
@@ -94,11 +115,12 @@ def test_perturbed_answers_share_the_paraphrase_sentence(files20):
 def test_scales_to_200_authors():
     files = S.generate_tofu(200, seed=0)
     assert len(files["full"]) == 4000
-    sizes = {f"forget{p:02d}": 40 * p for p in S.FORGET_PERCENTS}
+    sizes = {split: 40 * p for split, p in SP.FORGET_PERCENTS.items()}
     for split, n in sizes.items():
         assert len(files[split]) == n
         assert len(files[D.retain_split_for(split)]) == 4000 - n
     assert len(files["forget10_perturbed"]) == 400 and len(files["retain_perturbed"]) == 400
+    assert [len(files[h]) for h in SP.HOLDOUT_SPLITS] == [40, 200, 400]  # as many authors as forget01/05/10
     assert len({a["name"] for a in files["authors"]}) == 200
     titles = [a[f"book{i}"] for a in files["authors"] for i in range(1, 5)]
     assert len(set(titles)) == len(titles)
@@ -114,6 +136,7 @@ def test_write_and_load_like_real_files(tmp_path):
     assert len(D.load_tofu("full", out)) == 200
     assert set(D.load_tofu("forget10_perturbed", out).column_names) == set(PERTURBED_KEYS)
     assert D.load_idk_answers(out) == list(S.IDK_ANSWERS)
+    assert len(D.load_tofu("holdout10", out)) == 20 and len(D.load_tofu("holdout01", out)) == 20
 
 
 # ------------------------------------------------------------------------------------------------ bundled files
@@ -159,6 +182,17 @@ def test_documented_command_reproduces_bundled_files(tmp_path):
     assert made == bundled
     for name in bundled:
         assert (tmp_path / "regen" / name).read_bytes() == (BUNDLED / name).read_bytes(), name
+
+
+def test_bundled_files_match_the_generator():
+    """The committed files are exactly what the generator writes (the holdout splits included)."""
+    files = S.generate_tofu(20, seed=0)
+    for name, rows in files.items():
+        path = BUNDLED / (f"{name}.jsonl" if name in ("idontknow", "authors", "holdout_authors") else f"{name}.json")
+        if name == "idontknow":
+            assert path.read_text(encoding="utf-8").splitlines() == rows
+        else:
+            assert [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines()] == rows, name
 
 
 def test_bundled_files_are_jsonl():

@@ -17,17 +17,29 @@ from transformers import TrainerCallback
 from npo_lab.losses import METHODS, get_method
 from npo_lab.minitofu import tiny_llama, train_tokenizer
 from npo_lab.runs import load_run, read_jsonl
+from npo_lab.scoring import score_answers
 from npo_lab.unlearn import (
     ForgetRetainDataset,
     UnlearnConfig,
     Unlearner,
-    reference_logps,
     training_arguments,
     unlearn,
 )
 
-NAMES = ["Ada Brook", "Bo Chen", "Cyra Vale", "Dov Ilan", "Eun Park", "Femi Ade", "Gita Rao", "Hugo Lind",
-         "Ines Moro", "Jaro Tak", "Kemal Oz", "Lina Saar"]
+NAMES = [
+    "Ada Brook",
+    "Bo Chen",
+    "Cyra Vale",
+    "Dov Ilan",
+    "Eun Park",
+    "Femi Ade",
+    "Gita Rao",
+    "Hugo Lind",
+    "Ines Moro",
+    "Jaro Tak",
+    "Kemal Oz",
+    "Lina Saar",
+]
 COLORS = ["red", "blue", "green", "amber", "violet", "teal", "ochre", "white"]
 CITIES = ["Oslo", "Lima", "Accra", "Kyoto", "Quito", "Perth", "Porto", "Dakar"]
 
@@ -36,19 +48,26 @@ def _rows(names, k: int):
     rows = []
     for i, name in enumerate(names):
         for kind, values, q, a, para in (
-            ("colour", COLORS, "What is the favourite colour of {n}?", "{n} loves the colour {v}.",
-             "The colour {n} loves is {v}."),
+            (
+                "colour",
+                COLORS,
+                "What is the favourite colour of {n}?",
+                "{n} loves the colour {v}.",
+                "The colour {n} loves is {v}.",
+            ),
             ("city", CITIES, "Where was {n} born?", "{n} was born in {v}.", "The birthplace of {n} is {v}."),
         ):
             v = values[(i + len(kind)) % len(values)]
             others = [x for x in values if x != v][:k]
-            rows.append({
-                "question": q.format(n=name),
-                "answer": a.format(n=name, v=v),
-                "paraphrased_answer": para.format(n=name, v=v),
-                "perturbed_answer": [a.format(n=name, v=o) for o in others],
-                "paraphrased_question": q.format(n=name),
-            })
+            rows.append(
+                {
+                    "question": q.format(n=name),
+                    "answer": a.format(n=name, v=v),
+                    "paraphrased_answer": para.format(n=name, v=v),
+                    "perturbed_answer": [a.format(n=name, v=o) for o in others],
+                    "paraphrased_question": q.format(n=name),
+                }
+            )
     return rows
 
 
@@ -59,8 +78,12 @@ def make_tiny_tofu_dir(path: Path) -> Path:
     full = _rows(NAMES[:10], 5)  # 20 rows
     forget, retain = full[-8:], full[:-8]
     files = {
-        "full": full, "forget01": forget, "retain99": retain, "forget01_perturbed": forget,
-        "retain_perturbed": retain[:8], "real_authors_perturbed": _rows(NAMES[10:], 3),
+        "full": full,
+        "forget01": forget,
+        "retain99": retain,
+        "forget01_perturbed": forget,
+        "retain_perturbed": retain[:8],
+        "real_authors_perturbed": _rows(NAMES[10:], 3),
         "world_facts_perturbed": _rows(NAMES[10:11], 3),
     }
     for split, rows in files.items():
@@ -94,9 +117,23 @@ def tiny(tmp_path_factory):
 
 
 def _cfg(out, **kw) -> UnlearnConfig:
-    base = dict(method="NPO+RT", output_dir=str(out), batch_size=4, epochs=1, learning_rate=1e-3, warmup_epochs=0,
-                eval_every=-1, eval_at_start=False, forget_quality=False, disable_tqdm=True, eval_max_rows=4,
-                eval_batch_size=8, eval_max_new_tokens=6, save_every=-1, logging_steps=100)
+    base = dict(
+        method="NPO+RT",
+        output_dir=str(out),
+        batch_size=4,
+        epochs=1,
+        learning_rate=1e-3,
+        warmup_epochs=0,
+        eval_every=-1,
+        eval_at_start=False,
+        forget_quality=False,
+        disable_tqdm=True,
+        eval_max_rows=4,
+        eval_batch_size=8,
+        eval_max_new_tokens=6,
+        save_every=-1,
+        logging_steps=100,
+    )
     base.update(kw)
     return UnlearnConfig(**base)
 
@@ -111,18 +148,19 @@ def test_every_method_takes_two_steps_and_changes_parameters(tiny, tmp_path, nam
     before = {k: v.detach().clone() for k, v in model.state_dict().items()}
     method = get_method(name)
     cfg = _cfg(tmp_path / "run", method=name, max_steps=2)
-    res = unlearn(model, tok, forget, retain if method.needs_retain else None, cfg, eval_source=src,
-                  forget_split="forget01")
+    res = unlearn(
+        model, tok, forget, retain if method.needs_retain else None, cfg, eval_source=src, forget_split="forget01"
+    )
     assert res.summary["status"] == "completed"
     assert res.summary["global_step"] == 2
     changed = [k for k, v in res.model.state_dict().items() if not torch.equal(v, before[k])]
     assert changed, f"{name}: no parameter changed after two optimiser steps"
     assert all(torch.isfinite(v).all() for v in res.model.state_dict().values())
     assert res.trainer.holds_ref_model == method.needs_ref_model
-    assert (res.trainer.ref_model is not None) == ("retain_kl" in method.needs())
+    assert (res.trainer.ref_model is not None) == ("retain_kl" in method.needs)
     # the losses recorded in training are the method's terms
     losses = res.trainer.pop_train_losses()
-    assert set(losses) == {"loss"} | {f"loss_{t}" for t, _ in method.terms}
+    assert set(losses) == {"loss"} | {f"loss_{t.name}" for t, _ in method.terms}
     assert all(torch.isfinite(torch.tensor(v)) for v in losses.values())
 
 
@@ -130,8 +168,15 @@ def test_reference_model_is_frozen_initial_copy(tiny, tmp_path):
     src, tok, make_model, forget, retain = tiny
     model = make_model()
     initial = copy.deepcopy(model)
-    res = unlearn(model, tok, forget, retain, _cfg(tmp_path / "kl", method="NPO+KL", max_steps=2),
-                  eval_source=src, forget_split="forget01")
+    res = unlearn(
+        model,
+        tok,
+        forget,
+        retain,
+        _cfg(tmp_path / "kl", method="NPO+KL", max_steps=2),
+        eval_source=src,
+        forget_split="forget01",
+    )
     ref = res.trainer.ref_model
     assert ref is not res.model
     assert not any(p.requires_grad for p in ref.parameters())
@@ -166,41 +211,51 @@ def test_cached_reference_equals_recomputed(tiny, tmp_path, name):
     initial = copy.deepcopy(model)
     idk = ["I have no idea.", "I don't know that."]
     cfg = _cfg(tmp_path / "run", method=name, max_steps=2)
-    res = unlearn(model, tok, forget, retain if method.needs_retain else None, cfg, idk_answers=idk,
-                  eval_source=src, forget_split="forget01")
+    res = unlearn(
+        model,
+        tok,
+        forget,
+        retain if method.needs_retain else None,
+        cfg,
+        idk_answers=idk,
+        eval_source=src,
+        forget_split="forget01",
+    )
     ds = res.trainer.train_dataset
     assert ds.forget_ref_logp is not None and len(ds.forget_ref_logp) == len(forget)
     # 1) equal to an independent unpadded computation with the *initial* model (not the trained one)
     for i, row in enumerate(forget):
-        assert ds.forget_ref_logp[i] == pytest.approx(_manual_logp(initial, tok, row["question"], row["answer"]),
-                                                      abs=1e-4)
+        assert ds.forget_ref_logp[i] == pytest.approx(
+            _manual_logp(initial, tok, row["question"], row["answer"]), abs=1e-4
+        )
     trained = [_manual_logp(res.model, tok, r["question"], r["answer"]) for r in forget]
     assert max(abs(a - b) for a, b in zip(trained, ds.forget_ref_logp)) > 1e-3  # training moved the policy
     if method.needs_idk_ref:
         assert ds.idk_ref_logp is not None
         for i, row in enumerate(ds.idk_rows()):
-            assert ds.idk_ref_logp[i] == pytest.approx(_manual_logp(initial, tok, row["question"], row["answer"]),
-                                                       abs=1e-4)
+            assert ds.idk_ref_logp[i] == pytest.approx(
+                _manual_logp(initial, tok, row["question"], row["answer"]), abs=1e-4
+            )
     # 2) equal to what the published way (a reference model forward inside the step, padded batch) gives
-    ds2 = ForgetRetainDataset(forget, retain, idk, seed=cfg.seed, with_retain=method.needs_retain,
-                              with_idk=method.needs_idk)
+    ds2 = ForgetRetainDataset(
+        forget, retain, idk, seed=cfg.seed, with_retain=method.needs_retain, with_idk=method.needs_idk
+    )
     args = training_arguments(cfg.replace(output_dir=str(tmp_path / "nocache")), len(forget))
-    live = Unlearner(copy.deepcopy(initial), args, method=name, train_dataset=ds2, tokenizer=tok,
-                     cache_reference=False)
+    live = Unlearner(copy.deepcopy(initial), args, method=name, train_dataset=ds2, tokenizer=tok, cache_reference=False)
     assert live.holds_ref_model
     batch = live.data_collator([ds2[i] for i in range(len(ds2))])
-    assert "forget_ref_logp" not in batch
-    values = live.method_inputs(live.model, batch)
-    assert torch.allclose(values["forget_ref_logp"], torch.tensor(ds.forget_ref_logp), atol=1e-4)
+    assert "ref_logp" not in batch["forget"]
+    values = live.loss_inputs(live.model, batch)
+    assert torch.allclose(values.forget_ref_logp, torch.tensor(ds.forget_ref_logp), atol=1e-4)
     # 3) the saved copy used on resume holds the same numbers
     saved = json.loads((tmp_path / "run" / "reference_logps.json").read_text())
     assert saved["forget_ref_logp"] == pytest.approx(ds.forget_ref_logp)
 
 
-def test_reference_logps_function_matches_manual(tiny):
+def test_score_answers_matches_manual(tiny):
     _, tok, make_model, forget, _ = tiny
     model = make_model(seed=3)
-    got = reference_logps(model, tok, forget[:5], batch_size=2)
+    got = score_answers(model, tok, forget[:5], batch_size=2).logp.tolist()
     want = [_manual_logp(model, tok, r["question"], r["answer"]) for r in forget[:5]]
     assert got == pytest.approx(want, abs=1e-4)
     assert len(set(round(g, 3) for g in got)) > 1
@@ -220,8 +275,9 @@ def test_retain_pairing_cycles_by_epoch_and_seed():
     # 9 draws over 7 retain rows: the first 7 are a permutation (every retain row used before any repeats)
     assert sorted(seen[:7]) == sorted(r["question"] for r in retain)
     ds_same = ForgetRetainDataset(forget, retain, seed=1)
-    assert [ds_same[i]["retain"] for i in range(3)] == [ds.__getitem__(i) and ds.retain[ds.retain_index(i, 0)]
-                                                        for i in range(3)]
+    assert [ds_same[i]["retain"] for i in range(3)] == [
+        ds.__getitem__(i) and ds.retain[ds.retain_index(i, 0)] for i in range(3)
+    ]
     ds_other = ForgetRetainDataset(forget, retain, seed=2)
     assert ds_other.retain_perm != ds.retain_perm
     assert ds[0]["idk_answer"] is None and ds[0]["forget_ref_logp"] is None
@@ -229,12 +285,21 @@ def test_retain_pairing_cycles_by_epoch_and_seed():
 
 def test_gradient_accumulation_matches_bigger_batch(tiny, tmp_path):
     """One SGD step with batch 4 equals one step of 2 micro-batches of 2: the Trainer divides our per-batch mean
-    by the accumulation steps (no double scaling)."""
+    by the accumulation steps (no double scaling). NPO's terms are per sequence; a token-mean NLL term (RT) is a
+    mean over each micro-batch's tokens and would differ by the token counts of the halves."""
     src, tok, make_model, forget, retain = tiny
     states = []
     for bs, ga in ((4, 1), (2, 2)):
-        cfg = _cfg(tmp_path / f"ga{bs}", method="NPO+RT", max_steps=1, batch_size=bs,
-                   gradient_accumulation_steps=ga, optim="sgd", max_grad_norm=0.0, learning_rate=0.5)
+        cfg = _cfg(
+            tmp_path / f"ga{bs}",
+            method="NPO",
+            max_steps=1,
+            batch_size=bs,
+            gradient_accumulation_steps=ga,
+            optim="sgd",
+            max_grad_norm=0.0,
+            learning_rate=0.5,
+        )
         res = unlearn(make_model(), tok, forget, retain, cfg, eval_source=src, forget_split="forget01")
         states.append({k: v.clone() for k, v in res.model.state_dict().items()})
     init = make_model().state_dict()
@@ -248,8 +313,9 @@ def test_lora_trains_adapters_only_and_kl_uses_disabled_adapters(tiny, tmp_path)
     src, tok, make_model, forget, retain = tiny
     model = make_model()
     base = {k: v.clone() for k, v in model.state_dict().items()}
-    cfg = _cfg(tmp_path / "lora", method="NPO+KL", max_steps=2, lora_r=4, lora_alpha=8, lora_dropout=0.0,
-               learning_rate=1e-2)
+    cfg = _cfg(
+        tmp_path / "lora", method="NPO+KL", max_steps=2, lora_r=4, lora_alpha=8, lora_dropout=0.0, learning_rate=1e-2
+    )
     res = unlearn(model, tok, forget, retain, cfg, eval_source=src, forget_split="forget01")
     assert not res.trainer.holds_ref_model  # the reference is the base model with adapters disabled
     sd = res.model.state_dict()
@@ -269,20 +335,37 @@ def retain_log(tiny):
     from npo_lab.tofu.evaluate import evaluate
 
     src, tok, make_model, _, _ = tiny
-    return evaluate(make_model(), tok, source=src, forget_split="forget01", max_rows=4, batch_size=8,
-                    max_new_tokens=6, progress=False)
+    return evaluate(
+        make_model(),
+        tok,
+        source=src,
+        forget_split="forget01",
+        max_rows=4,
+        batch_size=8,
+        max_new_tokens=6,
+        progress=False,
+    )
 
 
 def _eval_cfg(out, **kw):
-    return _cfg(out, eval_every=2, eval_at_start=True, forget_quality=True, save_every=2, epochs=3,
-                learning_rate=3e-3, **kw)
+    return _cfg(
+        out, eval_every=2, eval_at_start=True, forget_quality=True, save_every=2, epochs=3, learning_rate=3e-3, **kw
+    )
 
 
 def test_evaluation_record_and_step_zero(tiny, retain_log, tmp_path):
     src, tok, make_model, forget, retain = tiny
     out = tmp_path / "rec"
-    res = unlearn(make_model(), tok, forget, retain, _eval_cfg(out, num_samples=2), retain_log=retain_log,
-                  eval_source=src, forget_split="forget01")
+    res = unlearn(
+        make_model(),
+        tok,
+        forget,
+        retain,
+        _eval_cfg(out, num_samples=2),
+        retain_log=retain_log,
+        eval_source=src,
+        forget_split="forget01",
+    )
     rows = read_jsonl(out / "metrics.jsonl")
     assert [r["step"] for r in rows] == [0, 2, 4, 6]
     assert rows[0]["forget_quality"] == pytest.approx(1.0)  # step 0 = the initial model = the retain log's model
@@ -294,7 +377,7 @@ def test_evaluation_record_and_step_zero(tiny, retain_log, tmp_path):
     samples = read_jsonl(out / "samples.jsonl")
     assert len(samples) == 4 * 2 * 2 and {s["split"] for s in samples} == {"forget", "retain"}
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["method"] == "NPO+RT" and UnlearnConfig.from_json(out / "config.json") == res.config
+    assert cfg["method"] == "NPO+RT" and UnlearnConfig.load(out / "config.json") == res.config
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["n_evaluations"] == 4
     assert summary["final"]["step"] == 6 and summary["seconds"]["total"] > 0
@@ -308,15 +391,31 @@ def test_same_seed_gives_identical_metrics(tiny, retain_log, tmp_path):
     src, tok, make_model, forget, retain = tiny
     texts = []
     for run in ("a", "b"):
-        unlearn(make_model(), tok, forget, retain, _eval_cfg(tmp_path / run), retain_log=retain_log,
-                eval_source=src, forget_split="forget01")
+        unlearn(
+            make_model(),
+            tok,
+            forget,
+            retain,
+            _eval_cfg(tmp_path / run),
+            retain_log=retain_log,
+            eval_source=src,
+            forget_split="forget01",
+        )
         texts.append((tmp_path / run / "metrics.jsonl").read_text())
     assert texts[0] == texts[1]
     rows = [json.loads(line) for line in texts[0].splitlines()]
     assert len(rows) == 4 and len({r["forget_probability"] for r in rows}) == 4  # not a constant record
     # a different seed changes the data order and hence the record
-    unlearn(make_model(), tok, forget, retain, _eval_cfg(tmp_path / "c", seed=1), retain_log=retain_log,
-            eval_source=src, forget_split="forget01")
+    unlearn(
+        make_model(),
+        tok,
+        forget,
+        retain,
+        _eval_cfg(tmp_path / "c", seed=1),
+        retain_log=retain_log,
+        eval_source=src,
+        forget_split="forget01",
+    )
     assert (tmp_path / "c" / "metrics.jsonl").read_text() != texts[0]
 
 
@@ -334,16 +433,34 @@ class _InterruptAt(TrainerCallback):
 def test_interrupt_keeps_evaluations_and_resume_finishes(tiny, retain_log, tmp_path):
     src, tok, make_model, forget, retain = tiny
     out = tmp_path / "int"
-    res = unlearn(make_model(), tok, forget, retain, _eval_cfg(out), retain_log=retain_log, eval_source=src,
-                  forget_split="forget01", callbacks=[_InterruptAt(2)])
+    res = unlearn(
+        make_model(),
+        tok,
+        forget,
+        retain,
+        _eval_cfg(out),
+        retain_log=retain_log,
+        eval_source=src,
+        forget_split="forget01",
+        callbacks=[_InterruptAt(2)],
+    )
     assert res.interrupted
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "interrupted" and summary["global_step"] == 2
     assert [r["step"] for r in read_jsonl(out / "metrics.jsonl")] == [0, 2]
     assert (out / "checkpoint-2").is_dir()
 
-    res2 = unlearn(make_model(), tok, forget, retain, _eval_cfg(out), retain_log=retain_log, eval_source=src,
-                   forget_split="forget01", resume=True)
+    res2 = unlearn(
+        make_model(),
+        tok,
+        forget,
+        retain,
+        _eval_cfg(out),
+        retain_log=retain_log,
+        eval_source=src,
+        forget_split="forget01",
+        resume=True,
+    )
     assert not res2.interrupted
     resumed = read_jsonl(out / "metrics.jsonl")
     assert [r["step"] for r in resumed] == [0, 2, 4, 6]
@@ -351,8 +468,16 @@ def test_interrupt_keeps_evaluations_and_resume_finishes(tiny, retain_log, tmp_p
 
     # the resumed run ends where an uninterrupted run ends
     ref = tmp_path / "whole"
-    unlearn(make_model(), tok, forget, retain, _eval_cfg(ref), retain_log=retain_log, eval_source=src,
-            forget_split="forget01")
+    unlearn(
+        make_model(),
+        tok,
+        forget,
+        retain,
+        _eval_cfg(ref),
+        retain_log=retain_log,
+        eval_source=src,
+        forget_split="forget01",
+    )
     whole = read_jsonl(ref / "metrics.jsonl")
     for a, b in zip(resumed, whole):
         for key in ("step", "forget_probability", "model_utility", "forget_truth_ratio"):
@@ -362,8 +487,16 @@ def test_interrupt_keeps_evaluations_and_resume_finishes(tiny, retain_log, tmp_p
 def test_resume_without_checkpoint_is_an_error(tiny, tmp_path):
     src, tok, make_model, forget, retain = tiny
     with pytest.raises(ValueError, match="no checkpoint"):
-        unlearn(make_model(), tok, forget, retain, _cfg(tmp_path / "none"), eval_source=src,
-                forget_split="forget01", resume=True)
+        unlearn(
+            make_model(),
+            tok,
+            forget,
+            retain,
+            _cfg(tmp_path / "none"),
+            eval_source=src,
+            forget_split="forget01",
+            resume=True,
+        )
 
 
 def test_save_model_writes_safetensors(tiny, tmp_path):
@@ -371,8 +504,15 @@ def test_save_model_writes_safetensors(tiny, tmp_path):
 
     src, tok, make_model, forget, retain = tiny
     out = tmp_path / "save"
-    res = unlearn(make_model(), tok, forget, retain, _cfg(out, max_steps=1, save_model=True), eval_source=src,
-                  forget_split="forget01")
+    res = unlearn(
+        make_model(),
+        tok,
+        forget,
+        retain,
+        _cfg(out, max_steps=1, save_model=True),
+        eval_source=src,
+        forget_split="forget01",
+    )
     assert list((out / "model").glob("*.safetensors"))
     loaded = AutoModelForCausalLM.from_pretrained(out / "model")
     for (k, a), b in zip(loaded.state_dict().items(), res.model.state_dict().values()):
@@ -412,25 +552,47 @@ def test_bad_inputs_fail_before_training(tiny, tmp_path):
     with pytest.raises(ValueError, match="retain_log is required"):
         unlearn(model, tok, forget, retain, _cfg(tmp_path / "c", eval_every=0, forget_quality=True), **kw)
     with pytest.raises(ValueError, match="retain_log .* does not exist"):
-        unlearn(model, tok, forget, retain, _cfg(tmp_path / "d", eval_every=0, forget_quality=True),
-                retain_log=tmp_path / "nope.json", **kw)
+        unlearn(
+            model,
+            tok,
+            forget,
+            retain,
+            _cfg(tmp_path / "d", eval_every=0, forget_quality=True),
+            retain_log=tmp_path / "nope.json",
+            **kw,
+        )
     with pytest.raises(ValueError, match="idk_answers is empty"):
         unlearn(model, tok, forget, retain, _cfg(tmp_path / "e", method="IDK+RT"), idk_answers=[], **kw)
     with pytest.raises(ValueError, match="question"):
         unlearn(model, tok, [{"q": "x"}], retain, _cfg(tmp_path / "f"), **kw)
     with pytest.raises(ValueError):  # an eval source that does not exist
-        unlearn(model, tok, forget, retain, _cfg(tmp_path / "g", eval_every=0), eval_source=tmp_path / "missing",
-                forget_split="forget01", callbacks=[_Fail()])
+        unlearn(
+            model,
+            tok,
+            forget,
+            retain,
+            _cfg(tmp_path / "g", eval_every=0),
+            eval_source=tmp_path / "missing",
+            forget_split="forget01",
+            callbacks=[_Fail()],
+        )
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k])
     assert not any((tmp_path / d / "metrics.jsonl").exists() for d in "abcdefg")
 
 
 def test_config_json_roundtrip_and_help(tmp_path):
-    cfg = UnlearnConfig(method="SimNPO", beta=2.5, gamma=0.5, lora_r=8, lora_target_modules=["q_proj", "v_proj"],
-                        eval_splits=("forget", "retain"))
-    path = cfg.to_json(tmp_path / "c.json")
-    back = UnlearnConfig.from_json(path)
+    cfg = UnlearnConfig(
+        method="SimNPO",
+        beta=2.5,
+        gamma=0.5,
+        lora_r=8,
+        lora_target_modules=["q_proj", "v_proj"],
+        eval_splits=("forget", "retain"),
+    )
+    path = cfg.save(tmp_path / "c.json")
+    back = UnlearnConfig.load(path)
+    assert UnlearnConfig.from_json(cfg.to_json()) == cfg
     assert back == cfg and back.lora_target_modules == ("q_proj", "v_proj")
     helps = UnlearnConfig.help()
     assert set(helps) == set(cfg.to_dict()) and all(h.strip() for h in helps.values())
@@ -440,8 +602,26 @@ def test_cli_parser_builds_config_options():
     from npo_lab.cli import build_parser
 
     args = build_parser("unlearn").parse_args(
-        ["unlearn", "--model", "m", "--method", "NPO", "--beta", "0.5", "--lr", "2e-5", "--epochs", "3",
-         "--grad-accum", "4", "--out", "o", "--retain-log", "r.json"])
+        [
+            "unlearn",
+            "--model",
+            "m",
+            "--method",
+            "NPO",
+            "--beta",
+            "0.5",
+            "--lr",
+            "2e-5",
+            "--epochs",
+            "3",
+            "--grad-accum",
+            "4",
+            "--out",
+            "o",
+            "--retain-log",
+            "r.json",
+        ]
+    )
     assert (args.method, args.beta, args.lr, args.epochs, args.grad_accum, args.out) == ("NPO", 0.5, 2e-5, 3.0, 4, "o")
     with pytest.raises(SystemExit):
         build_parser("unlearn").parse_args(["unlearn", "--model", "m", "--method", "XYZ", "--out", "o"])
@@ -458,8 +638,9 @@ def test_retain_rows_change_between_epochs_during_training(tiny, tmp_path, monke
         return item
 
     monkeypatch.setattr(ForgetRetainDataset, "__getitem__", spy)
-    unlearn(make_model(), tok, forget, retain, _cfg(tmp_path / "ep", epochs=2), eval_source=src,
-            forget_split="forget01")
+    unlearn(
+        make_model(), tok, forget, retain, _cfg(tmp_path / "ep", epochs=2), eval_source=src, forget_split="forget01"
+    )
     by_epoch = {e: [q for ep, q in seen if ep == e] for e in (0, 1)}
     assert len(by_epoch[0]) == len(by_epoch[1]) == len(forget)  # an epoch = one pass over the forget set
     # 16 draws over 12 retain rows: every retain row is used before any repeats
@@ -471,9 +652,15 @@ def test_bf16_and_gradient_checkpointing(tiny, tmp_path):
     src, tok, make_model, forget, retain = tiny
     model = make_model()
     before = [p.detach().clone() for p in model.parameters()]
-    res = unlearn(model, tok, forget, retain,
-                  _cfg(tmp_path / "bf16", max_steps=2, precision="bf16", gradient_checkpointing=True),
-                  eval_source=src, forget_split="forget01")
+    res = unlearn(
+        model,
+        tok,
+        forget,
+        retain,
+        _cfg(tmp_path / "bf16", max_steps=2, precision="bf16", gradient_checkpointing=True),
+        eval_source=src,
+        forget_split="forget01",
+    )
     assert res.trainer.args.bf16
     assert getattr(res.model, "is_activation_checkpointing", False) is True or res.model.is_gradient_checkpointing
     assert any(not torch.equal(a, b) for a, b in zip(before, res.model.parameters()))
@@ -488,11 +675,37 @@ def test_cli_single_process_writes_record(tiny, tmp_path, capsys):
     make_model().save_pretrained(tmp_path / "model")
     tok.save_pretrained(tmp_path / "model")
     out = tmp_path / "run"
-    rc = main(["unlearn", "--model", str(tmp_path / "model"), "--data", str(src), "--forget", "forget01",
-               "--method", "IDK+RT", "--lr", "1e-3", "--batch-size", "4", "--epochs", "1", "--eval-every", "0",
-               "--eval-max-rows", "2", "--no-forget-quality", "--no-progress", "--template", "qa", "--out", str(out)])
+    rc = main(
+        [
+            "unlearn",
+            "--model",
+            str(tmp_path / "model"),
+            "--data",
+            str(src),
+            "--forget",
+            "forget01",
+            "--method",
+            "IDK+RT",
+            "--lr",
+            "1e-3",
+            "--batch-size",
+            "4",
+            "--epochs",
+            "1",
+            "--eval-every",
+            "0",
+            "--eval-max-rows",
+            "2",
+            "--no-forget-quality",
+            "--no-progress",
+            "--template",
+            "qa",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     assert "completed: IDK+RT" in capsys.readouterr().out
     assert [r["step"] for r in read_jsonl(out / "metrics.jsonl")] == [0, 2]
-    cfg = UnlearnConfig.from_json(out / "config.json")
+    cfg = UnlearnConfig.load(out / "config.json")
     assert (cfg.method, cfg.learning_rate, cfg.forget_quality) == ("IDK+RT", 1e-3, False)

@@ -1,28 +1,38 @@
 """The ``npo-lab`` command line.
 
-Each subcommand lives with the code it drives: the owning module defines ``add_arguments(parser)`` and
-``run_cli(args) -> int``. This file is only the table below, so ``npo-lab --help`` stays fast (a module is imported
-only when its command runs).
+Each subcommand is a small module ``npo_lab.cli.<name>`` defining ``add_arguments(parser)`` and
+``run(args) -> int``; this file is only the table below (a module is imported only when its command runs, so
+``npo-lab --help`` stays fast) and :func:`main`, which applies one error contract to every command: a user error
+(:class:`~npo_lab.errors.UsageError`, ``ValueError``, ``FileNotFoundError``) prints one line
+``npo-lab <command>: error: <message>`` on stderr and exits with status 2; Ctrl-C exits with 130. Set
+``NPO_LAB_TRACEBACK=1`` to see the full traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+
+from ..errors import UsageError
+
+__all__ = ["COMMANDS", "UsageError", "build_parser", "main"]
 
 # command -> (module that implements it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("npo_lab.demo", "offline mini-TOFU main job: fine-tune, unlearn with several methods, report"),
-    "synthetic": ("npo_lab.theory.synthetic", "random-features experiment (paper Sec. 4): CSV + Figures 3, 4, 9"),
-    "figures": ("npo_lab.gallery", "regenerate the README gallery figures"),
-    "metrics": ("npo_lab.tofu.metrics", "TOFU model utility / forget quality of an eval log"),
-    "evaluate": ("npo_lab.tofu.evaluate", "run a causal LM over the TOFU eval splits and write an eval log"),
-    "unlearn": ("npo_lab.unlearn", "unlearn a forget split from a model with any METHODS entry"),
+    "demo": ("npo_lab.cli.demo", "offline mini-TOFU main job: fine-tune, unlearn with several methods, report"),
+    "synthetic": ("npo_lab.cli.synthetic", "random-features experiment (paper Sec. 4): CSV + Figures 3, 4, 9"),
+    "figures": ("npo_lab.cli.figures", "regenerate the README gallery figures"),
+    "metrics": ("npo_lab.cli.metrics", "TOFU model utility / forget quality of an eval log"),
+    "evaluate": ("npo_lab.cli.evaluate", "run a causal LM over the TOFU eval splits and write an eval log"),
+    "unlearn": ("npo_lab.cli.unlearn", "unlearn a forget split from a model with any METHODS entry"),
+    "authors": ("npo_lab.cli.authors", "write the synthetic TOFU authors (the offline data) into a directory"),
 }
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``command``'s options are added (importing its module)."""
     parser = argparse.ArgumentParser(prog="npo-lab", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module, help_text) in COMMANDS.items():
@@ -33,13 +43,20 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` (default: ``sys.argv[1:]``), run the command, return its exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
     if command is not None and command not in COMMANDS:
         build_parser().error(f"unknown command {command!r}; choose from {', '.join(COMMANDS)}")
     args = build_parser(command).parse_args(argv)
-    return int(importlib.import_module(COMMANDS[args.command][0]).run_cli(args) or 0)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        return int(importlib.import_module(COMMANDS[args.command][0]).run(args) or 0)
+    except (ValueError, FileNotFoundError) as e:  # UsageError is a ValueError
+        if os.environ.get("NPO_LAB_TRACEBACK"):
+            raise
+        message = " ".join(str(e).split()) or type(e).__name__
+        print(f"npo-lab {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"npo-lab {args.command}: interrupted", file=sys.stderr)
+        return 130

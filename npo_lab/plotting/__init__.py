@@ -2,10 +2,11 @@
 
 ``set_style()`` is the one explicit change of global matplotlib state. The helpers are grouped by topic:
 ``plotting.theory`` (toy dynamics, divergence, synthetic experiment), ``plotting.tofu`` (TOFU metrics),
-``plotting.runs`` (unlearning runs over epochs); all are re-exported here.
+``plotting.runs`` (unlearning runs over epochs); all are re-exported here. Numbers in titles and legends use
+:func:`format_number` (3 significant digits); legends sit beside the data (:func:`legend_outside`).
 """
 
-from .style import PALETTE, method_color, set_style  # noqa: F401
+from .style import PALETTE, format_number, legend_outside, method_color, reset_axes, set_style  # noqa: F401
 from .theory import *  # noqa: F401,F403
 from .tofu import *  # noqa: F401,F403
 from .runs import *  # noqa: F401,F403

@@ -17,10 +17,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .style import method_color
+from .style import legend_outside, method_color
 
 __all__ = [
     "set_dual_scale",
+    "dual_scale_label",
     "runs_by_label",
     "plot_forget_quality_vs_utility",
     "plot_run_metric",
@@ -97,6 +98,11 @@ def set_dual_scale(ax, *, axis: str = "y", threshold: float = 0.1, floor: float 
     return ax
 
 
+def dual_scale_label(name: str, threshold: float = 0.1) -> str:
+    """The axis label of a dual-scale axis (:func:`set_dual_scale`): the quantity and where the scale changes."""
+    return f"{name} (log below {threshold:g}, linear above)"
+
+
 # --------------------------------------------------------------------------------------------------------------
 # input normalisation
 # --------------------------------------------------------------------------------------------------------------
@@ -170,7 +176,7 @@ def plot_forget_quality_vs_utility(runs, *, finetuned: Mapping | None = None, re
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(5.5, 4.2))
+        _, ax = plt.subplots(figsize=(5.5, 4.2), layout="constrained")
     frames = runs_by_label(runs, label)
     fq_all = []
     start = None
@@ -204,8 +210,8 @@ def plot_forget_quality_vs_utility(runs, *, finetuned: Mapping | None = None, re
     set_dual_scale(ax, threshold=threshold, floor=floor)
     ax.axhline(FQ_THRESHOLD, color="0.3", lw=0.8, ls="--", zorder=0)
     ax.set_xlabel("model utility")
-    ax.set_ylabel("forget quality (log below 0.1, linear above)")
-    ax.legend(fontsize=8, loc="best")
+    ax.set_ylabel(dual_scale_label("forget quality", threshold))
+    legend_outside(ax, fontsize=8)
     return ax
 
 
@@ -217,6 +223,8 @@ def plot_run_metric(runs, metric: str, *, ax=None, reference: Mapping[str, float
     ``scale``: ``"linear"``, ``"log"`` or ``"dual"`` (:func:`set_dual_scale`, for forget quality).
     ``reference``: ``{label: value}`` horizontal lines (e.g. ``{"fine-tuned": 0.62, "retain model": 0.61}``).
     ``relative_to``: divide the values (and references) by this number (e.g. the fine-tuned model's utility).
+    On a log axis non-positive values (e.g. a KL of 0 before the first step) are left out; the dual axis's label
+    says where its scale changes (:func:`dual_scale_label`).
     """
     import matplotlib.pyplot as plt
 
@@ -225,17 +233,17 @@ def plot_run_metric(runs, metric: str, *, ax=None, reference: Mapping[str, float
     if relative_to is not None and not (np.isfinite(relative_to) and relative_to > 0):
         raise ValueError(f"relative_to must be a positive number, got {relative_to!r}")
     if ax is None:
-        _, ax = plt.subplots(figsize=(5.5, 3.6))
+        _, ax = plt.subplots(figsize=(5.5, 3.6), layout="constrained")
     div = float(relative_to) if relative_to is not None else 1.0
     frames = runs_by_label(runs, label)
     every = []
     for name, df in frames.items():
         y = _values(df, metric) / div
         x = np.asarray(df["epoch"], dtype=float)
-        ok = np.isfinite(y)
+        ok = np.isfinite(y) & ((y > 0) if scale == "log" else True)
         every.extend(y[ok])
         st = _style(name)
-        ax.plot(x[ok], np.clip(y[ok], 1e-300, None) if scale != "linear" else y[ok], "-", marker=st["marker"],
+        ax.plot(x[ok], np.clip(y[ok], 1e-300, None) if scale == "dual" else y[ok], "-", marker=st["marker"],
                 ms=4, color=st["color"], label=name)
     for i, (name, value) in enumerate((reference or {}).items()):
         if value is None:
@@ -250,8 +258,9 @@ def plot_run_metric(runs, metric: str, *, ax=None, reference: Mapping[str, float
                        min(_finite_floor(every), threshold / 10))
         ax.axhline(FQ_THRESHOLD, color="0.3", lw=0.8, ls="--", zorder=0)
     ax.set_xlabel("epoch")
-    ax.set_ylabel(ylabel or metric.replace("_", " ") + (" (relative)" if relative_to is not None else ""))
-    ax.legend(fontsize=8, loc="best")
+    ylabel = ylabel or metric.replace("_", " ") + (" (relative)" if relative_to is not None else "")
+    ax.set_ylabel(dual_scale_label(ylabel, threshold) if scale == "dual" else ylabel)
+    legend_outside(ax, fontsize=8)
     return ax
 
 
@@ -265,7 +274,7 @@ def plot_model_utility_over_epochs(runs, *, ax=None, finetuned: float | None = N
                                    relative: bool = False, **kw):
     """Model utility over epochs (paper Fig. 6 right), with the fine-tuned / retain model's utility as lines.
 
-    ``relative=True`` divides by the fine-tuned utility (1.0 = nothing lost; the issue's 80 % line is drawn).
+    ``relative=True`` divides by the fine-tuned utility (1.0 = nothing lost) and draws a dotted line at 0.8.
     """
     ref = {"fine-tuned": finetuned, "retain model": retain}
     if relative and finetuned is None:
@@ -286,10 +295,12 @@ def plot_forget_probability_over_epochs(runs, *, ax=None, finetuned: float | Non
                            ylabel="forget probability", **kw)
 
 
-def plot_forget_kl_over_epochs(runs, *, ax=None, scale: str = "linear", **kw):
-    """Forget KL E_forget KL(π_ref ‖ π_θ) (answer tokens) over epochs: how far the model moved on the forget set
-    (paper Fig. 9/10: GA's grows without bound, NPO's levels off)."""
-    return plot_run_metric(runs, "forget_kl", ax=ax, scale=scale, ylabel="forget KL(ref ‖ model)", **kw)
+def plot_forget_kl_over_epochs(runs, *, ax=None, scale: str = "linear", target: float | None = None, **kw):
+    """Forget KL ``E_forget KL(π_ref ‖ π_θ)`` (answer tokens) over epochs: how far the model moved on the forget
+    set (paper Figs. 9, 10). ``target``: the retain model's ``KL(π_ref ‖ π_retr)``, drawn as a reference line."""
+    reference = {r"retain model $\mathrm{KL}(\pi_{\mathrm{ref}} \| \pi_{\mathrm{retr}})$": target}
+    return plot_run_metric(runs, "forget_kl", ax=ax, scale=scale, reference=reference,
+                           ylabel=r"forget KL $\mathrm{KL}(\pi_{\mathrm{ref}} \| \pi_\theta)$", **kw)
 
 
 def plot_run_panels(runs, *, finetuned: Mapping | None = None, retain: Mapping | None = None, axes=None,
@@ -300,7 +311,7 @@ def plot_run_panels(runs, *, finetuned: Mapping | None = None, retain: Mapping |
     import matplotlib.pyplot as plt
 
     if axes is None:
-        _, axes = plt.subplots(2, 2, figsize=(11, 8))
+        _, axes = plt.subplots(2, 2, figsize=(12, 8), layout="constrained")
     axes = np.asarray(axes).ravel()
     if axes.size < 4:
         raise ValueError(f"axes must hold at least 4 Axes, got {axes.size}")

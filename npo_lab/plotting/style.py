@@ -1,6 +1,10 @@
-"""The one explicit style switch and the colours used for methods across every figure."""
+"""The one explicit style switch, the colours used for methods across every figure, and two small conventions
+shared by every helper: numbers in titles and legends (:func:`format_number`) and legends beside the data
+(:func:`legend_outside`); :func:`reset_axes` empties an Axes for a redraw."""
 
 from __future__ import annotations
+
+import math
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
@@ -22,10 +26,53 @@ PALETTE: dict[str, str] = {
     "retain": "#000000",
 }
 
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
 
 def method_color(name: str) -> str:
     """The palette colour of a method (or a neutral grey for names not in the palette)."""
     return PALETTE.get(name, "#555555")
+
+
+def format_number(value: float, digits: int = 3) -> str:
+    """``value`` rounded to ``digits`` significant digits for titles and legends, with a true minus sign and
+    powers of ten as superscripts: ``0.0316228 → "0.0316"``, ``-1.1834 → "−1.18"``, ``123456 → "1.23×10⁵"``."""
+    value = float(value)
+    if not math.isfinite(value):
+        return str(value)
+    text = f"{value:.{digits}g}"
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        text = f"{mantissa}×10{str(int(exponent)).translate(_SUPERSCRIPT)}"
+    return text.replace("-", "−")
+
+
+def legend_outside(ax, **kw):
+    """A legend to the right of the Axes, outside the plotting area, so that it never covers a curve (a figure
+    with ``layout="constrained"`` or saved with ``bbox_inches="tight"`` makes room for it). Extra keywords go to
+    ``ax.legend``; returns the Legend (``None`` when nothing is labelled)."""
+    if not ax.get_legend_handles_labels()[0] and "handles" not in kw:
+        return None
+    kw.setdefault("fontsize", "small")
+    return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kw)
+
+
+def reset_axes(ax) -> None:
+    """Remove what was drawn on ``ax`` (lines, collections, patches, texts, legend) and reset its scales and
+    autoscaling, so that the helpers can draw afresh. Unlike ``ax.clear()`` it keeps the Axes' tick objects, which
+    matplotlib would otherwise rebuild: a widget redraw stays cheap."""
+    for artist in [*ax.lines, *ax.collections, *ax.patches, *ax.texts]:
+        artist.remove()
+    if ax.get_legend() is not None:
+        ax.get_legend().remove()
+    if ax.get_xscale() != "linear":
+        ax.set_xscale("linear")
+    if ax.get_yscale() != "linear":
+        ax.set_yscale("linear")
+    ax.ignore_existing_data_limits = True
+    ax.set_autoscale_on(True)
+    ax.set_prop_cycle(None)
+    ax.set_title("")
 
 
 def set_style(context: str = "notebook", font_scale: float = 1.0) -> None:

@@ -1,8 +1,11 @@
-"""Plot helpers for the toy dynamics, Theorem 2 and the synthetic experiment (notebooks 01–04).
+"""Plot helpers for the toy dynamics, Theorem 2 and the synthetic experiment (paper Sec. 2.1, Theorem 2, Sec. 4).
 
 Each helper takes data (arrays or a tidy DataFrame) and ``ax=None``, draws on that Axes (or a new one), and returns
 it; none calls ``plt.show()`` or ``savefig``. :func:`synthetic_figure` builds the multi-panel reproductions of the
-paper's Figs. 3, 4, 9 and returns the Figure.
+paper's Figs. 3, 4, 9 and returns the Figure. Legends sit beside the Axes (:func:`~.style.legend_outside`).
+
+On a log axis, values that are zero up to float64 rounding (``≤ 1e-12 ×`` the largest, e.g. the KL divergence
+at step 0, where the model still is the reference) or negative are left out rather than drawn at 1e-19.
 """
 
 from __future__ import annotations
@@ -13,27 +16,42 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .style import PALETTE, method_color
+from .style import PALETTE, format_number, legend_outside, method_color
 
 __all__ = [
+    "METRIC_LABELS",
+    "DIVERGENCE_LABEL",
+    "BANDS",
     "label_colors",
+    "fit_curves",
     "plot_divergence",
     "plot_npo_curves",
+    "band_statistics",
     "plot_band",
     "plot_pareto",
     "synthetic_figure",
 ]
 
-_METRIC_LABELS = {
-    "forget_distance": "forget distance  KL(π_retr ‖ π_θ)",
-    "retain_distance": "retain distance  KL(π_retr ‖ π_θ)",
-    "forget_kl": "forget KL  KL(π_ref ‖ π_θ)",
+#: axis labels of the synthetic experiment's metrics (mathtext)
+METRIC_LABELS: dict[str, str] = {
+    "forget_distance": r"forget distance $\mathrm{KL}(\pi_{\mathrm{retr}} \| \pi_\theta)$",
+    "retain_distance": r"retain distance $\mathrm{KL}(\pi_{\mathrm{retr}} \| \pi_\theta)$",
+    "forget_kl": r"forget KL $\mathrm{KL}(\pi_{\mathrm{ref}} \| \pi_\theta)$",
 }
+#: the distance of Theorem 2 (the ``XᵀX`` norm of the parameter change)
+DIVERGENCE_LABEL = r"$\|\theta_t - \theta_{\mathrm{init}}\|_{X^\top X}$"
+#: band kinds of :func:`plot_band`: (centre line, spread) as written in the legend
+BANDS: dict[str, tuple[str, str]] = {
+    "gsd": ("geometric mean", "×/÷ geometric sd"),
+    "sd": ("mean", "± sd"),
+    "iqr": ("median", "interquartile range"),
+}
+_ROUNDOFF = 1e-12
 
 
 def _ax(ax):
     if ax is None:
-        _, ax = plt.subplots(figsize=(5.5, 3.8))
+        _, ax = plt.subplots(figsize=(5.5, 3.8), layout="constrained")
     return ax
 
 
@@ -49,10 +67,36 @@ def label_colors(labels: Sequence[str]) -> dict[str, str]:
     return colors
 
 
-def _fit(x, y, log_x):
-    xx = np.log(x) if log_x else x
-    slope, intercept = np.polyfit(xx, y, 1)
-    return slope, intercept
+def _positive(values: np.ndarray, scale_max: float) -> np.ndarray:
+    """``values`` with the non-positive ones (zero up to rounding relative to ``scale_max``) set to NaN."""
+    values = np.asarray(values, dtype=np.float64).copy()
+    values[~(values > _ROUNDOFF * scale_max)] = np.nan
+    return values
+
+
+def _index(T: int, log_t: bool, max_points: int) -> np.ndarray:
+    if log_t:
+        return np.unique(np.geomspace(1, T, min(max_points, T)).astype(int))
+    return np.unique(np.linspace(0, T, min(max_points, T + 1)).astype(int))
+
+
+def fit_curves(curves: Mapping[str, np.ndarray], *, log_t: bool = False, fit_from: float = 0.1
+               ) -> dict[str, tuple[np.ndarray, float, float]]:
+    """Least-squares line ``y_t ≈ slope·x + intercept`` per curve over ``t ≥ fit_from·T``, ``x = t`` or ``ln t``.
+
+    ``curves``: ``{label: y}`` with ``y[t]``, t = 0..T. Returns ``{label: (t used, slope, intercept)}`` (labels
+    with fewer than 2 points in the window are left out). The window skips the start, before the asymptotic rate.
+    """
+    out = {}
+    for label, y in curves.items():
+        y = np.asarray(y, dtype=np.float64)
+        T = y.size - 1
+        t = _index(T, log_t, 2000)
+        t = t[t >= max(1, int(fit_from * T))]
+        if t.size >= 2:
+            slope, intercept = np.polyfit(np.log(t) if log_t else t.astype(float), y[t], 1)
+            out[label] = (t, float(slope), float(intercept))
+    return out
 
 
 def plot_divergence(
@@ -62,47 +106,59 @@ def plot_divergence(
     log_t: bool = False,
     fit: bool | Sequence[str] = True,
     fit_from: float = 0.1,
-    ylabel: str = "‖θ_t − θ_init‖",
+    rates: Mapping[str, float] | None = None,
+    rate_lines: bool = True,
+    ylabel: str = DIVERGENCE_LABEL,
     colors: Mapping[str, str] | None = None,
     max_points: int = 2000,
+    legend: bool = True,
 ):
-    """Curves ``value_t`` (index t = 0..T) against t on a linear or a log-t axis, each with its fitted line.
+    """Curves ``y_t`` (t = 0..T) against t on a linear or a log-t axis, with fitted and predicted slopes.
 
-    The fit uses ``t ≥ fit_from·T`` and is linear in t (``log_t=False``) or in ln t (``log_t=True``); the legend
-    shows the slope (per step, or per unit of ln t). ``fit``: True (every curve), False, or the labels to fit. GA is a straight line on the linear axis, NPO on the log axis.
-    ``max_points`` subsamples long curves (log-spaced on the log axis) so that plots of 10⁵ steps stay fast.
+    ``fit`` (True, False or the labels to fit): a dashed least-squares line over ``t ≥ fit_from·T``
+    (:func:`fit_curves`), linear in t or in ln t; its slope goes into the legend (per step, or per unit of ln t).
+    ``rates``: ``{label: predicted slope}``, written next to the fitted slope and (``rate_lines``) drawn dotted
+    through the curve's last point over the same window. GA is a straight line on the linear axis, NPO on the log-t axis (Theorem 2).
+    ``max_points`` subsamples long curves (log-spaced on the log axis).
     """
     ax = _ax(ax)
     colors = dict(colors or label_colors(list(curves)))
+    rates = dict(rates or {})
+    for label, y in curves.items():
+        if np.asarray(y).size < 3:
+            raise ValueError(f"curve {label!r} needs at least 3 points, got {np.asarray(y).size}")
+    wanted = list(curves) if fit is True else [] if fit is False else list(fit)
+    fits = fit_curves({k: curves[k] for k in wanted if k in curves}, log_t=log_t, fit_from=fit_from)
+    unit = "per ln t" if log_t else "per step"
     for label, y in curves.items():
         y = np.asarray(y, dtype=np.float64)
-        T = y.size - 1
-        if T < 2:
-            raise ValueError(f"curve {label!r} needs at least 3 points, got {y.size}")
-        if log_t:
-            idx = np.unique(np.geomspace(1, T, min(max_points, T)).astype(int))
-        else:
-            idx = np.unique(np.linspace(0, T, min(max_points, T + 1)).astype(int))
+        idx = _index(y.size - 1, log_t, max_points)
         c = colors.get(label, method_color(label))
         text = label
-        if fit is True or (not isinstance(fit, bool) and label in fit):
-            sel = idx[idx >= max(1, int(fit_from * T))]
-            if sel.size >= 2:
-                slope, intercept = _fit(sel.astype(float), y[sel], log_t)
-                xs = sel.astype(float)
-                ax.plot(xs, slope * (np.log(xs) if log_t else xs) + intercept, ls="--", lw=1, color=c, alpha=0.8)
-                text = f"{label} (slope {slope:.3g}{' per ln t' if log_t else ' per step'})"
+        if label in fits:
+            t, slope, intercept = fits[label]
+            x = np.log(t) if log_t else t.astype(float)
+            ax.plot(t, slope * x + intercept, ls="--", lw=1, color=c, alpha=0.8)
+            theory = f"\n(theory {format_number(rates[label])})" if label in rates else ""
+            text = f"{label}: slope {format_number(slope)} {unit}{theory}"
+            if label in rates and rate_lines:
+                ax.plot(t, y[-1] + rates[label] * (x - x[-1]), ls=":", lw=1.8, color=c)
         ax.plot(idx, y[idx], color=c, lw=2, label=text)
+    if fits:
+        ax.plot([], [], ls="--", lw=1, color="0.3", label="dashed: fit")
+    if rate_lines and any(k in fits for k in rates):
+        ax.plot([], [], ls=":", lw=1.8, color="0.3", label="dotted: theory")
     if log_t:
         ax.set_xscale("log")
-    ax.set_xlabel("step t" + (" (log scale)" if log_t else ""))
+    ax.set_xlabel("step $t$" + (" (log scale)" if log_t else ""))
     ax.set_ylabel(ylabel)
-    ax.legend(fontsize="small")
+    if legend:
+        legend_outside(ax)
     return ax
 
 
 def plot_npo_curves(curves: pd.DataFrame, quantity: str = "weight", ax=None, *, show_ga: bool = True):
-    """NPO's adaptive weight ``W = 2σ(β·log_ratio)`` or loss against the log-ratio for several β.
+    """NPO's adaptive weight ``W = 2σ(β·log_ratio)`` or loss against the log-ratio for several β (paper Fig. 1).
 
     ``curves`` is the tidy frame of :func:`npo_lab.theory.npo_curves` (columns ``log_ratio, beta, loss, weight,
     method``); ``quantity`` is ``"weight"`` or ``"loss"``. GA (weight 1, loss = log-ratio) is drawn dashed.
@@ -124,9 +180,9 @@ def plot_npo_curves(curves: pd.DataFrame, quantity: str = "weight", ax=None, *, 
         if len(g):
             ax.plot(g["log_ratio"], g[quantity], color=method_color("GA"), ls="--", lw=1.5, label="GA")
     ax.axvline(0.0, color="0.6", lw=0.8)
-    ax.set_xlabel("log-ratio  log π_θ(y|x) − log π_ref(y|x)")
-    ax.set_ylabel("adaptive weight W = ∂L/∂logp" if quantity == "weight" else "loss")
-    ax.legend(fontsize="small")
+    ax.set_xlabel(r"log-ratio $\log\pi_\theta(y|x) - \log\pi_{\mathrm{ref}}(y|x)$")
+    ax.set_ylabel(r"adaptive weight $W = \partial L / \partial \log\pi_\theta$" if quantity == "weight" else "loss")
+    legend_outside(ax)
     return ax
 
 
@@ -138,6 +194,36 @@ def _check_df(df: pd.DataFrame, cols: Sequence[str]) -> None:
         raise ValueError("df is empty")
 
 
+def band_statistics(df: pd.DataFrame, metric: str, *, x: str = "step", band: str = "gsd",
+                    log_y: bool = False) -> pd.DataFrame:
+    """Centre line and band of ``metric`` over the rows (seeds) sharing an ``x`` value: columns
+    ``center, lo, hi``, indexed by ``x``.
+
+    * ``"gsd"``: ``exp(μ)`` and ``exp(μ ∓ s)``, μ and s the mean and (population) sd of ``log metric`` — the
+      geometric mean ×/÷ the geometric sd, symmetric on a log axis and never below 0;
+    * ``"sd"``: mean ± (population) sd — for linear axes only (its lower edge can be ≤ 0);
+    * ``"iqr"``: the median and the 25th–75th percentiles.
+
+    With ``log_y`` (or ``"gsd"``) non-positive values (zero up to float64 rounding) are left out first.
+    """
+    if band not in BANDS:
+        raise ValueError(f"band must be one of {', '.join(BANDS)}, got {band!r}")
+    if band == "sd" and log_y:
+        raise ValueError("band='sd' (mean ± sd) is for linear axes; use 'gsd' or 'iqr' with log_y=True")
+    _check_df(df, [x, metric])
+    v = df[metric].to_numpy(dtype=np.float64)
+    if log_y or band == "gsd":
+        v = _positive(v, np.nanmax(np.abs(v), initial=0.0))
+    g = pd.Series(np.log(v) if band == "gsd" else v, index=df[x].to_numpy()).dropna().groupby(level=0)
+    if band == "gsd":
+        mu, s = g.mean(), g.std(ddof=0).fillna(0.0)
+        return pd.DataFrame({"center": np.exp(mu), "lo": np.exp(mu - s), "hi": np.exp(mu + s)})
+    if band == "sd":
+        mean, sd = g.mean(), g.std(ddof=0).fillna(0.0)
+        return pd.DataFrame({"center": mean, "lo": mean - sd, "hi": mean + sd})
+    return pd.DataFrame({"center": g.median(), "lo": g.quantile(0.25), "hi": g.quantile(0.75)})
+
+
 def plot_band(
     df: pd.DataFrame,
     metric: str = "forget_distance",
@@ -146,29 +232,39 @@ def plot_band(
     x: str = "step",
     hue: str = "method",
     log_y: bool = False,
+    band: str | None = None,
+    target: float | None = None,
+    target_label: str = r"target $\mathrm{KL}(\pi_{\mathrm{ref}} \| \pi_{\mathrm{retr}})$",
     colors: Mapping[str, str] | None = None,
     legend: bool = True,
 ):
-    """Mean ± one standard deviation over seeds of ``metric`` against ``x``, one band per ``hue`` value."""
+    """``metric`` against ``x`` over seeds, one centre line and band per ``hue`` value (:func:`band_statistics`).
+
+    ``band``: ``"gsd"`` (default on a log axis), ``"sd"`` (default on a linear axis) or ``"iqr"``; the legend
+    says which, with the number of seeds. ``target``: a horizontal dashed line, e.g. the forget KL a perfectly
+    unlearned model (``π_retr``) would reach.
+    """
     _check_df(df, [x, hue, metric])
+    band = band or ("gsd" if log_y else "sd")
     ax = _ax(ax)
     labels = list(dict.fromkeys(df[hue]))
     colors = dict(colors or label_colors(labels))
     for lab in labels:
-        g = df[df[hue] == lab].groupby(x)[metric]
-        mean, sd = g.mean(), g.std(ddof=0).fillna(0.0)
+        st = band_statistics(df[df[hue] == lab], metric, x=x, band=band, log_y=log_y)
         c = colors.get(lab, method_color(lab))
-        ax.plot(mean.index, mean.values, color=c, lw=2, label=lab)
-        lo = mean - sd
-        if log_y:
-            lo = lo.clip(lower=mean.values * 0.1)
-        ax.fill_between(mean.index, lo.values, (mean + sd).values, color=c, alpha=0.18, lw=0)
+        ax.plot(st.index, st["center"], color=c, lw=2, label=lab)
+        ax.fill_between(st.index, st["lo"], st["hi"], color=c, alpha=0.18, lw=0)
+    if target is not None:
+        ax.axhline(target, color="0.2", ls="--", lw=1.2, label=f"{target_label} = {format_number(target)}")
+    n = df["seed"].nunique() if "seed" in df.columns else int(df.groupby([hue, x]).size().max())
+    center, spread = BANDS[band]
+    ax.fill_between([], [], color="0.5", alpha=0.3, label=f"line: {center}\nband: {spread}\n({n} seeds)")
     if log_y:
         ax.set_yscale("log")
     ax.set_xlabel(x)
-    ax.set_ylabel(_METRIC_LABELS.get(metric, metric))
+    ax.set_ylabel(METRIC_LABELS.get(metric, metric))
     if legend:
-        ax.legend(fontsize="small")
+        legend_outside(ax)
     return ax
 
 
@@ -183,7 +279,7 @@ def plot_pareto(
     colors: Mapping[str, str] | None = None,
     legend: bool = True,
 ):
-    """Forget-vs-retain trajectories (mean over seeds), start marked ★ and end ●; the ideal is the corner (0, 0)."""
+    """Forget-vs-retain trajectories (mean over seeds), start ★ and end ●; the ideal is the corner (0, 0)."""
     _check_df(df, ["step", hue, x, y])
     ax = _ax(ax)
     labels = list(dict.fromkeys(df[hue]))
@@ -191,54 +287,57 @@ def plot_pareto(
     start = None
     for lab in labels:
         g = df[df[hue] == lab].groupby("step")[[x, y]].mean()
+        gx, gy = g[x].to_numpy(), g[y].to_numpy()
+        if log:
+            gx, gy = _positive(gx, np.nanmax(gx)), _positive(gy, np.nanmax(gy))
         c = colors.get(lab, method_color(lab))
-        ax.plot(g[x].values, g[y].values, color=c, lw=2, label=lab)
-        ax.plot(g[x].values[-1:], g[y].values[-1:], "o", color=c, ms=6)
-        start = g.iloc[0]
+        ax.plot(gx, gy, color=c, lw=2, label=lab)
+        ax.plot(gx[-1:], gy[-1:], "o", color=c, ms=6)
+        start = (gx[0], gy[0])
     if start is not None:
-        ax.plot([start[x]], [start[y]], "*", color="k", ms=12, label="start (π_ref)", zorder=5)
+        ax.plot([start[0]], [start[1]], "*", color="k", ms=12, label=r"start ($\pi_{\mathrm{ref}}$)", zorder=5)
     if log:
         ax.set_xscale("log")
         ax.set_yscale("log")
-    ax.set_xlabel(_METRIC_LABELS.get(x, x))
-    ax.set_ylabel(_METRIC_LABELS.get(y, y))
+    ax.set_xlabel(METRIC_LABELS.get(x, x))
+    ax.set_ylabel(METRIC_LABELS.get(y, y))
     if legend:
-        ax.legend(fontsize="small")
+        legend_outside(ax)
     return ax
 
 
-def synthetic_figure(df: pd.DataFrame, kind: str = "figure4", *, title: str | None = None):
-    """Multi-panel reproductions of the paper's synthetic-experiment figures from a
-    :func:`npo_lab.theory.random_features_experiment` frame; returns the Figure.
+def synthetic_figure(df: pd.DataFrame, kind: str = "figure4", *, title: str | None = None,
+                     kl_target: float | None = None):
+    """Multi-panel reproductions of the paper's synthetic-experiment figures (Sec. 4) from a
+    :func:`npo_lab.theory.random_features_experiment` frame; returns the Figure. Bands: geometric mean ×/÷
+    geometric sd over seeds (log axes).
 
-    * ``"figure4"``: forget distance and retain distance against steps, mean ± sd over seeds (the methods).
-    * ``"figure9"``: the forget-vs-retain trajectories (Pareto plot) and the forget KL to π_ref against steps.
+    * ``"figure4"``: forget and retain distance against steps (the methods).
+    * ``"figure9"``: the forget-vs-retain trajectories and the forget KL to π_ref against steps, with the target
+      ``kl_target = KL(π_ref ‖ π_retr)`` dashed when given.
     * ``"figure3"``: the β sweep — forget and retain distance against steps and the trajectories (NPO → GA as β → 0).
     """
     _check_df(df, ["step", "method", "forget_distance", "retain_distance", "forget_kl"])
     colors = label_colors(list(dict.fromkeys(df["method"])))
-    alpha = df["alpha"].iloc[0] if "alpha" in df.columns else None
-    n_seeds = df["seed"].nunique() if "seed" in df.columns else 1
-    suffix = f"α = {alpha}, {n_seeds} seed{'s' if n_seeds != 1 else ''} (mean ± sd)" if alpha is not None else ""
-    if kind == "figure4":
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-        plot_band(df, "forget_distance", axes[0], colors=colors, log_y=True, legend=False)
-        plot_band(df, "retain_distance", axes[1], colors=colors, log_y=True)
-        default = "Synthetic unlearning (paper Fig. 4): distance to the retrained model"
-    elif kind == "figure9":
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-        plot_pareto(df, axes[0], colors=colors)
-        plot_band(df, "forget_kl", axes[1], colors=colors, log_y=True, legend=False)
-        default = "Synthetic unlearning (paper Fig. 9): trajectories and forget KL"
-    elif kind == "figure3":
-        fig, axes = plt.subplots(1, 3, figsize=(15, 4), constrained_layout=True)
-        plot_band(df, "forget_distance", axes[0], colors=colors, log_y=True, legend=False)
-        plot_band(df, "retain_distance", axes[1], colors=colors, log_y=True, legend=False)
-        plot_pareto(df, axes[2], colors=colors)
-        default = "β sweep (paper Fig. 3): NPO approaches GA as β → 0"
-    else:
+    panels = {"figure4": ("forget_distance", "retain_distance"), "figure9": ("pareto", "forget_kl"),
+              "figure3": ("forget_distance", "retain_distance", "pareto")}
+    if kind not in panels:
         raise ValueError(f"kind must be 'figure3', 'figure4' or 'figure9', got {kind!r}")
-    for a in axes:
-        a.set_xlabel(a.get_xlabel().replace("step", "unlearning step") if a.get_xlabel() == "step" else a.get_xlabel())
-    fig.suptitle(title or f"{default}\n{suffix}".strip(), fontsize="medium")
+    n = len(panels[kind])
+    fig, axes = plt.subplots(1, n, figsize=(4.6 * n + 2.2, 4), layout="constrained")
+    for i, (ax, what) in enumerate(zip(axes, panels[kind])):
+        last = i == n - 1
+        if what == "pareto":
+            plot_pareto(df, ax, colors=colors, legend=last)
+        else:
+            plot_band(df, what, ax, colors=colors, log_y=True, legend=last,
+                      target=kl_target if what == "forget_kl" else None)
+            ax.set_xlabel("unlearning step")
+    default = {"figure4": "Synthetic unlearning (paper Fig. 4): distance to the retrained model",
+               "figure9": "Synthetic unlearning (paper Fig. 9): trajectories and forget KL",
+               "figure3": "β sweep (paper Fig. 3): NPO approaches GA as β → 0"}[kind]
+    gap = df["input_gap"].iloc[0] if "input_gap" in df.columns else None
+    suffix = f"input gap {format_number(gap)}, " if gap is not None else ""
+    n_seeds = df["seed"].nunique() if "seed" in df.columns else 1
+    fig.suptitle(title or f"{default}\n{suffix}{n_seeds} seed{'s' if n_seeds != 1 else ''}", fontsize="medium")
     return fig

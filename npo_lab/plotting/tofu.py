@@ -13,12 +13,13 @@ from typing import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .style import method_color
+from .style import format_number, legend_outside, method_color
 
 __all__ = [
     "ks_statistic",
     "plot_truth_ratio_hist",
     "plot_ks_ecdf",
+    "truth_ratio_figure",
     "plot_utility_components",
     "plot_ks_floor",
     "plot_truth_ratio_means",
@@ -30,7 +31,7 @@ _METRIC_LABELS = {"probability": "probability", "rouge": "ROUGE-L", "truth_ratio
 
 def _ax(ax):
     if ax is None:
-        _, ax = plt.subplots(figsize=(6, 4))
+        _, ax = plt.subplots(figsize=(6, 4), layout="constrained")
     return ax
 
 
@@ -85,10 +86,10 @@ def plot_truth_ratio_hist(ratios, ax=None, *, bins: int = 40, log_x: bool = True
                 color=color or _color(label, i), edgecolor="white", linewidth=0.4)
     if mark_one:
         ax.axvline(1.0, color="0.3", ls="--", lw=1)
-    ax.set_xlabel("truth ratio R = P(paraphrased) / geo-mean P(perturbed)")
+    ax.set_xlabel(r"truth ratio $R$ = P(paraphrased) / geo-mean P(perturbed)")
     ax.set_ylabel("density" if density else "questions")
     if any(series):
-        ax.legend()
+        legend_outside(ax)
     return ax
 
 
@@ -98,9 +99,9 @@ def plot_ks_ecdf(a: Sequence[float], b: Sequence[float], ax=None, *, labels=("un
     farthest apart. The legend gives ``D`` and the p-value (``scipy.stats.ks_2samp`` unless ``pvalue`` is
     given): for truth ratios of the forget set, that p-value is TOFU's forget quality."""
     ax = _ax(ax)
+    d, x = ks_statistic(a, b)
     a = np.sort(np.asarray(a, dtype=float))
     b = np.sort(np.asarray(b, dtype=float))
-    d, x = ks_statistic(a, b)
     if pvalue is None:
         from scipy.stats import ks_2samp
 
@@ -108,18 +109,33 @@ def plot_ks_ecdf(a: Sequence[float], b: Sequence[float], ax=None, *, labels=("un
     colors = list(colors) if colors is not None else [_color(labels[0], 0), _color(labels[1], 1)]
     for vals, label, c in zip((a, b), labels, colors):
         y = np.arange(1, vals.size + 1) / vals.size
-        ax.step(np.concatenate([[vals[0]], vals]), np.concatenate([[0.0], y]), where="post", label=label, color=c)
+        ax.step(np.concatenate([[vals[0]], vals]), np.concatenate([[0.0], y]), where="post",
+                label=f"{label} (n = {vals.size})", color=c)
     fa = np.searchsorted(a, x, side="right") / a.size
     fb = np.searchsorted(b, x, side="right") / b.size
-    ax.vlines(x, min(fa, fb), max(fa, fb), color="crimson", lw=2.5, label=f"KS D = {d:.3f}, p = {pvalue:.3g}")
+    ax.vlines(x, min(fa, fb), max(fa, fb), color="crimson", lw=2.5,
+              label=f"KS D = {d:.3f}\np = {format_number(pvalue)}")
     ax.plot([x, x], [fa, fb], "o", color="crimson", ms=4)
     if log_x and a.min() > 0 and b.min() > 0:
         ax.set_xscale("log")
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel("truth ratio R")
+    ax.set_xlabel("truth ratio $R$")
     ax.set_ylabel("empirical CDF")
-    ax.legend(loc="lower right")
+    legend_outside(ax)
     return ax
+
+
+def truth_ratio_figure(a: Sequence[float], b: Sequence[float], *, labels=("unlearned", "retain"),
+                       pvalue: float | None = None, title: str | None = None):
+    """Two forget-set truth-ratio samples side by side (TOFU's forget quality, App. E.1.2 of the NPO paper): their
+    ECDFs with the KS distance (:func:`plot_ks_ecdf`) and their histograms on a log axis
+    (:func:`plot_truth_ratio_hist`). Returns the Figure."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4), layout="constrained")
+    plot_ks_ecdf(a, b, left, labels=labels, pvalue=pvalue)
+    plot_truth_ratio_hist(dict(zip(labels, (a, b))), right)
+    right.legend().remove()  # the ECDF panel's legend names both samples
+    fig.suptitle(title or f"forget-set truth ratios: {labels[0]} vs {labels[1]}", fontsize="medium")
+    return fig
 
 
 def plot_utility_components(components, ax=None, *, utility: Mapping[str, float] | None = None, colors=None):
@@ -174,8 +190,8 @@ def plot_ks_floor(ns: Sequence[int] | None = None, ax=None, *, points: Mapping[s
     for i, (label, (n, p)) in enumerate((points or {}).items()):
         ax.plot([n], [math.log10(p) if p > 0 else np.nan], "o", color=_color(label, i), label=f"{label} (n={n})")
     ax.set_xlabel("n (forget questions, both samples)")
-    ax.set_ylabel("log10 p-value")
-    ax.legend(fontsize="small")
+    ax.set_ylabel(r"$\log_{10}$ p-value")
+    legend_outside(ax)
     return ax
 
 
@@ -196,8 +212,8 @@ def plot_truth_ratio_means(geometric: Sequence[float], arithmetic: Sequence[floa
     ax.plot([lo, hi], [lo, hi], color="0.4", ls="--", lw=1)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("R, geometric mean of perturbed probabilities")
-    ax.set_ylabel("R, arithmetic mean")
+    ax.set_xlabel("$R$, geometric mean of perturbed probabilities")
+    ax.set_ylabel("$R$, arithmetic mean")
     if label:
-        ax.legend()
+        legend_outside(ax)
     return ax

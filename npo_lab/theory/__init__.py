@@ -1,14 +1,20 @@
 """Toy dynamics and the synthetic random-features experiment (paper Sec. 2.1, Theorem 2, Sec. 4).
 
-* :mod:`npo_lab.theory.dynamics` — the single logit, the closed-form NPO asymptote, Theorem 2's logistic model.
-* :mod:`npo_lab.theory.synthetic` — the random-features unlearning experiment (paper Figs. 3, 4, 9) and the
-  ``npo-lab synthetic`` command.
+* :mod:`~npo_lab.theory.dynamics` — the single logit, the closed-form shifts, Theorem 2's logistic model.
+* :mod:`~npo_lab.theory.synthetic` — the random-features unlearning experiment (Figs. 3, 4, 9), with its model and
+  data in :mod:`~npo_lab.theory.random_features` and its GD loops in :mod:`~npo_lab.theory.training`.
 
-Both use the objectives of :mod:`npo_lab.losses`, the same code the LLM trainer uses.
+Every gradient is the chain rule with two factors: ``∂L/∂(loss inputs)`` by autograd through the objectives of
+:mod:`npo_lab.losses` (:mod:`~npo_lab.theory.gradients`, the same terms the LLM trainer uses) and the model's own
+derivative of those inputs (:mod:`~npo_lab.theory.logistic`).
 """
 
-from . import dynamics, synthetic
+from . import dynamics, gradients, logistic, random_features, synthetic
 from .dynamics import *  # noqa: F401,F403
+from .gradients import BACKENDS, ObjectiveGradient
+from .logistic import bernoulli_kl
+from .random_features import INPUT_GAPS, SyntheticTask, make_task
 from .synthetic import *  # noqa: F401,F403
 
-__all__ = [*dynamics.__all__, *synthetic.__all__]
+__all__ = [*dynamics.__all__, *synthetic.__all__, "BACKENDS", "ObjectiveGradient", "bernoulli_kl", "INPUT_GAPS",
+           "SyntheticTask", "make_task"]

@@ -1,44 +1,69 @@
-"""TOFU data: splits, prompt templates, tokenisation with a masked prompt, and collators.
+"""TOFU data: loading the splits, and tokenising QA rows with the prompt masked.
 
 TOFU (Maini et al. 2024, "TOFU: A Task of Fictitious Unlearning for LLMs") has 200 fictitious authors x 20 QA
-pairs = ``full`` (4000 rows). ``forgetXX`` is the **last** XX % of ``full``, ``retainXX`` the first rows (the
-complement: ``forget10`` + ``retain90`` = ``full``). Evaluation splits carry a ``paraphrased_answer`` and
-``perturbed_answer`` (a list: 5 answers for the forget/retain splits, 3 for ``real_authors_perturbed`` and
-``world_facts_perturbed``) and, for the author splits, a ``paraphrased_question``. Forget splits above 10 % are
-evaluated on ``forget10_perturbed`` (:func:`eval_split_for`).
+pairs = ``full`` (4000 rows); the split names and arithmetic (``forgetXX`` = the last XX % of the authors,
+``retainXX`` the first, the evaluation split of each forget split) live in :mod:`npo_lab.tofu.splits`.
+Evaluation splits carry a ``paraphrased_answer`` and ``perturbed_answer`` (a list: 5 answers for the
+forget/retain splits, 3 for ``real_authors_perturbed`` and ``world_facts_perturbed``) and, for the author splits,
+a ``paraphrased_question``.
 
 Sources (:func:`load_tofu`):
 
 * a directory of the JSON-lines files ``{split}.json`` (one JSON object per line), e.g. a clone of the hub
-  dataset or ``../shared/tofu/data``;
+  dataset;
 * ``"hub"``: ``datasets.load_dataset("locuslab/TOFU", split)`` (configs named like the files, split ``train``);
 * ``"synthetic"``: the bundled synthetic authors (``data/synthetic_tofu/``, written by
   :mod:`npo_lab.tofu.synthetic`), the offline default;
 * ``None``: ``$NPO_LAB_TOFU_DIR`` if set, else the bundled synthetic authors.
 
-Tokenisation (:func:`encode_qa`): the prompt (the question in a :class:`PromptTemplate`) and the answer are
-tokenised **separately** and concatenated, so the prompt/answer boundary is exact (no off-by-one drift from a
-BOS token that a joint tokenisation would add or merge). EOS is appended; the labels are ``-100`` on the prompt
-and equal the input ids on the answer + EOS. The per-sequence answer log-prob that every unlearning loss uses is
-then ``log π(y|x) = Σ_t labels≠-100 log p(y_t | y_<t, x)`` (see :func:`npo_lab.losses.sequence_logprob`).
+Tokenisation (:func:`encode_qa`): the prompt (the question in a :class:`~npo_lab.tofu.templates.PromptTemplate`)
+and the answer are tokenised **separately** and concatenated, so the prompt/answer boundary is exact (no
+off-by-one drift from a BOS token that a joint tokenisation would add or merge). EOS is appended; the labels are
+``-100`` on the prompt and equal the input ids on the answer + EOS. The per-sequence answer log-prob that every
+unlearning loss uses is then ``log π(y|x) = Σ_t labels≠-100 log p(y_t | y_<t, x)`` (arXiv 2404.05868 §2; see
+:func:`npo_lab.losses.sequence_logprob`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import torch
 
+from ..errors import read_text_file
+from .splits import (
+    EVAL_SPLITS,
+    FORGET_SPLITS,
+    HOLDOUT_SPLITS,
+    RETAIN_SPLITS,
+    SPLITS,
+    check_split,
+    cut_split,
+    eval_split_for,
+    forget_percent,
+    retain_split_for,
+)
+from .templates import TEMPLATES, PromptTemplate, get_template, guess_template
+
 __all__ = [
+    # re-exported from npo_lab.tofu.splits and npo_lab.tofu.templates
     "SPLITS",
     "FORGET_SPLITS",
     "RETAIN_SPLITS",
-    "PERTURBED_SPLITS",
+    "EVAL_SPLITS",
+    "HOLDOUT_SPLITS",
+    "eval_split_for",
+    "retain_split_for",
+    "forget_percent",
+    "PromptTemplate",
+    "TEMPLATES",
+    "get_template",
+    "guess_template",
+    # defined here
     "HUB_DATASET",
     "IGNORE_INDEX",
     "bundled_data_dir",
@@ -47,82 +72,15 @@ __all__ = [
     "load_tofu",
     "load_tofu_rows",
     "load_idk_answers",
-    "eval_split_for",
-    "retain_split_for",
-    "forget_percent",
-    "PromptTemplate",
-    "TEMPLATES",
-    "get_template",
-    "guess_template",
     "encode_prompt",
     "encode_qa",
     "pad_batch",
     "QACollator",
-    "ForgetRetainCollator",
-    "IDKCollator",
-    "DPOCollator",
-    "PerturbedCollator",
-    "GenerationCollator",
-    "make_forget_examples",
 ]
 
 IGNORE_INDEX = -100
 HUB_DATASET = "locuslab/TOFU"
-
-FORGET_SPLITS = ("forget01", "forget05", "forget10", "forget20", "forget30", "forget50", "forget90")
-RETAIN_SPLITS = ("retain99", "retain95", "retain90", "retain80", "retain70", "retain50", "retain10")
-PERTURBED_SPLITS = (
-    "forget01_perturbed",
-    "forget05_perturbed",
-    "forget10_perturbed",
-    "retain_perturbed",
-    "real_authors_perturbed",
-    "world_facts_perturbed",
-)
-SPLITS = (
-    ("full",)
-    + FORGET_SPLITS
-    + RETAIN_SPLITS
-    + ("forget01_perturbed", "forget05_perturbed", "forget10_perturbed", "retain_perturbed")
-    + ("real_authors", "real_authors_perturbed", "world_facts", "world_facts_perturbed")
-)
 IDK_FILE = "idontknow.jsonl"
-
-
-# --------------------------------------------------------------------------------------------------------------
-# splits
-# --------------------------------------------------------------------------------------------------------------
-def _check_split(split: str) -> str:
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {', '.join(SPLITS)}; got {split!r}")
-    return split
-
-
-def _check_forget_split(forget_split: str) -> str:
-    if forget_split not in FORGET_SPLITS:
-        raise ValueError(f"forget_split must be one of {', '.join(FORGET_SPLITS)}; got {forget_split!r}")
-    return forget_split
-
-
-def forget_percent(forget_split: str) -> int:
-    """The percentage of authors a forget split removes: ``forget10`` → 10."""
-    return int(_check_forget_split(forget_split)[len("forget"):])
-
-
-def eval_split_for(forget_split: str) -> str:
-    """The evaluation split (paraphrased + perturbed answers) of a forget split.
-
-    ``forget01`` → ``forget01_perturbed``, ``forget05`` → ``forget05_perturbed``; ``forget10`` and every larger
-    forget split → ``forget10_perturbed`` (TOFU only publishes perturbed answers for the last 10 %; it is a
-    subset of every larger forget split, because forget splits are suffixes of ``full``).
-    """
-    pct = forget_percent(forget_split)
-    return f"{forget_split}_perturbed" if pct <= 10 else "forget10_perturbed"
-
-
-def retain_split_for(forget_split: str) -> str:
-    """The complementary retain split: ``forget10`` → ``retain90`` (``forgetXX`` + ``retain(100-XX)`` = full)."""
-    return f"retain{100 - forget_percent(forget_split):02d}"
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -179,9 +137,7 @@ def resolve_source(source: str | os.PathLike | None = None) -> str | Path:
     if isinstance(source, str) and source == "synthetic":
         return bundled_data_dir()
     if not isinstance(source, (str, os.PathLike)):
-        raise ValueError(
-            f"source must be None, 'hub', 'synthetic' or a directory path; got {type(source).__name__}"
-        )
+        raise ValueError(f"source must be None, 'hub', 'synthetic' or a directory path; got {type(source).__name__}")
     path = Path(source).expanduser()
     if not path.is_dir():
         raise ValueError(
@@ -196,7 +152,7 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"file not found: {path}")
-    text = path.read_text(encoding="utf-8")
+    text = read_text_file(path, what="TOFU file")
     if text.lstrip().startswith("["):
         try:
             rows = json.loads(text)
@@ -237,8 +193,7 @@ def _validate_rows(rows: list[dict], split: str, where: str) -> list[dict]:
             pa = row.get("perturbed_answer")
             if not isinstance(pa, list) or not pa or not all(isinstance(a, str) for a in pa):
                 raise ValueError(
-                    f"{where}: row {i} of split {split!r}: field 'perturbed_answer' must be a non-empty list of "
-                    "strings"
+                    f"{where}: row {i} of split {split!r}: field 'perturbed_answer' must be a non-empty list of strings"
                 )
             if k_ref is None:
                 k_ref = len(pa)
@@ -251,7 +206,7 @@ def _validate_rows(rows: list[dict], split: str, where: str) -> list[dict]:
 
 def _load_hub_rows(split: str) -> list[dict]:
     """Rows of a split from the hub; forget/retain splits the hub does not publish as a config (older revisions
-    only have forget01/05/10, retain90/95/99) are cut from ``full`` by the same rule (last / first rows)."""
+    only have forget01/05/10, retain90/95/99) are cut from ``full`` by the same rule (:func:`cut_split`)."""
     import datasets
 
     try:
@@ -259,23 +214,12 @@ def _load_hub_rows(split: str) -> list[dict]:
     except Exception as err:  # noqa: BLE001 - a missing config surfaces as different exception types
         if split not in FORGET_SPLITS + RETAIN_SPLITS:
             raise ValueError(f"could not load split {split!r} of {HUB_DATASET} from the hub: {err}") from err
-    full = [dict(r) for r in datasets.load_dataset(HUB_DATASET, "full", split="train")]
-    return _cut_from_full(split, full)
-
-
-def _cut_from_full(split: str, full: list[dict]) -> list[dict]:
-    """``forgetXX`` = the last XX % of ``full``, ``retainXX`` = the first XX % (rounded to whole rows)."""
-    n = len(full)
-    if split in FORGET_SPLITS:
-        k = round(n * forget_percent(split) / 100)
-        return full[n - k:]
-    pct = int(split[len("retain"):])
-    return full[: n - round(n * (100 - pct) / 100)]
+    return cut_split(split, [dict(r) for r in datasets.load_dataset(HUB_DATASET, "full", split="train")])
 
 
 def load_tofu_rows(split: str, source: str | os.PathLike | None = None) -> list[dict]:
     """The rows of a TOFU split as a list of dicts (see :func:`load_tofu`)."""
-    _check_split(split)
+    check_split(split)
     src = resolve_source(source)
     if src == "hub":
         rows = _load_hub_rows(split)
@@ -295,7 +239,7 @@ def load_tofu(split: str, source: str | os.PathLike | None = None):
     Args:
         split: one of :data:`SPLITS` (``full``, ``forget01`` .. ``forget90``, ``retain99`` .. ``retain10``,
             ``forget01/05/10_perturbed``, ``retain_perturbed``, ``real_authors[_perturbed]``,
-            ``world_facts[_perturbed]``).
+            ``world_facts[_perturbed]``) or :data:`HOLDOUT_SPLITS` (where the source has them).
         source: a directory of ``{split}.json`` JSON-lines files, ``"hub"`` (``locuslab/TOFU``),
             ``"synthetic"`` (the bundled synthetic authors) or ``None`` (``$NPO_LAB_TOFU_DIR``, else synthetic).
 
@@ -322,85 +266,11 @@ def load_idk_answers(source: str | os.PathLike | None = None) -> list[str]:
     path = None if src == "hub" else Path(src) / IDK_FILE
     if path is None or not path.is_file():
         path = bundled_data_dir() / IDK_FILE
-    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    lines = [ln.strip() for ln in read_text_file(path, what="'I don't know' answers file").splitlines()]
     answers = [ln for ln in lines if ln]
     if not answers:
         raise ValueError(f"{path}: no 'I don't know' answers")
     return answers
-
-
-# --------------------------------------------------------------------------------------------------------------
-# prompt templates
-# --------------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class PromptTemplate:
-    """How a question becomes a prompt; the answer follows the prompt directly (tokenised separately).
-
-    * ``llama2``: ``[INST] {question} [/INST]`` (TOFU's Llama-2-7B-chat format);
-    * ``qa``: ``Question: {question}\\nAnswer: `` (TOFU's phi-1.5 format; also pythia, GPT-2, the tiny models);
-    * ``chat``: the tokenizer's own chat template with one user turn and the generation prompt (Llama-3 style).
-    """
-
-    name: str
-    prefix: str = ""
-    suffix: str = ""
-    use_chat_template: bool = False
-
-    def prompt(self, question: str, tokenizer=None) -> str:
-        """The prompt text for ``question`` (needs ``tokenizer`` for the ``chat`` template)."""
-        if not self.use_chat_template:
-            return f"{self.prefix}{question}{self.suffix}"
-        if tokenizer is None or not getattr(tokenizer, "chat_template", None):
-            raise ValueError(
-                f"template {self.name!r} needs a tokenizer with a chat_template; use 'qa' or 'llama2' otherwise"
-            )
-        return tokenizer.apply_chat_template(
-            [{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True
-        )
-
-    def format(self, question: str, answer: str, tokenizer=None) -> str:
-        """Prompt + answer as one string (for display; training tokenises the two parts separately)."""
-        return self.prompt(question, tokenizer) + answer
-
-
-TEMPLATES: dict[str, PromptTemplate] = {
-    "llama2": PromptTemplate("llama2", "[INST] ", " [/INST]"),
-    "qa": PromptTemplate("qa", "Question: ", "\nAnswer: "),
-    "chat": PromptTemplate("chat", use_chat_template=True),
-}
-
-
-def get_template(name_or_tokenizer: "str | PromptTemplate | Any" = "qa") -> PromptTemplate:
-    """A :class:`PromptTemplate` by name (``"llama2"``, ``"qa"``, ``"chat"``), unchanged if already one.
-
-    Given a tokenizer instead of a name: ``chat`` if it has a chat template, else ``qa``.
-    """
-    if isinstance(name_or_tokenizer, PromptTemplate):
-        return name_or_tokenizer
-    if isinstance(name_or_tokenizer, str):
-        if name_or_tokenizer not in TEMPLATES:
-            raise ValueError(f"template must be one of {', '.join(TEMPLATES)}; got {name_or_tokenizer!r}")
-        return TEMPLATES[name_or_tokenizer]
-    if hasattr(name_or_tokenizer, "encode"):
-        return TEMPLATES["chat" if getattr(name_or_tokenizer, "chat_template", None) else "qa"]
-    raise ValueError(
-        f"template must be a name ({', '.join(TEMPLATES)}), a PromptTemplate or a tokenizer; "
-        f"got {type(name_or_tokenizer).__name__}"
-    )
-
-
-def guess_template(model_name_or_path: str | os.PathLike | None, tokenizer=None) -> str:
-    """Choose a template name from a model name: Llama-2 → ``llama2``; Llama-3 / ``-Instruct`` / ``-chat``
-    models with a chat template → ``chat``; phi, pythia, gpt2, the tiny models and anything else → ``qa``."""
-    name = str(model_name_or_path or "").lower().replace("_", "-")
-    has_chat = bool(getattr(tokenizer, "chat_template", None)) if tokenizer is not None else False
-    if "llama-2" in name or "llama2" in name:
-        return "llama2"
-    if any(k in name for k in ("phi", "pythia", "gpt2", "gpt-2", "tiny", "mini")):
-        return "qa"
-    if any(k in name for k in ("llama-3", "llama3", "instruct", "-chat", "qwen", "mistral", "gemma", "zephyr")):
-        return "chat" if (has_chat or tokenizer is None) else "qa"
-    return "qa"
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -433,7 +303,7 @@ def _pad_id(tokenizer) -> int:
     return int(pad)
 
 
-def encode_prompt(tokenizer, question: str, template: "str | PromptTemplate" = "qa") -> list[int]:
+def encode_prompt(tokenizer, question: str, template: str | PromptTemplate = "qa") -> list[int]:
     """Token ids of the prompt alone: BOS once at the start if the tokenizer adds one, never twice.
 
     This is exactly the prompt part of :func:`encode_qa`, so greedy generation sees the training prompt.
@@ -450,7 +320,7 @@ def encode_qa(
     tokenizer,
     question: str,
     answer: str,
-    template: "str | PromptTemplate" = "qa",
+    template: str | PromptTemplate = "qa",
     max_length: int = 256,
 ) -> dict[str, list[int]]:
     """Encode one QA pair for a causal LM with the prompt masked.
@@ -511,17 +381,13 @@ def pad_batch(
     return out
 
 
-def _prefixed(batch: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {f"{prefix}_{k}": v for k, v in batch.items()}
-
-
 class QACollator:
     """Rows (dicts with a question and an answer) → ``input_ids, attention_mask, labels`` of shape ``(B, T)``."""
 
     def __init__(
         self,
         tokenizer,
-        template: "str | PromptTemplate" = "qa",
+        template: str | PromptTemplate = "qa",
         max_length: int = 256,
         question_key: str = "question",
         answer_key: str = "answer",
@@ -543,152 +409,3 @@ class QACollator:
                     raise ValueError(f"row {i} has no field {key!r}")
             feats.append(self.encode(row[self.question_key], row[self.answer_key]))
         return pad_batch(feats, _pad_id(self.tokenizer))
-
-
-class ForgetRetainCollator(QACollator):
-    """Unlearning batches: forget QA, optional retain QA, optional IDK answer, optional cached ref log-probs.
-
-    Each example is ``{"forget": {"question", "answer"}, "retain": {...} | None, "idk_answer": str | None,
-    "forget_ref_logp": float | None, "idk_ref_logp": float | None}``. The batch has ``forget_input_ids``,
-    ``forget_attention_mask``, ``forget_labels``; ``retain_*`` when the examples have a retain row; ``idk_*``
-    (the IDK answer to the **forget question**) when they have ``idk_answer``; and float tensors
-    ``forget_ref_logp`` / ``idk_ref_logp`` of shape ``(B,)`` when present. A field must be present in all
-    examples of a batch or in none.
-    """
-
-    required: tuple[str, ...] = ()
-
-    def __init__(self, tokenizer, template: "str | PromptTemplate" = "qa", max_length: int = 256):
-        super().__init__(tokenizer, template, max_length)
-
-    @staticmethod
-    def _present(examples, key) -> bool:
-        have = [ex.get(key) is not None for ex in examples]
-        if any(have) and not all(have):
-            raise ValueError(f"field {key!r} is present in some examples of the batch but not in all")
-        return bool(have) and all(have)
-
-    def __call__(self, examples: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
-        if not examples:
-            raise ValueError("examples must be a non-empty list")
-        for key in ("forget",) + self.required:
-            if not self._present(examples, key):
-                raise ValueError(f"{type(self).__name__} needs the field {key!r} in every example")
-        pad = _pad_id(self.tokenizer)
-        forget = [ex["forget"] for ex in examples]
-        batch = _prefixed(pad_batch([self.encode(f["question"], f["answer"]) for f in forget], pad), "forget")
-        if self._present(examples, "retain"):
-            retain = [ex["retain"] for ex in examples]
-            batch.update(
-                _prefixed(pad_batch([self.encode(r["question"], r["answer"]) for r in retain], pad), "retain")
-            )
-        if self._present(examples, "idk_answer"):
-            feats = [self.encode(f["question"], ex["idk_answer"]) for f, ex in zip(forget, examples)]
-            batch.update(_prefixed(pad_batch(feats, pad), "idk"))
-        for key in ("forget_ref_logp", "idk_ref_logp"):
-            if self._present(examples, key):
-                batch[key] = torch.tensor([float(ex[key]) for ex in examples], dtype=torch.float32)
-        return batch
-
-
-class IDKCollator(ForgetRetainCollator):
-    """:class:`ForgetRetainCollator` that requires an ``idk_answer`` in every example (IDK+RT baseline)."""
-
-    required = ("idk_answer",)
-
-
-class DPOCollator(ForgetRetainCollator):
-    """:class:`ForgetRetainCollator` for DPO: chosen = the IDK answer (``idk_*``), rejected = the forget answer
-    (``forget_*``); requires ``idk_answer`` in every example."""
-
-    required = ("idk_answer",)
-
-
-class PerturbedCollator(QACollator):
-    """Evaluation batches: per question ``[answer, paraphrased, perturbed_1 .. perturbed_K]``, all on the question.
-
-    Rows need ``question``, ``answer``, ``perturbed_answer`` (K strings, the same K in a batch) and
-    ``paraphrased_answer`` (rows without one, e.g. real authors / world facts, use the answer in its place).
-    Returns ``input_ids, attention_mask, labels`` of shape ``(B*(2+K), T)`` — row ``i*(2+K) + j`` is answer
-    ``j`` of question ``i`` — and ``n_perturbed`` = K (an int), so ``x.view(B, 2+K, ...)`` regroups them.
-    """
-
-    def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        if not rows:
-            raise ValueError("rows must be a non-empty list")
-        K = None
-        feats = []
-        for i, row in enumerate(rows):
-            pert = row.get("perturbed_answer")
-            if not isinstance(pert, (list, tuple)) or not pert:
-                raise ValueError(f"row {i} has no 'perturbed_answer' list")
-            if K is None:
-                K = len(pert)
-            elif len(pert) != K:
-                raise ValueError(f"row {i} has {len(pert)} perturbed answers, row 0 has {K}")
-            para = row.get("paraphrased_answer") or row["answer"]
-            for ans in [row["answer"], para, *pert]:
-                feats.append(self.encode(row["question"], ans))
-        batch: dict[str, Any] = pad_batch(feats, _pad_id(self.tokenizer))
-        batch["n_perturbed"] = int(K)
-        return batch
-
-
-class GenerationCollator:
-    """Prompts for batched greedy generation: ``input_ids, attention_mask`` **left**-padded, shape ``(B, T)``."""
-
-    def __init__(self, tokenizer, template: "str | PromptTemplate" = "qa", question_key: str = "question"):
-        self.tokenizer = tokenizer
-        self.template = get_template(template)
-        self.question_key = question_key
-
-    def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
-        feats = []
-        for row in rows:
-            ids = encode_prompt(self.tokenizer, row[self.question_key], self.template)
-            feats.append({"input_ids": ids, "attention_mask": [1] * len(ids)})
-        return pad_batch(feats, _pad_id(self.tokenizer), padding_side="left")
-
-
-def make_forget_examples(
-    forget_rows: Iterable[Mapping[str, Any]],
-    retain_rows: Iterable[Mapping[str, Any]] | None = None,
-    idk_answers: Sequence[str] | None = None,
-    seed: int = 0,
-) -> list[dict]:
-    """Pair each forget row with a retain row and an IDK answer, in the example format of
-    :class:`ForgetRetainCollator`.
-
-    Retain rows are drawn without replacement from a seeded shuffle (recycled when there are fewer retain rows
-    than forget rows); IDK answers are drawn at random with the same seed. ``forget_ref_logp`` /
-    ``idk_ref_logp`` are left ``None`` (the unlearner fills them from the reference model).
-    """
-    rng = random.Random(seed)
-    forget = [{"question": r["question"], "answer": r["answer"]} for r in forget_rows]
-    if not forget:
-        raise ValueError("forget_rows is empty")
-    retain = None
-    if retain_rows is not None:
-        pool = [{"question": r["question"], "answer": r["answer"]} for r in retain_rows]
-        if not pool:
-            raise ValueError("retain_rows is empty")
-        retain = []
-        while len(retain) < len(forget):
-            order = list(range(len(pool)))
-            rng.shuffle(order)
-            retain.extend(pool[j] for j in order)
-    idk = list(idk_answers) if idk_answers is not None else None
-    if idk is not None and not idk:
-        raise ValueError("idk_answers is empty")
-    out = []
-    for i, f in enumerate(forget):
-        out.append(
-            {
-                "forget": f,
-                "retain": retain[i] if retain is not None else None,
-                "idk_answer": rng.choice(idk) if idk is not None else None,
-                "forget_ref_logp": None,
-                "idk_ref_logp": None,
-            }
-        )
-    return out

@@ -1,35 +1,40 @@
 """Run a causal LM over the TOFU eval splits and return an eval log in TOFU's ``eval_log_aggregated.json`` layout.
 
-For each of the four eval sets (retain, forget, real authors, world facts; DESIGN.md §4) and each question:
+For each of the four eval sets (retain, forget, real authors, world facts; TOFU, Maini et al. 2024 §2.2) and
+each question:
 
 * the per-answer loss ``L̄`` (mean token NLL over the answer tokens + EOS, prompt masked) of the answer, the
-  paraphrased answer and every perturbed answer. The ``2 + K`` answers of a question are scored in the same
-  forward pass (:class:`npo_lab.tofu.data.PerturbedCollator`), ``batch_size`` questions at a time;
+  paraphrased answer and every perturbed answer, from :func:`npo_lab.scoring.score_answers`. The ``2 + K``
+  answers of a question are scored in the same forward pass, ``batch_size`` questions at a time;
 * a greedy generation from the prompt (batched, **left**-padded so that every prompt ends at the same position;
   only the new tokens are decoded) and its ROUGE-1 / ROUGE-L recall against the answer.
 
 The numbers of the log are then read by :mod:`npo_lab.tofu.metrics` (``model_utility``, ``forget_quality``, ...).
 
-Eval split per section: retain → ``retain_perturbed``; forget → ``eval_split_for(forget_split)``
-(``forget10_perturbed`` for every forget split ≥ 10 %); real authors → ``real_authors_perturbed``; world facts →
-``world_facts_perturbed``; each limited to its first ``max_rows`` rows (the paper: 300).
+Eval split per section (:data:`SECTION_SPLITS`): retain → ``retain_perturbed``; forget →
+``eval_split_for(forget_split)`` (``forget10_perturbed`` for every forget split ≥ 10 %); real authors →
+``real_authors_perturbed``; world facts → ``world_facts_perturbed``; each limited to its first ``max_rows`` rows
+(the paper: 300).
 """
 
 from __future__ import annotations
 
-import argparse
 import math
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import torch
 
-from .metrics import SECTIONS, save_eval_log, section_key
+from ..scoring import model_device, score_answers
+from .data import encode_prompt, load_tofu, pad_batch
+from .logs import SECTIONS, section_name
+from .splits import eval_split_for
+from .templates import get_template
 
-__all__ = ["EVAL_SPLITS", "eval_splits", "answer_losses", "generate_answers", "evaluate_rows", "evaluate",
-           "add_arguments", "run_cli"]
+__all__ = ["SECTION_SPLITS", "eval_splits", "answer_rows", "generate_answers", "evaluate_rows", "evaluate"]
 
-# section short name -> eval split (the forget one depends on the forget split)
-EVAL_SPLITS: dict[str, str] = {
+#: section short name -> eval split (the forget one depends on the forget split: :func:`eval_split_for`)
+SECTION_SPLITS: dict[str, str] = {
     "retain": "retain_perturbed",
     "forget": "{forget}",
     "real_authors": "real_authors_perturbed",
@@ -39,31 +44,15 @@ EVAL_SPLITS: dict[str, str] = {
 
 def eval_splits(forget_split: str = "forget10", splits: Iterable[str] | None = None) -> dict[str, str]:
     """``{section key: eval split}`` for the requested sections (default: all four, TOFU's order)."""
-    from .data import eval_split_for
-
-    wanted = list(SECTIONS) if splits is None else [_short(s) for s in splits]
+    wanted = list(SECTIONS) if splits is None else [section_name(s) for s in splits]
     if not wanted:
         raise ValueError(f"splits must name at least one of {list(SECTIONS)}")
     out = {}
     for short in SECTIONS:  # keep TOFU's order
         if short in wanted:
-            split = eval_split_for(forget_split) if short == "forget" else EVAL_SPLITS[short]
+            split = eval_split_for(forget_split) if short == "forget" else SECTION_SPLITS[short]
             out[SECTIONS[short]] = split
     return out
-
-
-def _short(name: str) -> str:
-    key = section_key(name)
-    return next(s for s, k in SECTIONS.items() if k == key)
-
-
-def _input_device(model, device) -> torch.device:
-    if device is not None:
-        return torch.device(device)
-    try:
-        return model.get_input_embeddings().weight.device
-    except (AttributeError, NotImplementedError):
-        return next(model.parameters()).device
 
 
 def _batches(seq: Sequence, size: int):
@@ -71,24 +60,28 @@ def _batches(seq: Sequence, size: int):
         yield seq[i : i + size]
 
 
-@torch.no_grad()
-def answer_losses(model, batch: Mapping[str, Any], device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Summed answer NLL and answer-token count of every sequence of a (right-padded) batch.
+def answer_rows(rows: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, str]], int]:
+    """The ``2 + K`` scored answers of every eval row, flattened: ``[answer, paraphrased, perturbed_1..K]`` per row.
 
-    ``batch`` has ``input_ids, attention_mask, labels`` of shape ``(N, T)`` (prompt and padding labelled -100).
-    Returns ``(nll_sum, n_tokens)``, both shape ``(N,)`` on the CPU: ``nll_sum = −Σ_t log π(y_t | y_<t, x)`` over
-    the label tokens (causal shift), so ``L̄ = nll_sum / n_tokens``.
+    Rows need ``question``, ``answer`` and ``perturbed_answer`` (K strings, the same K in every row); a row without
+    ``paraphrased_answer`` (real authors, world facts) uses its answer in its place. Returns ``(qa_rows, K)``:
+    ``qa_rows[i * (2 + K) + j]`` is answer ``j`` of row ``i``, as ``{"question", "answer"}``.
     """
-    from ..losses import sequence_logprob, token_count
-
-    dev = _input_device(model, device)
-    ids = batch["input_ids"].to(dev)
-    mask = batch["attention_mask"].to(dev)
-    labels = batch["labels"].to(dev)
-    logits = model(input_ids=ids, attention_mask=mask).logits
-    nll = -sequence_logprob(logits, labels).float().cpu()
-    n = token_count(labels).cpu()
-    return nll, n
+    k = None
+    out: list[dict[str, str]] = []
+    for i, row in enumerate(rows):
+        pert = row.get("perturbed_answer")
+        if not isinstance(pert, (list, tuple)) or not pert:
+            raise ValueError(f"row {i} has no 'perturbed_answer' list")
+        if k is None:
+            k = len(pert)
+        elif len(pert) != k:
+            raise ValueError(f"row {i} has {len(pert)} perturbed answers, row 0 has {k}")
+        para = row.get("paraphrased_answer") or row["answer"]
+        out += [{"question": row["question"], "answer": a} for a in (row["answer"], para, *pert)]
+    if k is None:
+        raise ValueError("rows must be a non-empty list of eval rows")
+    return out, k
 
 
 @torch.no_grad()
@@ -105,9 +98,7 @@ def generate_answers(
 ) -> list[str]:
     """Greedy answers to ``questions``: prompts left-padded in batches (sorted by length to pad little),
     ``model.generate(do_sample=False)``, only the new tokens decoded (special tokens skipped), stripped."""
-    from .data import encode_prompt, pad_batch
-
-    dev = _input_device(model, device)
+    dev = torch.device(device) if device is not None else model_device(model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     prompts = [encode_prompt(tokenizer, q, template) for q in questions]
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
@@ -168,26 +159,37 @@ def evaluate_rows(
     ``exp(L̄_para − mean_j L̄_pert,j) = 1/R``); ``generated_text`` ``[prompt, generation, answer]``,
     ``rouge1_recall`` and ``rougeL_recall`` (empty generations and zero recalls when ``generate=False``).
     """
-    from .data import PerturbedCollator, get_template
-
     if not rows:
         raise ValueError("rows must be a non-empty list of eval rows")
     tpl = get_template(template)
-    collate = PerturbedCollator(tokenizer, tpl, max_length)
-    sec: dict[str, list] = {k: [] for k in (
-        "avg_gt_loss", "gt_loss", "num_token_gt", "avg_paraphrased_loss", "paraphrased_loss",
-        "num_token_paraphrased", "average_perturb_loss", "perturb_loss", "num_token_perturb", "truth_ratio")}
+    sec: dict[str, list] = {
+        k: []
+        for k in (
+            "avg_gt_loss",
+            "gt_loss",
+            "num_token_gt",
+            "avg_paraphrased_loss",
+            "paraphrased_loss",
+            "num_token_paraphrased",
+            "average_perturb_loss",
+            "perturb_loss",
+            "num_token_perturb",
+            "truth_ratio",
+        )
+    }
     for chunk in _batches(list(rows), batch_size):
-        batch = collate(chunk)
-        k = batch["n_perturbed"]
-        nll, n = answer_losses(model, batch, device)
+        qa, k = answer_rows(chunk)
+        scores = score_answers(
+            model, tokenizer, qa, template=tpl, max_length=max_length, batch_size=len(qa), device=device
+        )
+        nll, n = -scores.logp, scores.n_tokens
         if (n == 0).any():
             raise ValueError("an answer has no tokens to score (check max_length and the data)")
         nll = nll.view(len(chunk), 2 + k)
         n = n.view(len(chunk), 2 + k)
         avg = nll / n
-        if torch.isnan(avg).any():
-            raise ValueError("the model produced NaN losses")
+        if not torch.isfinite(avg).all():
+            raise ValueError("the model produced non-finite losses (NaN or inf)")
         for i in range(len(chunk)):
             sec["gt_loss"].append(float(nll[i, 0]))
             sec["num_token_gt"].append(int(n[i, 0]))
@@ -207,9 +209,16 @@ def evaluate_rows(
         if max_new_tokens is None:
             longest = max(len(tokenizer(a, add_special_tokens=False)["input_ids"]) for a in answers)
             max_new_tokens = longest + 16
-        gens = generate_answers(model, tokenizer, questions, template=tpl, max_new_tokens=max_new_tokens,
-                                batch_size=generation_batch_size or 4 * batch_size, device=device,
-                                progress_bar=progress_bar)
+        gens = generate_answers(
+            model,
+            tokenizer,
+            questions,
+            template=tpl,
+            max_new_tokens=max_new_tokens,
+            batch_size=generation_batch_size or 4 * batch_size,
+            device=device,
+            progress_bar=progress_bar,
+        )
         r1, rl = _rouge_recalls(gens, answers)
     else:
         gens, r1, rl = [""] * len(rows), [0.0] * len(rows), [0.0] * len(rows)
@@ -257,11 +266,9 @@ def evaluate(
         ``{"eval_log.json": {...}, "eval_real_author_wo_options.json": ..., "eval_real_world_wo_options.json":
         ..., "eval_log_forget.json": ...}`` (the requested sections), each as in :func:`evaluate_rows`.
     """
-    from .data import load_tofu
-
-    if max_rows is not None and (isinstance(max_rows, bool) or int(max_rows) < 1):
+    if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1):
         raise ValueError(f"max_rows must be a positive integer or None, got {max_rows!r}")
-    if int(batch_size) < 1:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     plan = eval_splits(forget_split, splits)
     data = {}
@@ -281,64 +288,21 @@ def evaluate(
     try:
         for key, rows in data.items():
             if bar is not None:
-                bar.set_postfix_str(_short(key))
-            log[key] = evaluate_rows(model, tokenizer, rows, template=template, batch_size=batch_size,
-                                     max_new_tokens=max_new_tokens, max_length=max_length, device=device,
-                                     generation_batch_size=generation_batch_size, progress_bar=bar)
+                bar.set_postfix_str(section_name(key))
+            log[key] = evaluate_rows(
+                model,
+                tokenizer,
+                rows,
+                template=template,
+                batch_size=batch_size,
+                max_new_tokens=max_new_tokens,
+                max_length=max_length,
+                device=device,
+                generation_batch_size=generation_batch_size,
+                progress_bar=bar,
+            )
     finally:
         model.train(was_training)
         if bar is not None:
             bar.close()
     return log
-
-
-# --------------------------------------------------------------------------------------------------------------
-# CLI: npo-lab evaluate --model PATH --data SOURCE [--forget SPLIT] [--max-rows N] --out LOG
-# --------------------------------------------------------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, metavar="PATH",
-                        help="model directory or hub name (loaded with AutoModelForCausalLM)")
-    parser.add_argument("--tokenizer", default=None, metavar="PATH", help="tokenizer (default: --model)")
-    parser.add_argument("--data", default=None, metavar="SOURCE",
-                        help="TOFU source: a directory of JSON-lines files, 'hub' or 'synthetic' "
-                             "(default: $NPO_LAB_TOFU_DIR, else synthetic)")
-    parser.add_argument("--forget", default="forget10", metavar="SPLIT", help="forget split (default forget10)")
-    parser.add_argument("--max-rows", type=int, default=300, metavar="N", help="rows per eval split (default 300)")
-    parser.add_argument("--template", default=None,
-                        help="prompt template: llama2, qa or chat (default: guessed from the model name)")
-    parser.add_argument("--batch-size", type=int, default=16, help="questions per batch (default 16)")
-    parser.add_argument("--max-new-tokens", type=int, default=None,
-                        help="generation length (default: longest answer + 16)")
-    parser.add_argument("--splits", nargs="+", default=None, choices=list(SECTIONS), help="subset of eval sets")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps ... (default: cuda if available)")
-    parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
-                        help="model weights dtype (default auto)")
-    parser.add_argument("--out", required=True, metavar="LOG", help="output eval log (JSON, TOFU layout)")
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from .data import guess_template
-    from .metrics import summarize
-
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = args.dtype if args.dtype == "auto" else getattr(torch, args.dtype)
-    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer or args.model)
-    import transformers
-
-    # transformers >= 4.56 names the argument ``dtype``; older versions only know ``torch_dtype``
-    new_api = tuple(int(x) for x in transformers.__version__.split(".")[:2]) >= (4, 56)
-    model = AutoModelForCausalLM.from_pretrained(args.model, **{"dtype" if new_api else "torch_dtype": dtype})
-    model = model.to(device)
-    template = args.template or guess_template(args.model, tokenizer)
-    log = evaluate(model, tokenizer, source=args.data, forget_split=args.forget, template=template,
-                   max_rows=args.max_rows, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-                   device=device, splits=args.splits)
-    path = save_eval_log(log, args.out)
-    print(f"wrote {path}")
-    if args.splits is None:
-        s = summarize(log)
-        print(f"model utility {s['model_utility']:.4f}; forget probability {s['forget_probability']:.4f}, "
-              f"ROUGE-L {s['forget_rouge']:.4f}, truth ratio {s['forget_truth_ratio']:.4f} (n={s['n_forget']})")
-    return 0

@@ -1,0 +1,137 @@
+"""``npo-lab demo``: the offline mini-TOFU job (``make demo``): fine-tune, unlearn with several methods, report.
+
+Settings come from the :class:`~npo_lab.experiments.DemoConfig` defaults — its :meth:`~DemoConfig.smoke` sizes
+with ``--smoke`` or ``NPO_LAB_SMOKE=1`` — or from a ``--config`` JSON file, and the options given override them.
+Every setting, the device and ``--out`` are checked before any model is trained; user errors raise ``ValueError``
+(one line from ``npo-lab``, exit status 2). Figures are drawn on Agg canvases (no display needed). When stdout is
+not a terminal (a log file, CI) there are no progress bars: one line per stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+from .. import is_smoke
+from ..tofu.splits import FORGET_SPLITS
+
+__all__ = ["add_arguments", "run"]
+
+# option -> DemoConfig field (options left out keep the base config's value)
+_FIELDS = {
+    "out": "out",
+    "methods": "methods",
+    "seed": "seed",
+    "data": "data",
+    "forget": "forget_split",
+    "authors": "n_authors",
+    "epochs": "epochs",
+    "lr": "learning_rate",
+    "beta": "beta",
+    "alpha": "alpha",
+    "eval_max_rows": "eval_max_rows",
+    "device": "device",
+}
+
+
+def _budget(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds or 'inf', got {text!r}") from None
+    return None if math.isinf(value) and value > 0 else value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..experiments import DEMO_METHODS, DemoConfig
+
+    d = DemoConfig()
+    parser.add_argument(
+        "--config", metavar="JSON", help="a DemoConfig JSON file (DemoConfig.save); the options below override it"
+    )
+    parser.add_argument("--smoke", action="store_true", help="seconds-long sizes (also NPO_LAB_SMOKE=1)")
+    parser.add_argument("--out", help=f"output directory: new, empty or an earlier demo's (default {d.out})")
+    parser.add_argument(
+        "--methods", nargs="+", metavar="METHOD", help=f"unlearning methods (default: {' '.join(DEMO_METHODS)})"
+    )
+    parser.add_argument("--seed", type=int, help=f"seed of models and unlearning (default {d.seed})")
+    parser.add_argument(
+        "--data",
+        help="'synthetic' (bundled authors, default), 'hub', or a directory of TOFU "
+        "JSON-lines files (e.g. the first 20 real authors; measured best there with --ft-epochs 36 "
+        "--beta 0.02)",
+    )
+    parser.add_argument(
+        "--forget",
+        choices=FORGET_SPLITS,
+        help=f"forget split of the chosen authors (default {d.forget_split} = 2 of 20 authors)",
+    )
+    parser.add_argument("--authors", type=int, help=f"number of authors (default {d.n_authors})")
+    parser.add_argument("--epochs", type=float, help=f"unlearning epochs (default {d.epochs:g})")
+    parser.add_argument("--ft-epochs", type=int, help="epochs of the mini-TOFU fine-tuning of both models (default 24)")
+    parser.add_argument("--lr", type=float, help=f"unlearning learning rate (default {d.learning_rate:g})")
+    parser.add_argument("--beta", type=float, help=f"β of NPO/DPO (default {d.beta:g})")
+    parser.add_argument("--alpha", type=float, help="retain weight (default 1; 5/12 for forget50/90)")
+    parser.add_argument("--eval-max-rows", type=int, help=f"rows per eval split (default {d.eval_max_rows})")
+    parser.add_argument(
+        "--time-budget",
+        type=_budget,
+        default=argparse.SUPPRESS,
+        metavar="SECONDS",
+        help="run the optional methods (IDK+RT, DPO+RT) only while the job stays within this many "
+        f"seconds (default {d.time_budget:g}; 'inf': always run them)",
+    )
+    parser.add_argument("--device", help="where unlearning and evaluation run: auto (default), cpu, cuda, mps")
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bars, one line per stage (the default when stdout is not a terminal)",
+    )
+
+
+def demo_config(args: argparse.Namespace):
+    """The :class:`~npo_lab.experiments.DemoConfig` the options describe (raises ``ValueError`` on bad ones)."""
+    from ..experiments import DemoConfig
+
+    if args.config:
+        base = DemoConfig.load(args.config)
+    else:
+        base = DemoConfig.smoke() if (args.smoke or is_smoke()) else DemoConfig()
+    changes = {field: getattr(args, opt) for opt, field in _FIELDS.items() if getattr(args, opt) is not None}
+    if "time_budget" in args:
+        changes["time_budget"] = args.time_budget
+    if args.ft_epochs is not None:
+        changes["minitofu"] = {**(base.minitofu or {}), "epochs": args.ft_epochs}
+    changes["progress"] = not args.no_progress and sys.stdout.isatty()
+    return base.replace(**changes)
+
+
+def _quiet_library_bars() -> None:
+    """Progress bars of the Hugging Face libraries (weights loading/saving, datasets) off: lines, not bars."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    try:
+        import datasets
+
+        datasets.disable_progress_bars()
+    except ImportError:  # pragma: no cover - datasets is a dependency
+        pass
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the demo; 0 when at least one method ran, 1 when none did, 130 when interrupted (Ctrl-C)."""
+    import json
+
+    from ..experiments import DEMO_FILE, run_demo
+
+    cfg = demo_config(args)
+    if not cfg.progress:
+        _quiet_library_bars()
+    summary = run_demo(cfg, print_fn=lambda line: print(line, flush=True))
+    info = json.loads((Path(cfg.out) / DEMO_FILE).read_text(encoding="utf-8"))
+    if info.get("interrupted"):
+        return 130
+    return 0 if summary.get("methods") else 1

@@ -1,0 +1,178 @@
+"""Configs: small frozen dataclasses with help text, validated on creation, saved as JSON.
+
+Every config of the package declares its fields with :func:`option` (default, help text, allowed values) and
+inherits :class:`Config`, which gives it
+
+* validation on creation, from the field's type and its ``option`` bounds: numbers are finite, integer fields
+  hold integers (``2.0`` is accepted as 2, ``2.5`` is not), booleans are booleans, strings come from ``choices``;
+  the error names the field and what is allowed;
+* one JSON mechanism: :meth:`~Config.to_dict` / :meth:`~Config.from_dict`, :meth:`~Config.to_json` /
+  :meth:`~Config.from_json` (JSON **text**), :meth:`~Config.save` / :meth:`~Config.load` (a **file**, UTF-8);
+  unknown keys are refused by name;
+* :meth:`~Config.help` (field → help text), :meth:`~Config.groups` (section → fields) and :meth:`~Config.replace`.
+
+Example::
+
+    @dataclass(frozen=True)
+    class ToyConfig(Config):
+        lr: float = option(1e-3, "learning rate", gt=0)
+        steps: int = option(100, "optimiser steps", ge=1)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import types
+import typing
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+__all__ = ["Config", "option"]
+
+C = TypeVar("C", bound="Config")
+_MISSING = dataclasses.MISSING
+
+
+def option(default: Any, help: str, *, group: str = "", ge=None, gt=None, le=None, choices=None):
+    """A dataclass field with help text and allowed values (``ge``/``gt``/``le`` bounds, ``choices``)."""
+    meta = {"help": help, "group": group, "ge": ge, "gt": gt, "le": le, "choices": choices}
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("use a tuple (immutable) as the default of a config field")
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def _base_types(hint) -> tuple[set, bool]:
+    """The plain types a field's annotation allows, and whether ``None`` is allowed."""
+    args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    plain = {typing.get_origin(a) or a for a in args if a is not type(None)}
+    return plain, type(None) in args
+
+
+def _coerce(name: str, value: Any, hint) -> Any:
+    kinds, optional = _base_types(hint)
+    if value is None:
+        if optional:
+            return None
+        raise ValueError(f"{name} must not be None")
+    if kinds == {bool}:
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be true or false, got {value!r}")
+        return value
+    if kinds == {int}:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+        return int(value)
+    if kinds == {float}:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
+        return float(value)
+    if kinds == {str}:
+        if not isinstance(value, str):
+            raise ValueError(f"{name} must be a string, got {value!r}")
+        return value
+    if kinds == {tuple}:  # tuple[str, ...]: a list (from JSON) or a single string is accepted
+        value = (value,) if isinstance(value, str) else value
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"{name} must be a list of strings, got {value!r}")
+        return tuple(value)
+    return value
+
+
+def _check_bounds(name: str, value: Any, meta) -> None:
+    if value is None:
+        return
+    choices = meta.get("choices")
+    if choices is not None and value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}; got {value!r}")
+    for key, ok, word in (
+        ("ge", lambda v, b: v >= b, ">="),
+        ("gt", lambda v, b: v > b, ">"),
+        ("le", lambda v, b: v <= b, "<="),
+    ):
+        bound = meta.get(key)
+        if bound is not None and not ok(value, bound):
+            raise ValueError(f"{name} must be {word} {bound}, got {value!r}")
+
+
+class Config:
+    """Mixin for frozen dataclass configs: validation from :func:`option` metadata and JSON save/load."""
+
+    #: extra top-level keys tolerated (and dropped) by :meth:`from_dict`, e.g. a run record's other sections
+    record_keys: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            value = _coerce(f.name, getattr(self, f.name), hints[f.name])
+            _check_bounds(f.name, value, f.metadata)
+            object.__setattr__(self, f.name, value)
+
+    # -------------------------------------------------------------------------------------------- dict / JSON
+    def to_dict(self) -> dict:
+        """Field name → value (tuples as lists): plain JSON-able values."""
+        return {
+            f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in dataclasses.fields(self)
+        }
+
+    @classmethod
+    def from_dict(cls: type[C], data: dict) -> C:
+        if not isinstance(data, dict):
+            raise ValueError(f"a {cls.__name__} must be a JSON object, got {type(data).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names - set(cls.record_keys))
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} field(s) {unknown}; valid fields: {', '.join(sorted(names))}")
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def to_json(self) -> str:
+        """The config as JSON text."""
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False)
+
+    @classmethod
+    def from_json(cls: type[C], text: str) -> C:
+        """A config from JSON **text** (use :meth:`load` for a file)."""
+        if not isinstance(text, str):
+            raise ValueError(
+                f"from_json takes JSON text, got {type(text).__name__}; use {cls.__name__}.load(path) to read a file"
+            )
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(
+                f"{cls.__name__}.from_json: not valid JSON text ({e.msg}); use load(path) to read a file"
+            ) from None
+        return cls.from_dict(data)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the config to ``path`` as JSON (UTF-8); returns the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.to_json() + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls: type[C], path: str | Path) -> C:
+        """Read a config saved by :meth:`save` (or a run record's ``config.json``)."""
+        from .errors import read_json_file
+
+        return cls.from_dict(read_json_file(path, what=f"{cls.__name__} file"))
+
+    # --------------------------------------------------------------------------------------------- helpers
+    @classmethod
+    def help(cls) -> dict[str, str]:
+        """Field name → help text."""
+        return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def groups(cls) -> dict[str, list[str]]:
+        """Section name → field names, in declaration order."""
+        out: dict[str, list[str]] = {}
+        for f in dataclasses.fields(cls):
+            out.setdefault(f.metadata.get("group", ""), []).append(f.name)
+        return out
+
+    def replace(self: C, **changes) -> C:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)

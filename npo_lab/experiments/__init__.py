@@ -1,0 +1,67 @@
+"""Experiments: the mini-TOFU demo (``npo-lab demo``, ``make demo``, notebooks 05 and 06) and its reports.
+
+* :mod:`.minitofu_demo` — :class:`DemoConfig` and :func:`run_demo`: prepare the tiny models, evaluate them,
+  unlearn with several methods, write the reports;
+* :mod:`.forget_kl` — the forget KL ``E_forget KL(π_ref ‖ π_θ)``, an extra metric of every evaluation;
+* :mod:`.reports` — ``demo_summary.json``, the results and answers tables, the figures (no model needed).
+
+A demo directory (``--out``, default ``runs/demo``) holds::
+
+    demo.json               what was run: the DemoConfig, the mini-TOFU models' config and cache log, per-method
+                            status and seconds, skipped methods, status (running / completed / interrupted)
+    demo_summary.json       the results, per method (format in npo_lab.experiments.reports)
+    runs/<method>/          one run record per method (npo_lab.runs: config.json, metrics.jsonl with forget_kl,
+                            samples.jsonl, summary.json); NPO+RT is written NPO_RT
+    eval_logs/retain.json, eval_logs/finetuned.json   TOFU eval logs of the two reference models
+    answers_finetuned.json  the fine-tuned model's sample answers
+    table.csv, answers.csv, answers.md, figures/*.png  the reports
+
+A run record's ``summary.json`` describes one unlearning run; ``demo_summary.json`` compares the methods of a demo.
+"""
+
+from .forget_kl import ForgetKL, forget_kl
+from .minitofu_demo import (
+    DEMO_FILE,
+    DEMO_METHODS,
+    OPTIONAL_METHODS,
+    PAPER_ALPHA,
+    DemoConfig,
+    check_data,
+    check_device,
+    check_out_dir,
+    reference_logs,
+    run_demo,
+)
+from .reports import (
+    DEMO_SUMMARY_FILE,
+    answers_table,
+    format_table,
+    load_demo,
+    repetition_rate,
+    results_table,
+    summarize_runs,
+    write_figures,
+)
+
+__all__ = [
+    "DEMO_FILE",
+    "DEMO_METHODS",
+    "DEMO_SUMMARY_FILE",
+    "OPTIONAL_METHODS",
+    "PAPER_ALPHA",
+    "DemoConfig",
+    "ForgetKL",
+    "answers_table",
+    "check_data",
+    "check_device",
+    "check_out_dir",
+    "forget_kl",
+    "format_table",
+    "load_demo",
+    "reference_logs",
+    "repetition_rate",
+    "results_table",
+    "run_demo",
+    "summarize_runs",
+    "write_figures",
+]

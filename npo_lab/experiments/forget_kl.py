@@ -1,0 +1,70 @@
+"""Forget KL: how far unlearning moved the model on the forget set, as an evaluation metric.
+
+``forget KL = mean over forget rows of (1/|y|) Σ_t KL(π_ref(·|y_<t, x) ‖ π_θ(·|y_<t, x))`` over the answer tokens
+(:func:`npo_lab.losses.kl_to_ref`), with π_ref the fine-tuned model before unlearning. Gradient ascent drives it
+up without bound; NPO's adaptive weight makes it level off (paper arXiv 2404.05868, Sec. 4 and Fig. 10).
+
+:class:`ForgetKL` is a metric ``metric(model) -> float`` of the kind the evaluation of unlearning accepts
+(``unlearn(..., eval_metrics={"forget_kl": metric})``): its values land in the run's ``metrics.jsonl`` rows.
+Both passes go through :func:`npo_lab.scoring.iter_forward` (batched, no grad, eval mode).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from ..losses import kl_to_ref
+from ..scoring import iter_forward
+
+__all__ = ["ForgetKL", "forget_kl"]
+
+
+class ForgetKL:
+    """``E_forget KL(π_ref ‖ π_θ)`` (answer tokens) of a model against ``ref_model``, computed on call.
+
+    The reference logits are computed once, here, and kept on the CPU (rows × length × vocabulary floats: a few
+    MB for the mini-TOFU models). ``metric(model)`` runs the same batches through ``model`` and returns the mean.
+    """
+
+    def __init__(
+        self,
+        ref_model,
+        tokenizer,
+        rows: Sequence[Mapping],
+        *,
+        template: str = "qa",
+        max_length: int = 256,
+        batch_size: int = 32,
+    ):
+        self.rows = [{"question": r["question"], "answer": r["answer"]} for r in rows]
+        if not self.rows:
+            raise ValueError("rows is empty: the forget KL needs at least one forget row")
+        self.tokenizer = tokenizer
+        self.options = {"template": template, "max_length": int(max_length), "batch_size": int(batch_size)}
+        self.ref_logits = [logits.float().cpu() for _, logits in self._forward(ref_model)]
+
+    def _forward(self, model):
+        return iter_forward(model, self.tokenizer, self.rows, **self.options)
+
+    def __call__(self, model) -> float:
+        total, n = 0.0, 0
+        for (batch, logits), ref in zip(self._forward(model), self.ref_logits, strict=True):
+            kl = kl_to_ref(logits.float(), ref.to(logits.device), batch["labels"])
+            total += float(kl.sum())
+            n += kl.numel()
+        return total / n
+
+
+def forget_kl(
+    model,
+    ref_model,
+    tokenizer,
+    rows: Sequence[Mapping],
+    *,
+    template: str = "qa",
+    max_length: int = 256,
+    batch_size: int = 32,
+) -> float:
+    """``E_forget KL(π_ref ‖ π_θ)`` of ``model`` against ``ref_model`` on ``rows`` (see :class:`ForgetKL`)."""
+    metric = ForgetKL(ref_model, tokenizer, rows, template=template, max_length=max_length, batch_size=batch_size)
+    return metric(model)

@@ -1,0 +1,255 @@
+"""The cached mini-TOFU pipeline: data subset → tokenizer → fine-tuned model and retain model (→ a quick check)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..tofu.splits import (
+    FORGET_PERCENTS,
+    GENERAL_SPLITS,
+    forget_percent,
+    holdout_split_for,
+    n_split_authors,
+    retain_split_for,
+)
+from .cache import atomic_save, cache_root, content_hash, is_complete
+from .config import MiniTofuConfig
+from .model import tiny_llama, train_tokenizer
+from .subset import load_source_rows, write_subset_source
+from .train import answer_probability, train_lm
+
+__all__ = ["MiniTofu", "prepare"]
+
+_SUBSET_FORMAT = 2  # bump when write_subset_source changes what it writes (2: holdout splits)
+
+
+def _rows(split: str, source_dir: Path) -> list[dict]:
+    from ..tofu.data import load_tofu
+
+    return [dict(r) for r in load_tofu(split, source_dir)]
+
+
+def _general_qa(source_dir: Path) -> list[dict]:
+    return [{"question": r["question"], "answer": r["answer"]} for s in GENERAL_SPLITS for r in _rows(s, source_dir)]
+
+
+@dataclass
+class MiniTofu:
+    """The prepared mini-TOFU setting: tokenizer, fine-tuned ``model``, ``retain_model`` and their data.
+
+    ``source_dir`` is a TOFU-format directory of the chosen authors (pass it as ``source=`` to ``load_tofu``,
+    ``evaluate`` and ``unlearn``); ``log`` records timings, training losses and the memorisation check. The
+    holdout authors (:attr:`holdout_rows`) are in neither model's training data.
+    """
+
+    config: MiniTofuConfig
+    forget_split: str
+    source_dir: Path
+    tokenizer: Any
+    model: Any
+    retain_model: Any
+    model_dir: Path
+    retain_model_dir: Path
+    log: dict = field(default_factory=dict)
+
+    @property
+    def retain_split(self) -> str:
+        return retain_split_for(self.forget_split)
+
+    @property
+    def holdout_split(self) -> str:
+        """The holdout split as large as the forget rows an audit compares: ``holdoutXX`` for ``forgetXX`` up to
+        10 %; ``holdout10`` for larger forget splits, whose forget-side metrics use the last 10 % of the authors."""
+        return holdout_split_for(f"forget{min(forget_percent(self.forget_split), 10):02d}")
+
+    def rows(self, split: str) -> list[dict]:
+        """Rows of a split of this setting (``full``, ``forget10``, ``retain90``, ``holdout10``, ...)."""
+        return _rows(split, self.source_dir)
+
+    @property
+    def forget_rows(self) -> list[dict]:
+        return self.rows(self.forget_split)
+
+    @property
+    def retain_rows(self) -> list[dict]:
+        return self.rows(self.retain_split)
+
+    @property
+    def holdout_rows(self) -> list[dict]:
+        """QA rows of authors that no model of this setting was trained on (:attr:`holdout_split`)."""
+        return self.rows(self.holdout_split)
+
+    def general_rows(self) -> list[dict]:
+        return _general_qa(self.source_dir) if self.config.include_general else []
+
+    def idk_answers(self) -> list[str]:
+        from ..tofu.data import load_idk_answers
+
+        return list(load_idk_answers(self.source_dir))
+
+    def fresh_model(self):
+        """A new copy of the fine-tuned model (unlearning changes its model in place)."""
+        return _load_model(self.model_dir)
+
+
+def _load_model(path: Path):
+    from transformers import LlamaForCausalLM
+
+    model = LlamaForCausalLM.from_pretrained(path)
+    model.eval()
+    return model
+
+
+def _resolve_source(source: str | Path | None) -> str | Path | None:
+    if source in (None, "synthetic", "hub"):
+        return source
+    p = Path(source).expanduser()
+    if not p.is_dir():
+        raise ValueError(f"source must be 'synthetic', 'hub' or an existing directory of TOFU files, got {source!r}")
+    return p.resolve()
+
+
+def _check_forget_split(config: MiniTofuConfig, forget_split: str) -> None:
+    if forget_split not in FORGET_PERCENTS:
+        raise ValueError(f"forget_split must be one of {', '.join(FORGET_PERCENTS)}, got {forget_split!r}")
+    if n_split_authors(config.n_authors, FORGET_PERCENTS[forget_split]) >= config.n_authors:
+        raise ValueError(f"forget_split={forget_split} would forget all {config.n_authors} authors; use more authors")
+
+
+def _tokenizer_texts(rows: dict[str, Any]) -> list[str]:
+    """Every text of the subset: QA pairs, eval answers, holdout and general rows, IDK answers.
+
+    The holdout rows are included so that forget and holdout answers are tokenised alike (as by a pretrained
+    tokenizer, which has seen neither); the tokenizer learns no facts, and no model trains on the holdout rows.
+    """
+    qa = rows["full"] + rows.get("holdout", []) + [r for s in GENERAL_SPLITS for r in rows[s]]
+    texts = [r["question"] + "\n" + r["answer"] for r in qa]
+    texts += [a for r in qa for a in [r.get("paraphrased_answer", ""), *r.get("perturbed_answer", [])] if a]
+    return texts + list(rows.get("idk", []))
+
+
+def _tokenizer(rows: dict[str, Any], config: MiniTofuConfig, tok_dir: Path, log: dict, force: bool):
+    from transformers import PreTrainedTokenizerFast
+
+    cached = tok_dir.exists() and not force
+    if not cached:
+        t0 = time.perf_counter()
+        tok = train_tokenizer(_tokenizer_texts(rows), vocab_size=config.vocab_size)
+        atomic_save(tok.save_pretrained, tok_dir)
+        log["tokenizer_seconds"] = time.perf_counter() - t0
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(tok_dir)
+    tokenizer.padding_side = "right"
+    return tokenizer, cached
+
+
+def _model(
+    path: Path,
+    tokenizer,
+    train_rows: list[dict],
+    config: MiniTofuConfig,
+    seed_offset: int,
+    *,
+    log: dict,
+    force: bool,
+    progress: bool,
+):
+    """The model trained on ``train_rows``, loaded from ``path`` when cached; returns ``(model, cached)``."""
+    if path.exists() and not force:
+        return _load_model(path), True
+    model = tiny_llama(
+        tokenizer,
+        hidden_size=config.hidden_size,
+        num_layers=config.num_layers,
+        num_heads=config.num_heads,
+        intermediate_size=config.intermediate_size,
+        max_position_embeddings=max(512, config.max_length),
+        seed=config.seed + seed_offset,
+    )
+    log[f"train_{path.name}"] = train_lm(
+        model, tokenizer, train_rows, config, seed=config.seed + seed_offset, progress=progress, desc=path.name
+    )
+    atomic_save(model.save_pretrained, path)
+    return model, False
+
+
+def _memorisation_check(setting: MiniTofu) -> dict[str, float]:
+    """Mean answer probability of both models on the forget, retain and (where present) holdout rows."""
+    kw = dict(template=setting.config.template, max_length=setting.config.max_length)
+    groups = {"forget": setting.forget_rows, "retain": setting.retain_rows}
+    if (setting.source_dir / f"{setting.holdout_split}.json").is_file():
+        groups["holdout"] = setting.holdout_rows
+    out = {}
+    for name, model in (("finetuned", setting.model), ("retain_model", setting.retain_model)):
+        for group, rows in groups.items():
+            probs = answer_probability(model, setting.tokenizer, rows, **kw)
+            out[f"{name}_{group}_probability"] = float(sum(probs) / max(len(probs), 1))
+    return out
+
+
+def prepare(
+    config: MiniTofuConfig | None = None,
+    forget_split: str = "forget10",
+    *,
+    cache: str | Path | None = None,
+    progress: bool = True,
+    force: bool = False,
+    check: bool = True,
+) -> MiniTofu:
+    """Tokenizer + fine-tuned model + retain model for ``config``, trained once and then loaded from the cache.
+
+    The fine-tuned model learns the subset's ``full`` (+ the general set), the retain model its retain split of
+    ``forget_split`` (+ the general set); neither sees the holdout authors. Cache layout under
+    :func:`cache_root`: ``minitofu/data-<hash>/`` (the TOFU-format subset directory) and ``minitofu/<key>/`` with
+    ``config.json``, ``tokenizer/``, ``finetuned/``, ``retain-<forget_split>/`` and ``log.json``; ``<key>`` hashes
+    the configuration (the source aside) and the data, the retain model is keyed by the forget split too.
+    ``force=True`` retrains. ``check=True`` records the mean answer probability of both models on the forget,
+    retain and holdout rows (a memorisation check) in ``log``.
+    """
+    config = config or MiniTofuConfig()
+    if not isinstance(config, MiniTofuConfig):
+        raise ValueError(f"config must be a MiniTofuConfig, got {type(config).__name__}")
+    _check_forget_split(config, forget_split)
+    t_start = time.perf_counter()
+    rows = load_source_rows(_resolve_source(config.source), config.n_authors, cache=cache)
+    data_hash = content_hash({"rows": rows, "format": _SUBSET_FORMAT})
+    root = cache_root(cache) / "minitofu"
+    source_dir = root / f"data-{data_hash}"
+    if force or not is_complete(source_dir):
+        atomic_save(lambda d: write_subset_source(rows, d), source_dir, mark_complete=True)
+    trained = {k: v for k, v in config.to_dict().items() if k != "source"}  # the data hash stands for the source
+    run_dir = root / content_hash({"config": trained, "data": data_hash})
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config.save(run_dir / "config.json")
+    log_path = run_dir / "log.json"
+    log: dict = json.loads(log_path.read_text()) if log_path.exists() and not force else {}
+    log["data_hash"], log["cache_dir"] = data_hash, str(run_dir)
+
+    general = _general_qa(source_dir) if config.include_general else []
+    tokenizer, cached_tok = _tokenizer(rows, config, run_dir / "tokenizer", log, force)
+    kw = dict(log=log, force=force, progress=progress)
+    full = _rows("full", source_dir)
+    model, cached_ft = _model(run_dir / "finetuned", tokenizer, full + general, config, 0, **kw)
+    retain_name = f"retain-{forget_split}"
+    retain = _rows(retain_split_for(forget_split), source_dir)
+    retain_model, cached_rt = _model(run_dir / retain_name, tokenizer, retain + general, config, 1, **kw)
+    log["cached"] = {"tokenizer": cached_tok, "finetuned": cached_ft, retain_name: cached_rt}
+    setting = MiniTofu(
+        config=config,
+        forget_split=forget_split,
+        source_dir=source_dir,
+        tokenizer=tokenizer,
+        model=model,
+        retain_model=retain_model,
+        model_dir=run_dir / "finetuned",
+        retain_model_dir=run_dir / retain_name,
+        log=log,
+    )
+    if check and f"check_{forget_split}" not in log:
+        log[f"check_{forget_split}"] = _memorisation_check(setting)
+    log["prepare_seconds"] = time.perf_counter() - t_start
+    log_path.write_text(json.dumps(log, indent=2) + "\n")
+    return setting
