@@ -42,8 +42,9 @@ def bench(demo, moves: list[dict], fresh: bool = False) -> dict[str, float]:
         draws.append(demo.last_timings["draw"])
         renders.append(demo.last_timings["render"])
     assert demo.png[:4] == b"\x89PNG"
-    return {k: 1e3 * statistics.median(v) for k, v in
-            (("wall", walls), ("cpu", cpus), ("draw", draws), ("render", renders))}
+    return {
+        k: 1e3 * statistics.median(v) for k, v in (("wall", walls), ("cpu", cpus), ("draw", draws), ("render", renders))
+    }
 
 
 def rows(n: int, df) -> list[tuple[str, object, list[dict], bool]]:
@@ -57,8 +58,12 @@ def rows(n: int, df) -> list[tuple[str, object, list[dict], bool]]:
         ("single logit 10k steps: β", SingleLogitDemo(steps=10_000), [{"beta": b} for b in betas], False),
         ("single logit 10k steps: η", SingleLogitDemo(steps=10_000), [{"lr": x} for x in lrs], False),
         ("single logit: steps", SingleLogitDemo(steps=10_000), [{"steps": s} for s in steps], True),
-        ("single logit 10k steps: z₀", SingleLogitDemo(steps=10_000),
-         [{"z0": -1.5 + 0.5 * i} for i in range(n)], False),
+        (
+            "single logit 10k steps: z₀",
+            SingleLogitDemo(steps=10_000),
+            [{"z0": -1.5 + 0.5 * i} for i in range(n)],
+            False,
+        ),
         ("Theorem 2 2000 steps: β", DivergenceDemo(steps=2000), [{"beta": b} for b in betas], False),
         ("Theorem 2 2000 steps: η", DivergenceDemo(steps=2000), [{"lr": x} for x in lrs], False),
         ("Theorem 2: steps", DivergenceDemo(steps=2000), [{"steps": 1500 + 100 * i} for i in range(n)], False),
@@ -69,8 +74,12 @@ def rows(n: int, df) -> list[tuple[str, object, list[dict], bool]]:
         ("synthetic explorer: log y", SyntheticExplorer(df), [{"log_y": i % 2 == 0} for i in range(n)], False),
         ("(corner) single logit 100k steps: η", SingleLogitDemo(steps=100_000), [{"lr": x} for x in lrs], False),
         ("(corner) Theorem 2 5000 steps: η", DivergenceDemo(steps=5000), [{"lr": x} for x in lrs], False),
-        ("(corner) Theorem 2 n_f=64 d=512: η", DivergenceDemo(steps=2000, n_f=64, d=512),
-         [{"lr": x} for x in lrs], False),
+        (
+            "(corner) Theorem 2 n_f=64 d=512: η",
+            DivergenceDemo(steps=2000, n_f=64, d=512),
+            [{"lr": x} for x in lrs],
+            False,
+        ),
     ]
 
 
@@ -83,8 +92,9 @@ def main(argv=None) -> int:
     df = random_features_experiment(seeds=5, steps=2000, eval_every=25, pretrain_steps=2000)
     results = [(name, bench(demo, moves, fresh)) for name, demo, moves, fresh in rows(args.repeats, df)]
     width = max(len(r[0]) for r in results)
-    print(f"load average (1 min) {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; medians of {args.repeats} "
-          "redraws, ms")
+    print(
+        f"load average (1 min) {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; medians of {args.repeats} redraws, ms"
+    )
     print(f"{'control':<{width}}  {'redraw':>7}  {'cpu':>6}  {'draw':>6}  {'render':>6}  vs {TARGET_MS:.0f} ms")
     for name, m in results:
         flag = "ok" if m["wall"] <= TARGET_MS else f"over ({m['wall'] / TARGET_MS:.1f}x)"

@@ -7,8 +7,9 @@ helpers; the widgets (:mod:`npo_lab.widgets`) draw the same functions into their
 * ``divergence.png`` — Theorem 2 simulated: ‖θ_t − θ_init‖ under GA (linear in t) and NPO for several β
   (linear in ln t), fitted slopes next to the theorem's rates ``η/√n_f`` and ``√n_f/β``.
 * ``synthetic_figure4.png``, ``synthetic_trajectories.png`` — the paper's Figs. 4 and 9 (Sec. 4) reproduced.
-* ``tofu_truth_ratios.png`` — forget-set truth-ratio ECDFs of two TOFU eval logs and their KS distance.
-* ``minitofu_trajectories.png`` — forget quality vs model utility over epochs of a mini-TOFU demo.
+* ``tofu_truth_ratios.png`` — forget-set truth-ratio ECDFs of the published Llama-2-7B ``full`` and ``retain90``
+  eval logs (bundled) and their KS distance: TOFU's forget quality.
+* ``minitofu_trajectories.png`` — forget quality vs model utility over epochs of a mini-TOFU demo directory.
 
 Every number written on a figure is computed from what it shows (3 significant digits).
 """
@@ -18,7 +19,6 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
@@ -86,8 +86,9 @@ def _npo_labels(betas) -> dict[float, str]:
     return {b: "NPO" if len(betas) == 1 else f"NPO β={format_number(b)}" for b in betas}
 
 
-def single_logit_figure(steps: int = 100_000, lr: float = 1.0, betas=(0.1, 1.0), z0: float = 2.0, *, axes=None,
-                        max_points: int = 500):
+def single_logit_figure(
+    steps: int = 100_000, lr: float = 1.0, betas=(0.1, 1.0), z0: float = 2.0, *, axes=None, max_points: int = 500
+):
     """GA and NPO (one curve per β) on a single logit, linear and log-t axes (paper Sec. 2.1). Left: every curve,
     GA's fitted slope next to the prediction −η; right: NPO, fitted slopes per ln t next to −1/β, and the closed
     form :func:`npo_lab.theory.npo_closed_form_shift` dotted. Returns the Figure."""
@@ -96,16 +97,29 @@ def single_logit_figure(steps: int = 100_000, lr: float = 1.0, betas=(0.1, 1.0),
     curves = {"GA": _single_logit("GA", steps, lr, 1.0, z0) - z0}
     curves.update({names[beta]: _single_logit("NPO", steps, lr, beta, z0) - z0 for beta in betas})
     colors = label_colors(list(curves))
-    plot_divergence(curves, a, fit=["GA"], rates={"GA": -lr}, colors=colors, ylabel=_LOGIT_LABEL,
-                    max_points=max_points)
+    plot_divergence(curves, a, fit=["GA"], rates={"GA": -lr}, colors=colors, ylabel=_LOGIT_LABEL, max_points=max_points)
     a.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
     npo = {names[beta]: curves[names[beta]] for beta in betas}
-    plot_divergence(npo, b, log_t=True, rates={names[beta]: -1.0 / beta for beta in betas}, rate_lines=False,
-                    colors=colors, ylabel=_LOGIT_LABEL, max_points=max_points, legend=False)
+    plot_divergence(
+        npo,
+        b,
+        log_t=True,
+        rates={names[beta]: -1.0 / beta for beta in betas},
+        rate_lines=False,
+        colors=colors,
+        ylabel=_LOGIT_LABEL,
+        max_points=max_points,
+        legend=False,
+    )
     t = np.geomspace(1, steps, 200)
     for i, beta in enumerate(betas):
-        b.plot(t, theory.npo_closed_form_shift(t, lr, beta, z0), "k:", lw=1.2,
-               label="closed form (asymptotic)" if i == 0 else None)
+        b.plot(
+            t,
+            theory.npo_closed_form_shift(t, lr, beta, z0),
+            "k:",
+            lw=1.2,
+            label="closed form (asymptotic)" if i == 0 else None,
+        )
     legend_outside(b)
     a.set_title("linear $t$", fontsize="medium")
     b.set_title("log $t$ (NPO)", fontsize="medium")
@@ -113,8 +127,17 @@ def single_logit_figure(steps: int = 100_000, lr: float = 1.0, betas=(0.1, 1.0),
     return fig
 
 
-def divergence_figure(steps: int = 5000, n_f: int = 16, d: int = 256, lr: float = 1.0, betas=(0.5, 1.0, 2.0),
-                      seed: int = 0, *, axes=None, max_points: int = 500):
+def divergence_figure(
+    steps: int = 5000,
+    n_f: int = 16,
+    d: int = 256,
+    lr: float = 1.0,
+    betas=(0.5, 1.0, 2.0),
+    seed: int = 0,
+    *,
+    axes=None,
+    max_points: int = 500,
+):
     """Theorem 2: ``‖θ_t − θ_init‖_{XᵀX}`` for GA and NPO (one curve per β). Left: linear t, GA's fitted slope
     next to the theorem's ``η/√n_f``; right: NPO on log t, fitted slopes per ln t next to ``√n_f/β`` (dotted:
     the predicted slope through the last point). Returns the Figure."""
@@ -125,13 +148,22 @@ def divergence_figure(steps: int = 5000, n_f: int = 16, d: int = 256, lr: float 
     colors = label_colors(list(curves))
     plot_divergence(curves, a, fit=["GA"], rates={"GA": lr / math.sqrt(n_f)}, colors=colors, max_points=max_points)
     npo = {names[beta]: curves[names[beta]] for beta in betas}
-    plot_divergence(npo, b, log_t=True, rates={names[beta]: math.sqrt(n_f) / beta for beta in betas},
-                    colors=colors, max_points=max_points)
+    plot_divergence(
+        npo,
+        b,
+        log_t=True,
+        rates={names[beta]: math.sqrt(n_f) / beta for beta in betas},
+        colors=colors,
+        max_points=max_points,
+    )
     a.set_title("linear $t$", fontsize="medium")
     b.set_title("log $t$ (NPO)", fontsize="medium")
     ends = ", ".join(f"{k} {format_number(v[-1])}" for k, v in curves.items())
-    fig.suptitle(f"Theorem 2, $n_f$ = {n_f} inputs in $d$ = {d} dimensions, {_settings(lr=lr, betas=betas)}\n"
-                 f"at $t$ = {steps:,}: {ends}", fontsize="medium")
+    fig.suptitle(
+        f"Theorem 2, $n_f$ = {n_f} inputs in $d$ = {d} dimensions, {_settings(lr=lr, betas=betas)}\n"
+        f"at $t$ = {steps:,}: {ends}",
+        fontsize="medium",
+    )
     return fig
 
 
@@ -162,55 +194,68 @@ def synthetic_figures(seeds: int = 5, steps: int = 2000, pretrain_steps: int = 2
     return synthetic_figure(df, "figure4"), synthetic_figure(df, "figure9", kl_target=_kl_target(task))
 
 
-def tofu_truth_ratio_figure(log, retain_log, *, labels=("full", "retain90")):
-    """Forget-set truth ratios of two TOFU eval logs (e.g. the published Llama-2-7B ``full`` and ``retain90``):
-    ECDFs with the KS distance, whose p-value is the forget quality (:func:`npo_lab.tofu.metrics.ks_test`)."""
-    from npo_lab.tofu.metrics import ks_test, truth_ratios
+def tofu_truth_ratio_figure(log=None, retain_log=None, *, labels=("full", "retain90")):
+    """Forget-set truth ratios of two TOFU eval logs (default: the bundled published Llama-2-7B ``full`` and
+    ``retain90`` logs): ECDFs with the KS distance, whose p-value is the forget quality
+    (:func:`npo_lab.tofu.metrics.ks_test`), and histograms. Returns the Figure."""
+    from npo_lab.tofu.metrics import ks_test, load_reference_log, truth_ratios
 
+    log = load_reference_log("full", download=False) if log is None else log
+    retain_log = load_reference_log("retain90", download=False) if retain_log is None else retain_log
     ks = ks_test(log, retain_log)
-    return truth_ratio_figure(truth_ratios(log, "forget"), truth_ratios(retain_log, "forget"), labels=labels,
-                              pvalue=ks["pvalue"], title=f"TOFU forget quality: KS test of truth ratios, "
-                              f"{labels[0]} vs {labels[1]}, n = {ks['n']} forget questions")
+    return truth_ratio_figure(
+        truth_ratios(log, "forget"),
+        truth_ratios(retain_log, "forget"),
+        labels=labels,
+        pvalue=ks["pvalue"],
+        title=f"TOFU forget quality = KS test of forget-set truth ratios, "
+        f"{labels[0]} vs {labels[1]} ({ks['n']} questions)",
+    )
 
 
-def minitofu_figure(runs, *, finetuned: Mapping | None = None, retain: Mapping | None = None):
+def minitofu_figure(demo_dir: str | Path):
     """Forget quality (dual linear/log axis) vs model utility over epochs, one path per method (paper Figs. 2, 5),
-    for the runs of a mini-TOFU demo (any form :func:`npo_lab.plotting.runs_by_label` takes)."""
+    of a finished mini-TOFU demo directory (``npo-lab demo --out DIR``). Returns the Figure."""
     import matplotlib.pyplot as plt
 
+    from npo_lab.experiments import load_demo
+
+    summary, frames = load_demo(demo_dir)
     fig, ax = plt.subplots(figsize=(7.5, 4.5), layout="constrained")
-    plot_forget_quality_vs_utility(runs, finetuned=finetuned, retain=retain, ax=ax)
+    plot_forget_quality_vs_utility(frames, finetuned=summary["finetuned"], retain=summary["retain"], ax=ax)
     ax.set_title("mini-TOFU: forget quality vs model utility over epochs", fontsize="medium")
     return fig
 
 
-def make_gallery(out: str | Path, *, seeds: int = 5, steps: int = 2000, pretrain_steps: int = 20_000,
-                 quick: bool = False, eval_logs: tuple | None = None, minitofu: Mapping | None = None,
-                 progress: bool = False) -> list[Path]:
+def make_gallery(
+    out: str | Path,
+    *,
+    seeds: int = 5,
+    steps: int = 2000,
+    pretrain_steps: int = 20_000,
+    quick: bool = False,
+    eval_logs: tuple | None = None,
+    minitofu: str | Path | None = None,
+    progress: bool = False,
+) -> list[Path]:
     """Write the gallery PNGs into ``out``; returns their paths. ``quick`` shrinks every experiment (tests).
-    ``eval_logs``: ``(log, retain_log)`` for ``tofu_truth_ratios.png``; ``minitofu``: a demo summary
-    (``{"methods": ..., "finetuned": ..., "retain": ...}``) for ``minitofu_trajectories.png``. The caller picks
-    the matplotlib backend."""
-    import matplotlib.pyplot as plt
-
+    ``eval_logs``: ``(log, retain_log)`` for ``tofu_truth_ratios.png`` (default: the bundled published logs);
+    ``minitofu``: a finished demo directory for ``minitofu_trajectories.png`` (skipped when ``None``). The caller
+    picks the matplotlib backend."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     set_style()
     if quick:
         seeds, steps, pretrain_steps = 1, 50, 200
-    figures = [("single_logit.png", lambda: single_logit_figure(steps=2_000 if quick else 100_000)),
-               ("divergence.png", lambda: divergence_figure(steps=500 if quick else 5000))]
-    written = []
-    for name, make in figures:
-        written.append(_save(make(), out / name))
+    written = [
+        _save(single_logit_figure(steps=2_000 if quick else 100_000), out / "single_logit.png"),
+        _save(divergence_figure(steps=500 if quick else 5000), out / "divergence.png"),
+    ]
     fig4, fig9 = synthetic_figures(seeds, steps, pretrain_steps, progress)
     written += [_save(fig4, out / "synthetic_figure4.png"), _save(fig9, out / "synthetic_trajectories.png")]
-    if eval_logs is not None:
-        written.append(_save(tofu_truth_ratio_figure(*eval_logs), out / "tofu_truth_ratios.png"))
+    written.append(_save(tofu_truth_ratio_figure(*(eval_logs or ())), out / "tofu_truth_ratios.png"))
     if minitofu is not None:
-        fig = minitofu_figure(minitofu["methods"], finetuned=minitofu.get("finetuned"), retain=minitofu.get("retain"))
-        written.append(_save(fig, out / "minitofu_trajectories.png"))
-    plt.close("all")
+        written.append(_save(minitofu_figure(minitofu), out / "minitofu_trajectories.png"))
     return written
 
 

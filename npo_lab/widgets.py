@@ -28,14 +28,7 @@ from matplotlib.layout_engine import ConstrainedLayoutEngine
 from PIL import Image
 
 from npo_lab.gallery import divergence_figure, single_logit_figure
-from npo_lab.plotting import (
-    METRIC_LABELS,
-    format_number,
-    label_colors,
-    plot_band,
-    plot_pareto,
-    reset_axes,
-)
+from npo_lab.plotting import METRIC_LABELS, format_number, label_colors, plot_band, plot_pareto, reset_axes
 
 __all__ = ["SingleLogitDemo", "DivergenceDemo", "SyntheticExplorer"]
 
@@ -43,7 +36,7 @@ _STEP_CHOICES = (1_000, 3_000, 10_000, 30_000, 100_000)
 
 
 class _Demo:
-    """Settings + a Figure; subclasses define ``draw()`` (into ``self.axes``) and ``controls()``."""
+    """Settings + a Figure; subclasses define ``draw()`` (into ``self.axes``) and ``controls()`` (name → control)."""
 
     def __init__(self, settings: dict, figsize=(13, 4), ncols: int = 2):
         self.settings = settings
@@ -53,12 +46,6 @@ class _Demo:
         self._layout, self._laid_out = ConstrainedLayoutEngine(), None
         self.png = b""
         self.last_timings: dict[str, float] = {}
-
-    def draw(self) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def controls(self) -> dict:  # pragma: no cover - overridden
-        raise NotImplementedError
 
     def update(self, **settings) -> float:
         """Redraw with ``settings`` changed (a ValueError restores the old ones); returns the elapsed seconds of the
@@ -105,8 +92,9 @@ class _Demo:
             legend = ax.get_legend()
             entries = [t.get_text() for t in legend.get_texts()] if legend is not None else []
             sizes += [ax.get_title().count("\n"), len(entries), max(map(len, entries), default=0)]
-            sizes += [max((len(t.get_text()) for t in axis.get_ticklabels()), default=0)
-                      for axis in (ax.xaxis, ax.yaxis)]
+            sizes += [
+                max((len(t.get_text()) for t in axis.get_ticklabels()), default=0) for axis in (ax.xaxis, ax.yaxis)
+            ]
         return tuple(sizes)
 
     def widget(self):
@@ -129,11 +117,12 @@ class _Demo:
         return W.VBox([W.HBox(names[:3]), W.HBox(names[3:]), W.interactive_output(show, controls)])
 
 
-def _log_slider(value, description, lo=-2, hi=1):
+def _log_slider(value: float, description: str):
+    """A slider over 0.01 … 10 on a log scale; it redraws on release (``continuous_update=False``)."""
     import ipywidgets as W
 
-    return W.FloatLogSlider(value=value, base=10, min=lo, max=hi, step=0.1, description=description,
-                            continuous_update=False, readout_format=".3g")
+    kw = {"base": 10, "min": -2, "max": 1, "step": 0.1, "continuous_update": False, "readout_format": ".3g"}
+    return W.FloatLogSlider(value=value, description=description, **kw)
 
 
 class SingleLogitDemo(_Demo):
@@ -149,34 +138,35 @@ class SingleLogitDemo(_Demo):
     def controls(self) -> dict:
         import ipywidgets as W
 
-        s = self.settings
-        return {"beta": _log_slider(s["beta"], "β"), "lr": _log_slider(s["lr"], "η"),
-                "steps": W.SelectionSlider(options=list(_STEP_CHOICES), value=s["steps"], description="steps",
-                                           continuous_update=False),
-                "z0": W.FloatSlider(value=s["z0"], min=-2.0, max=6.0, step=0.5, description="z₀",
-                                    continuous_update=False)}
+        s, kw = self.settings, {"continuous_update": False}
+        steps = W.SelectionSlider(options=list(_STEP_CHOICES), value=s["steps"], description="steps", **kw)
+        z0 = W.FloatSlider(value=s["z0"], min=-2.0, max=6.0, step=0.5, description="z₀", **kw)
+        return {"beta": _log_slider(s["beta"], "β"), "lr": _log_slider(s["lr"], "η"), "steps": steps, "z0": z0}
 
 
 class DivergenceDemo(_Demo):
     """Theorem 2: ``‖θ_t − θ_init‖_{XᵀX}`` of GA and NPO on ``n_f`` nearly orthogonal inputs in ``R^d``."""
 
-    def __init__(self, beta: float = 1.0, lr: float = 1.0, steps: int = 2000, n_f: int = 16, d: int = 128,
-                 seed: int = 0):
+    def __init__(
+        self, beta: float = 1.0, lr: float = 1.0, steps: int = 2000, n_f: int = 16, d: int = 128, seed: int = 0
+    ):
         super().__init__({"beta": beta, "lr": lr, "steps": steps, "n_f": n_f, "d": d, "seed": seed})
 
     def draw(self) -> None:
         s = self.settings
-        divergence_figure(s["steps"], s["n_f"], s["d"], s["lr"], (s["beta"],), s["seed"], axes=self.axes,
-                          max_points=300)
+        divergence_figure(
+            s["steps"], s["n_f"], s["d"], s["lr"], (s["beta"],), s["seed"], axes=self.axes, max_points=300
+        )
 
     def controls(self) -> dict:
         import ipywidgets as W
 
         s = self.settings
         ints = {"steps": (100, 5000, 100), "n_f": (1, 64, 1), "d": (16, 512, 16)}
-        return {"beta": _log_slider(s["beta"], "β"), "lr": _log_slider(s["lr"], "η"),
-                **{k: W.IntSlider(value=s[k], min=lo, max=hi, step=st, description=k, continuous_update=False)
-                   for k, (lo, hi, st) in ints.items()}}
+        out = {"beta": _log_slider(s["beta"], "β"), "lr": _log_slider(s["lr"], "η")}
+        for k, (lo, hi, step) in ints.items():
+            out[k] = W.IntSlider(value=s[k], min=lo, max=hi, step=step, description=k, continuous_update=False)
+        return out
 
 
 class SyntheticExplorer(_Demo):
@@ -192,8 +182,9 @@ class SyntheticExplorer(_Demo):
         self.df = df
         self.all_methods = tuple(dict.fromkeys(df["method"]))
         self.colors = label_colors(self.all_methods)
-        super().__init__({"methods": tuple(methods or self.all_methods), "metric": metric, "log_y": bool(log_y)},
-                         figsize=(13, 4.2))
+        super().__init__(
+            {"methods": tuple(methods or self.all_methods), "metric": metric, "log_y": bool(log_y)}, figsize=(13, 4.2)
+        )
         self._pareto = None  # the methods whose trajectories are drawn
 
     def draw(self) -> None:
@@ -219,8 +210,11 @@ class SyntheticExplorer(_Demo):
 
     def caption(self) -> str:
         """The method whose centre line (as drawn) ends lowest, and its value."""
-        last = {ln.get_label(): ln.get_ydata()[-1] for ln in self.axes[0].get_lines()
-                if ln.get_label() in self.all_methods and np.isfinite(ln.get_ydata()[-1])}
+        last = {
+            ln.get_label(): ln.get_ydata()[-1]
+            for ln in self.axes[0].get_lines()
+            if ln.get_label() in self.all_methods and np.isfinite(ln.get_ydata()[-1])
+        }
         if not last:
             return "no positive values to show"
         best = min(last, key=last.get)
@@ -230,7 +224,6 @@ class SyntheticExplorer(_Demo):
         import ipywidgets as W
 
         s = self.settings
-        return {"methods": W.SelectMultiple(options=list(self.all_methods), value=list(s["methods"]), rows=6,
-                                            description="methods"),
-                "metric": W.Dropdown(options=list(self.METRICS), value=s["metric"], description="metric"),
-                "log_y": W.Checkbox(value=s["log_y"], description="log y")}
+        methods = W.SelectMultiple(options=self.all_methods, value=s["methods"], rows=6, description="methods")
+        metric = W.Dropdown(options=self.METRICS, value=s["metric"], description="metric")
+        return {"methods": methods, "metric": metric, "log_y": W.Checkbox(value=s["log_y"], description="log y")}

@@ -226,6 +226,5 @@ def test_unlearn_cli_resume_of_another_experiment_is_refused(tiny, tmp_path, cap
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "different experiment" in err[0], err
-    print(err[0])
     assert "method: 'NPO+RT' there, 'NPO' now" in err[0] and "beta: 0.1 there, 0.5 now" in err[0]
     assert (out / "config.json").read_text() == before and (out / "checkpoint-1").is_dir()

@@ -259,12 +259,14 @@ def test_demo_smoke_end_to_end(smoke, capsys):
     assert summary == s and set(frames) == set(s["methods"]) and "forget_kl" in frames["GA"].columns
     # a second run into the same directory reuses the cached models and replaces its own run record
     run_demo(
-        DemoConfig.smoke(out=str(out), methods=("GA",), progress=False, minitofu=SMOKE_MINITOFU),
+        DemoConfig.smoke(out=str(out), methods=("GA",), epochs=1, progress=False, minitofu=SMOKE_MINITOFU),
         print_fn=lambda *a: None,
     )
     info = json.loads((out / "demo.json").read_text())
     assert all(info["minitofu"]["log"]["cached"].values())
     assert list(json.loads((out / "demo_summary.json").read_text())["methods"]) == ["GA"]
+    assert len((out / "runs" / "GA" / "metrics.jsonl").read_text().splitlines()) == 1  # the 1-epoch run's record
+    assert (out / "runs" / "NPO_RT" / "metrics.jsonl").exists()  # the demo deletes nothing
 
 
 @pytest.mark.slow
@@ -283,7 +285,9 @@ def test_demo_ctrl_c_keeps_what_is_done(smoke, monkeypatch):
     monkeypatch.setattr(U, "unlearn", flaky)
     out = smoke / "demo"
     s = run_demo(
-        DemoConfig.smoke(out=str(out), methods=("GA", "NPO", "NPO+RT"), progress=False, minitofu=SMOKE_MINITOFU),
+        DemoConfig.smoke(
+            out=str(out), methods=("GA", "NPO", "NPO+RT"), epochs=1, progress=False, minitofu=SMOKE_MINITOFU
+        ),
         print_fn=lambda *a: None,
     )
     assert list(s["methods"]) == ["GA"]

@@ -25,15 +25,24 @@ from npo_lab.plotting.runs import _dual_functions  # noqa: E402
 
 
 def _frame(method, fq, mu):
-    return pd.DataFrame({"method": method, "epoch": np.arange(1, len(fq) + 1, dtype=float), "forget_quality": fq,
-                         "model_utility": mu, "forget_probability": np.linspace(0.9, 0.1, len(fq)),
-                         "forget_kl": np.linspace(0, 3, len(fq))})
+    return pd.DataFrame(
+        {
+            "method": method,
+            "epoch": np.arange(1, len(fq) + 1, dtype=float),
+            "forget_quality": fq,
+            "model_utility": mu,
+            "forget_probability": np.linspace(0.9, 0.1, len(fq)),
+            "forget_kl": np.linspace(0, 3, len(fq)),
+        }
+    )
 
 
 @pytest.fixture
 def runs():
-    return pd.concat([_frame("GA", [1e-15, 1e-9, 0.3], [0.6, 0.2, 0.01]),
-                      _frame("NPO+RT", [1e-12, 0.02, 0.6], [0.6, 0.55, 0.58])], ignore_index=True)
+    return pd.concat(
+        [_frame("GA", [1e-15, 1e-9, 0.3], [0.6, 0.2, 0.01]), _frame("NPO+RT", [1e-12, 0.02, 0.6], [0.6, 0.55, 0.58])],
+        ignore_index=True,
+    )
 
 
 def test_dual_scale_is_monotone_and_invertible():
@@ -60,8 +69,9 @@ def test_set_dual_scale_rejects_bad_limits():
 
 def test_fq_vs_utility_paths_colours_and_scale(runs):
     fig, ax = plt.subplots()
-    out = plot_forget_quality_vs_utility(runs, finetuned={"forget_quality": 1e-14, "model_utility": 0.6},
-                                         retain={"model_utility": 0.59}, ax=ax)
+    out = plot_forget_quality_vs_utility(
+        runs, finetuned={"forget_quality": 1e-14, "model_utility": 0.6}, retain={"model_utility": 0.59}, ax=ax
+    )
     assert out is ax
     assert ax.get_yscale() == "function"
     lo, hi = ax.get_ylim()
@@ -90,14 +100,19 @@ def test_over_epoch_helpers_draw_every_run(runs):
 
 
 def test_accepts_dicts_and_summary_form(runs):
-    summary_methods = {"GA": {"epochs": [{"epoch": 1, "forget_quality": 1e-9, "model_utility": 0.5,
-                                          "forget_probability": 0.4}], "peak_forget_quality": 1e-9}}
+    summary_methods = {
+        "GA": {
+            "epochs": [{"epoch": 1, "forget_quality": 1e-9, "model_utility": 0.5, "forget_probability": 0.4}],
+            "peak_forget_quality": 1e-9,
+        }
+    }
     frames = runs_by_label(summary_methods)
     assert list(frames) == ["GA"] and frames["GA"]["model_utility"].iloc[0] == 0.5
     frames = runs_by_label({"a": [{"epoch": 2, "x": 1}, {"epoch": 1, "x": 0}]})
     assert list(frames["a"]["epoch"]) == [1, 2]
-    axes = plot_run_panels(summary_methods, finetuned={"model_utility": 0.6, "forget_quality": 1e-10,
-                                                       "forget_probability": 0.9})
+    axes = plot_run_panels(
+        summary_methods, finetuned={"model_utility": 0.6, "forget_quality": 1e-10, "forget_probability": 0.9}
+    )
     assert len(axes) == 4
     plt.close("all")
     with pytest.raises(ValueError, match="no column"):

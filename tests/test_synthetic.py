@@ -10,18 +10,19 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from npo_lab.losses import nll_loss
+from npo_lab.cli import synthetic as cli
+from npo_lab.losses import METHODS, Method, Term, nll_loss
 from npo_lab.theory import (
     PAPER_METHODS,
     UnlearnSpec,
-    beta_sweep_specs,
     bernoulli_kl,
+    beta_sweep_specs,
     make_task,
     paper_specs,
     random_features_experiment,
     summarize_experiment,
 )
-from npo_lab.theory import synthetic as syn
+from npo_lab.theory import random_features as rf
 
 SMALL = dict(n_forget=60, n_retain=200, n_eval=200, pretrain_steps=1500, cache=False)
 
@@ -51,18 +52,19 @@ def test_task_shapes_and_label_rules(task):
 
 
 def test_pretrain_gradient_is_library_nll_gradient():
+    """Two GD steps of ``pretrain`` (from θ = 0) equal GD with autograd through the library's mean NLL."""
     g = torch.Generator().manual_seed(0)
     phi = torch.rand(1, 30, 5, generator=g, dtype=torch.float64)
     y = (torch.rand(1, 30, generator=g) < 0.5).double()
-    theta0 = torch.randn(1, 5, 1, generator=g, dtype=torch.float64)
     w = torch.full((1, 30, 1), 1 / 30, dtype=torch.float64)
-    # one manual step from θ0: reuse _pretrain with lr such that we can read the gradient off
-    theta = theta0.clone().requires_grad_(True)
-    logp = F.logsigmoid((2 * y - 1) * (phi @ theta)[..., 0]).reshape(-1)
-    (grad,) = torch.autograd.grad(nll_loss(logp).mean(), theta)
-    z = torch.bmm(phi, theta0)
-    manual = torch.bmm(phi.transpose(1, 2), w * (torch.sigmoid(z) - y.unsqueeze(-1)))
-    torch.testing.assert_close(manual, grad)
+    heads, _ = rf.pretrain(phi, y, w, steps=2, lr=0.5)
+    theta = torch.zeros(1, 5, 1, dtype=torch.float64)
+    for _ in range(2):
+        leaf = theta.clone().requires_grad_(True)
+        logp = F.logsigmoid((2 * y - 1) * (phi @ leaf)[..., 0]).reshape(-1)
+        (grad,) = torch.autograd.grad(nll_loss(logp).mean(), leaf)
+        theta = theta - 0.5 * grad
+    torch.testing.assert_close(heads, theta, rtol=1e-12, atol=1e-15)
 
 
 def test_same_seed_same_task_and_seed_batching(task):
@@ -104,7 +106,8 @@ def test_first_step_matches_manual_gradient(task):
         z = torch.bmm(phi, th0)
         return (s * torch.sigmoid(-s * z) * phi).mean(dim=1)  # (S, F)
 
-    th1 = task.theta_ref - lr * (grad_logp_mean(task.phi_forget, task.y_forget) - grad_logp_mean(task.phi_retain, task.y_retain))
+    forget, retain = grad_logp_mean(task.phi_forget, task.y_forget), grad_logp_mean(task.phi_retain, task.y_retain)
+    th1 = task.theta_ref - lr * (forget - retain)
     zf = task.phi_eval_forget @ th1.unsqueeze(-1)
     zf_retr = task.phi_eval_forget @ task.theta_retr.unsqueeze(-1)
     expected = bernoulli_kl(zf_retr, zf).mean(dim=(1, 2)).numpy()
@@ -140,10 +143,10 @@ def test_paper_shapes(paper_task):
 def test_specs_and_validation(task):
     specs = paper_specs(1)
     assert [s.method for s in specs] == list(PAPER_METHODS)
-    assert specs[3].lr == 5e-3 and specs[3].beta == 1.0 and paper_specs(0, ["NPO"])[0].beta == 10.0
+    assert specs[3].learning_rate == 5e-3 and specs[3].beta == 1.0 and paper_specs(0, ["NPO"])[0].beta == 10.0
     sweep = beta_sweep_specs()
-    assert [s.label for s in sweep][-1] == "GA" and all(s.lr == 5e-4 for s in sweep)
-    with pytest.raises(ValueError, match="alpha"):
+    assert [s.label for s in sweep][-1] == "GA" and all(s.learning_rate == 5e-4 for s in sweep)
+    with pytest.raises(ValueError, match="input_gap"):
         make_task(2, 1)
     with pytest.raises(ValueError, match="method must be one of"):
         random_features_experiment(task=task, methods=["XYZ"], steps=1)
@@ -157,8 +160,12 @@ def test_specs_and_validation(task):
         random_features_experiment(task=task, methods=["GA"], steps=1, eval_every=0)
     with pytest.raises(ValueError, match="steps"):
         random_features_experiment(task=task, methods=["GA"], steps=-2)
-    with pytest.raises(ValueError, match="lr"):
+    with pytest.raises(ValueError, match="learning_rate"):
         UnlearnSpec("NPO", 0.0)
+    with pytest.raises(ValueError, match="alpha"):
+        UnlearnSpec("NPO+RT", 1e-3, alpha=-1.0)
+    with pytest.raises(ValueError, match="backend"):
+        random_features_experiment(task=task, methods=["GA"], steps=1, backend="analytic")
     with pytest.raises(ValueError, match="seeds"):
         make_task(1, 0)
     with pytest.raises(ValueError, match="either task"):
@@ -175,8 +182,8 @@ def test_kl_methods_run(task):
 
 def test_disk_cache(tmp_path):
     a = make_task(1, 1, n_forget=20, n_retain=30, n_eval=10, pretrain_steps=50, cache=tmp_path)
-    assert len(list(tmp_path.glob("heads_alpha1_*.npz"))) == 1
-    syn._make_task_cached.cache_clear()
+    assert len(list(tmp_path.glob("heads_gap1_*.npz"))) == 1
+    rf._make_task_cached.cache_clear()
     b = make_task(1, 1, n_forget=20, n_retain=30, n_eval=10, pretrain_steps=50, cache=tmp_path)
     torch.testing.assert_close(a.theta_retr, b.theta_retr)
 
@@ -184,24 +191,80 @@ def test_disk_cache(tmp_path):
 def test_cli_writes_csv_and_figures(tmp_path, monkeypatch):
     monkeypatch.setenv("NPO_LAB_CACHE", str(tmp_path / "cache"))
     parser = argparse.ArgumentParser()
-    syn.add_arguments(parser)
-    args = parser.parse_args(["--alpha", "0", "--out", str(tmp_path / "out"), "--seeds", "1", "--steps", "20",
-                              "--sweep-steps", "20", "--eval-every", "10", "--pretrain-steps", "100"])
-    assert syn.run_cli(args) == 0
+    cli.add_arguments(parser)
+    args = parser.parse_args(
+        [
+            "--input-gap",
+            "0",
+            "--out",
+            str(tmp_path / "out"),
+            "--seeds",
+            "1",
+            "--steps",
+            "20",
+            "--sweep-steps",
+            "20",
+            "--eval-every",
+            "10",
+            "--pretrain-steps",
+            "100",
+        ]
+    )
+    assert cli.run(args) == 0
     out = tmp_path / "out"
-    for name in ("synthetic_alpha0.csv", "beta_sweep_alpha0.csv", "figure3_alpha0.png", "figure4_alpha0.png",
-                 "figure9_alpha0.png"):
+    for name in (
+        "synthetic_gap0.csv",
+        "beta_sweep_gap0.csv",
+        "figure3_gap0.png",
+        "figure4_gap0.png",
+        "figure9_gap0.png",
+    ):
         assert (out / name).stat().st_size > 0, name
-    df = pd.read_csv(out / "synthetic_alpha0.csv")
-    assert set(df.method) == set(PAPER_METHODS) and (df.alpha == 0).all()
+    df = pd.read_csv(out / "synthetic_gap0.csv")
+    assert set(df.method) == set(PAPER_METHODS) and (df.input_gap == 0).all() and (df.alpha == 1.0).all()
+    bad = parser.parse_args(["--out", str(out / "synthetic_gap0.csv"), "--steps", "5"])
+    with pytest.raises(ValueError, match="not a directory"):
+        cli.run(bad)
+    with pytest.raises(ValueError, match="--seeds"):
+        cli.run(parser.parse_args(["--out", str(out), "--seeds", "0"]))
 
 
-# the fast path equals autograd through the library.
-def test_analytic_gradients_match_autograd(task):
-    methods = list(PAPER_METHODS) + ["NPO+KL", "GA+KL", "DPO", "DPO+KL",
-                                     UnlearnSpec("SimNPO", 1e-3, beta=2.0, gamma=0.5, retain_weight=0.7)]
+# the chain rule (autograd to the loss inputs, the model's derivative after) equals autograd from Method.loss to θ
+def test_chain_backend_matches_autograd_through_method_loss(task):
+    methods = list(PAPER_METHODS) + [
+        "NPO+KL",
+        "GA+KL",
+        "DPO",
+        "DPO+KL",
+        UnlearnSpec("SimNPO", 1e-3, beta=2.0, gamma=0.5, alpha=0.7),
+    ]
     fast = random_features_experiment(task=task, methods=methods, steps=60, eval_every=20, workers=2)
     ref = random_features_experiment(task=task, methods=methods, steps=60, eval_every=20, backend="autograd")
     assert fast[["seed", "method", "step"]].equals(ref[["seed", "method", "step"]])
     for col in ("forget_distance", "retain_distance", "forget_kl"):
         np.testing.assert_allclose(fast[col], ref[col], rtol=1e-10, atol=1e-13)
+
+
+def test_a_new_loss_term_flows_through_the_experiment(task, monkeypatch):
+    """A term that is not in the library, registered in METHODS, runs in the experiment with no theory code; both
+    backends agree, and NPO-style runs with different β share one evaluation of the term per step."""
+
+    def below_ref(forget_logp, forget_ref_logp, *, beta):
+        return (forget_logp - forget_ref_logp + beta) ** 2
+
+    term = Term("below_ref", below_ref, "test term")
+    monkeypatch.setitem(METHODS, "BELOW+RT", Method("BELOW+RT", ((term, 1.0), METHODS["NPO+RT"].terms[1]), "test"))
+    methods = [UnlearnSpec("BELOW+RT", 1e-2, beta=b, label=f"b{b}") for b in (0.1, 0.5)] + ["NPO"]
+    fast = random_features_experiment(task=task, methods=methods, steps=20, eval_every=10)
+    ref = random_features_experiment(task=task, methods=methods, steps=20, eval_every=10, backend="autograd")
+    for col in ("forget_distance", "retain_distance", "forget_kl"):
+        np.testing.assert_allclose(fast[col], ref[col], rtol=1e-10, atol=1e-13)
+    assert (fast[fast.step == 20].groupby("method")["forget_kl"].mean() > 0).all()
+
+
+def test_unlearn_spec_json_round_trip(tmp_path):
+    spec = UnlearnSpec("NPO+RT", 2.5e-3, beta=0.5, alpha=2.0)
+    assert UnlearnSpec.load(spec.save(tmp_path / "spec.json")) == spec
+    assert spec.label == "NPO+RT" and spec.hyper == {"beta": 0.5, "alpha": 2.0, "gamma": 0.0}
+    with pytest.raises(ValueError, match="unknown"):
+        UnlearnSpec.from_dict({"method": "GA", "learning_rate": 1e-3, "lr": 1e-3})

@@ -199,3 +199,14 @@ def test_bundled_files_are_jsonl():
     for path in sorted(BUNDLED.glob("*.json")):
         lines = path.read_text(encoding="utf-8").splitlines()
         assert lines and all(isinstance(json.loads(ln), dict) for ln in lines), path.name
+
+
+def test_generator_command_reports_bad_input_in_one_line(tmp_path, capsys):
+    from npo_lab.tofu.synthetic.__main__ import main
+
+    assert main(["--authors", "5", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "n_authors" in err
+    (tmp_path / "file").write_text("")
+    assert main(["--out", str(tmp_path / "file" / "x")]) == 2
+    assert "--out" in capsys.readouterr().err

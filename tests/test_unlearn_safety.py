@@ -309,3 +309,16 @@ def test_eval_metrics_are_merged_into_each_evaluation_row(tiny, tmp_path):
     assert [r["forget_kl"] for r in rows] == [0.25, 0.5, 0.75]
     assert all(r["a"] == 1.0 and r["b"] == 2.0 for r in rows)
     assert calls == [False, False, False]  # called in eval mode
+
+
+def test_config_groups_help_and_record_keys(tmp_path):
+    groups = UnlearnConfig.groups()
+    assert list(groups) == ["loss", "optimisation", "evaluation", "lora", "output"]
+    assert groups["loss"][:4] == ["method", "beta", "alpha", "gamma"] and "ga_reduction" in groups["loss"]
+    assert sum(map(len, groups.values())) == len(UnlearnConfig.help())
+    record = {**UnlearnConfig(beta=0.3).to_dict(), "experiment": {"model": "m"}}  # a run record's config.json
+    assert UnlearnConfig.from_dict(record).beta == 0.3
+    with pytest.raises(ValueError, match="unknown UnlearnConfig field.*'betta'"):
+        UnlearnConfig.from_dict({"betta": 0.3})
+    with pytest.raises(ValueError, match="must be a JSON object"):
+        UnlearnConfig.from_json("[1, 2]")

@@ -1,6 +1,10 @@
-"""The interactive demos: update() recomputes and redraws incrementally; widget() builds the ipywidgets UI."""
+"""The interactive demos: update() redraws the gallery figure with the settings changed, captions are computed from
+what is drawn, widget() builds the ipywidgets UI; the module stays a thin front-end (public imports, short)."""
 
 from __future__ import annotations
+
+import ast
+from pathlib import Path
 
 import matplotlib
 
@@ -10,131 +14,128 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from npo_lab import widgets as W  # noqa: E402
+from npo_lab import widgets  # noqa: E402
+from npo_lab.plotting import fit_curves, format_number  # noqa: E402
 from npo_lab.theory import logistic_divergence, single_logit  # noqa: E402
 from npo_lab.widgets import DivergenceDemo, SingleLogitDemo, SyntheticExplorer  # noqa: E402
 
 
-def _pixels(fig) -> np.ndarray:
-    return np.asarray(fig.canvas.buffer_rgba(), dtype=np.int16)[..., :3].copy()
+def _legend(ax) -> list[str]:
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def _layout_ok(demo) -> None:
+    """Legends beside (not over) the plotting area; titles inside the figure."""
+    fig = demo.figure
+    box = fig.bbox
+    for ax in demo.axes:
+        legend = ax.get_legend()
+        if legend is not None:
+            assert not legend.get_window_extent().overlaps(ax.get_window_extent())
+        ext = ax.title.get_window_extent()
+        assert box.x0 <= ext.x0 and ext.x1 <= box.x1 and ext.y1 <= box.y1, ax.get_title()
+
+
+def _frame():
+    rows = [
+        {
+            "seed": s,
+            "method": m,
+            "step": t,
+            "forget_distance": k / (1 + t) + 0.01 * (s + 1),
+            "retain_distance": 0.02 + 0.01 * s + 1e-3 * k * t,
+            "forget_kl": k * t * (s + 1),
+        }
+        for s in (0, 1)
+        for m, k in (("GA", 2.0), ("NPO", 1.0))
+        for t in (0, 5, 10)
+    ]
+    return pd.DataFrame(rows)
 
 
 def test_single_logit_demo_updates():
     d = SingleLogitDemo(steps=1000)
-    assert d.update() > 0
-    curves = d.curves()
-    np.testing.assert_array_equal(curves["NPO"], single_logit("NPO", 1000, 1.0, 1.0) - 2.0)
-    before = curves["NPO"][-1]
+    assert d.update() > 0 and d.png[:4] == b"\x89PNG"
+    assert set(d.last_timings) == {"draw", "render"}
+    before = d.png
     d.update(beta=0.2)
-    assert d.curves()["NPO"][-1] < before  # smaller β: faster divergence
-    assert set(d.last_timings) == {"compute", "artists", "render"}
+    assert d.png != before
     with pytest.raises(ValueError, match="unknown setting"):
         d.update(gamma=1)
     with pytest.raises(ValueError, match="lr"):
         d.update(lr=-1.0)
     assert d.settings["lr"] == 1.0  # a rejected setting is rolled back
+    _layout_ok(d)
 
 
-def test_cached_runs_are_extended_exactly():
-    """More steps continue the cached run; the result is bit-for-bit the run computed at once."""
-    d = SingleLogitDemo(steps=1000, beta=0.5, lr=0.3)
+def test_single_logit_caption_is_the_fit_of_the_curve_drawn():
+    """At η = 0.01 NPO is not yet in its asymptotic regime: the legend shows the fitted slope next to −1/β instead
+    of claiming −1/β; settings print with 3 significant digits."""
+    d = SingleLogitDemo(beta=2.0, lr=0.01, steps=10_000)
     d.update()
-    lines_before = dict(d.lines)
-    d.update(steps=3000)
-    assert d.lines == lines_before  # the same artists, new data
-    np.testing.assert_array_equal(d.curves()["NPO"], single_logit("NPO", 3000, 0.3, 0.5) - 2.0)
-    np.testing.assert_array_equal(d.curves()["GA"], single_logit("GA", 3000, 0.3) - 2.0)
-    x, y = d.lines["lin", "NPO"].get_data()
-    assert x[-1] == 3000 and len(x) <= W._MAX_POINTS + 1
-    np.testing.assert_array_equal(y, d.curves()["NPO"][x])
-    d.update(steps=1000)  # fewer steps: a slice of the cached run
-    np.testing.assert_array_equal(d.curves()["NPO"], single_logit("NPO", 1000, 0.3, 0.5) - 2.0)
-
-    e = DivergenceDemo(steps=200, n_f=4, d=32, beta=0.7)
-    e.update()
-    e.update(steps=500)
-    c = e.curves()
-    for method, beta in (("GA", 1.0), ("NPO", 0.7)):
-        np.testing.assert_allclose(c[method], logistic_divergence(method, 4, 32, 500, 1.0, beta), rtol=1e-12,
-                                   atol=1e-12)
+    npo = single_logit("NPO", 10_000, 0.01, 2.0) - 2.0
+    slope = fit_curves({"NPO": npo}, log_t=True)["NPO"][1]
+    assert abs(slope + 0.5) > 0.3  # far from the asymptotic −1/β
+    assert f"NPO: slope {format_number(slope)} per ln t\n(theory −0.5)" in _legend(d.axes[1])
+    ga = single_logit("GA", 10_000, 0.01) - 2.0
+    assert f"GA: slope {format_number(fit_curves({'GA': ga})['GA'][1])} per step\n(theory −0.01)" in _legend(d.axes[0])
+    d.update(lr=0.0316228, beta=0.501187)
+    assert "η = 0.0316, β = 0.501" in d.figure.get_suptitle()
+    _layout_ok(d)
 
 
-def test_divergence_demo():
-    d = DivergenceDemo(steps=300, n_f=4, d=32)
+def test_divergence_demo_caption_and_bad_settings():
+    d = DivergenceDemo(steps=300, n_f=4, d=32, lr=0.03)
     d.update()
-    c = d.curves()
-    assert c["GA"][-1] > c["NPO"][-1] > 0
-    assert "slope" in d.slopes[0].get_text() and "ln t" in d.slopes[1].get_text()
-    d.update(n_f=40, d=32)  # invalid combination: a message instead of an exception
-    assert "n_f ≤ d" in d.messages[0].get_text()
-    assert not d.lines["lin", "GA"].get_visible()
-    d.update(n_f=4)
-    assert d.messages[0].get_text() == "" and d.lines["lin", "GA"].get_visible()
+    ga, npo = logistic_divergence("GA", 4, 32, 300, 0.03), logistic_divergence("NPO", 4, 32, 300, 0.03)
+    assert f"at $t$ = 300: GA {format_number(ga[-1])}, NPO {format_number(npo[-1])}" in d.figure.get_suptitle()
+    assert any(t.endswith("(theory 0.015)") for t in _legend(d.axes[0]))  # η/√n_f
+    assert any(t.endswith("(theory 2)") for t in _legend(d.axes[1]))  # √n_f/β
+    with pytest.raises(ValueError, match="n_f"):
+        d.update(n_f=40)
+    assert d.settings["n_f"] == 4
+    _layout_ok(d)
 
 
-def test_blitted_frame_matches_a_full_draw():
-    """The cached static pixels + dynamic artists show the same picture as drawing the whole figure, both when
-    the view is unchanged (pure blit) and when an axis' limits change (that axes' static part is redrawn)."""
-    d = SingleLogitDemo(steps=3000)
-    d._image = type("Sink", (), {"value": b""})()
-    d.update()
-
-    def check(**move):
-        d.update(**move)
-        assert all(d._background[1][ax][0] == d._axes_key(ax) for ax in d.axes)
-        assert all(d._axes_key(ax) in d._background[1][ax][2] for ax in d.axes)
-        blit = _pixels(d.figure)
-        d.figure.canvas.draw()  # everything, in z-order
-        differ = (np.abs(blit - _pixels(d.figure)).max(axis=-1) > 40).mean()
-        assert differ < 0.01, f"{move}: {differ:.2%} of the pixels differ"
-        return blit
-
-    first = check(beta=0.3)  # same view limits: served from the cached pixels
-    assert (np.abs(check(beta=3.0) - first).max(axis=-1) > 40).mean() > 0.001  # a visibly different NPO curve
-    check(steps=30_000)  # new x limits on both axes
-    check(z0=-1.0)  # new y limits
-    check(steps=3000, z0=2.0)  # back to views seen before: restored from the kept pixels
-
-
-def test_synthetic_explorer():
-    df = pd.DataFrame(
-        [{"seed": s, "method": m, "step": t, "forget_distance": 1.0 / (1 + t), "retain_distance": 0.02 + 0.01 * s,
-          "forget_kl": t + s} for s in (0, 1) for m in ("GA", "NPO") for t in (0, 5, 10)]
-    )
+def test_synthetic_explorer_band_and_caption():
+    df = _frame()
     e = SyntheticExplorer(df)
     e.update(methods=("NPO",), metric="forget_kl")
-    visible = [ln.get_label() for ln in e.axes[0].get_lines() if ln.get_visible()]
-    assert visible == ["NPO"]
-    np.testing.assert_allclose(e.band_lines["NPO"].get_ydata(), [0.5, 5.5, 10.5])  # mean over seeds
-    assert set(e.fills) == {"NPO"}
-    e.update(methods=())
-    assert "pick at least one" in e.message.get_text()
+    line = [ln for ln in e.axes[0].get_lines() if ln.get_label() == "NPO"][0]
+    np.testing.assert_allclose(line.get_xdata(), [5, 10])  # KL = 0 at step 0 is left out on the log axis
+    np.testing.assert_allclose(line.get_ydata(), [5 * np.sqrt(2), 10 * np.sqrt(2)])  # geometric mean of 1x, 2x
+    assert e.axes[0].get_title() == f"at step 10, lowest: NPO ({format_number(10 * np.sqrt(2))})"
+    e.update(methods=("GA", "NPO"), log_y=False)
+    assert e.axes[0].get_title() == "at step 10, lowest: NPO (15)"  # arithmetic mean of 10 and 20
+    assert any("mean\nband: ± sd" in t for t in _legend(e.axes[0]))
+    _layout_ok(e)
+    with pytest.raises(ValueError, match="pick at least one"):
+        e.update(methods=())
     with pytest.raises(ValueError, match="metric"):
         e.update(metric="loss")
     with pytest.raises(ValueError, match="lacks the columns"):
         SyntheticExplorer(df.drop(columns="forget_kl"))
 
 
-def test_tick_and_limit_helpers():
-    assert W._plain_tick(1000.0) == "10³" and W._plain_tick(-1e5) == "−10⁵" and W._plain_tick(20.0) == "20"
-    assert W._plain_tick(0.001) == "10⁻³" and W._plain_tick(0.5) == "0.5"
-    assert W._nice_ceil(137.0) == 150 and W._nice_ceil(2.0) == 2 and W._nice_ceil(0.031) == pytest.approx(0.05)
-    calls = []
-    cache = W._RunCache(lambda key, start, steps: calls.append((start, steps)) or np.arange(
-        (0 if start is None else start), (0 if start is None else start) + steps + 1))
-    np.testing.assert_array_equal(cache.get("k", 3), [0, 1, 2, 3])
-    np.testing.assert_array_equal(cache.get("k", 5), [0, 1, 2, 3, 4, 5])
-    np.testing.assert_array_equal(cache.get("k", 2), [0, 1, 2])
-    assert calls == [(None, 3), (3, 2)]
-
-
-def test_widget_ui_builds():
+def test_widget_ui_builds_and_redraws():
     pytest.importorskip("ipywidgets")
     d = SingleLogitDemo(steps=1000)
     ui = d.widget()
-    image = ui.children[-1]
-    assert image.value[:4] == b"\x89PNG"
+    assert d.png[:4] == b"\x89PNG"  # interactive_output drew once
     slider = ui.children[0].children[0]  # β
-    old = image.value
+    old = d.png
     slider.value = 0.1
-    assert d.settings["beta"] == pytest.approx(0.1) and image.value != old
+    assert d.settings["beta"] == pytest.approx(0.1) and d.png != old
+    e = SyntheticExplorer(_frame())
+    e.widget()
+    assert e.png[:4] == b"\x89PNG"
+
+
+def test_thin_front_end():
+    """No private imports, at most 250 lines."""
+    source = Path(widgets.__file__).read_text(encoding="utf-8")
+    assert len(source.splitlines()) <= 250
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+            assert not any(a.name.startswith("_") for a in node.names), ast.dump(node)
+            assert not any(part.startswith("_") for part in (node.module or "").split(".")), node.module

@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("npo_lab.cli.evaluate", "run a causal LM over the TOFU eval splits and write an eval log"),
     "unlearn": ("npo_lab.cli.unlearn", "unlearn a forget split from a model with any METHODS entry"),
     "authors": ("npo_lab.cli.authors", "write the synthetic TOFU authors (the offline data) into a directory"),
+    "bench-gpu": ("npo_lab.cli.bench_gpu", "GPU benchmark: step time, memory, MFU; cached vs recomputed, full vs LoRA"),
+    "colab-links": ("npo_lab.cli.colab_links", "rewrite (or --check) the notebooks' Colab badges and install cells"),
 }
 
 

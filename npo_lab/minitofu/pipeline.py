@@ -19,18 +19,16 @@ from ..tofu.splits import (
 from .cache import atomic_save, cache_root, content_hash, is_complete
 from .config import MiniTofuConfig
 from .model import tiny_llama, train_tokenizer
-from .subset import load_source_rows, write_subset_source
+from .subset import SUBSET_FORMAT, load_source_rows, write_subset_source
 from .train import answer_probability, train_lm
 
 __all__ = ["MiniTofu", "prepare"]
 
-_SUBSET_FORMAT = 2  # bump when write_subset_source changes what it writes (2: holdout splits)
-
 
 def _rows(split: str, source_dir: Path) -> list[dict]:
-    from ..tofu.data import load_tofu
+    from ..tofu.data import load_tofu_rows
 
-    return [dict(r) for r in load_tofu(split, source_dir)]
+    return load_tofu_rows(split, source_dir)
 
 
 def _general_qa(source_dir: Path) -> list[dict]:
@@ -215,7 +213,7 @@ def prepare(
     _check_forget_split(config, forget_split)
     t_start = time.perf_counter()
     rows = load_source_rows(_resolve_source(config.source), config.n_authors, cache=cache)
-    data_hash = content_hash({"rows": rows, "format": _SUBSET_FORMAT})
+    data_hash = content_hash({"rows": rows, "format": SUBSET_FORMAT})
     root = cache_root(cache) / "minitofu"
     source_dir = root / f"data-{data_hash}"
     if force or not is_complete(source_dir):

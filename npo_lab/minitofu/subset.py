@@ -27,7 +27,9 @@ from ..tofu.splits import (
 )
 from .cache import atomic_save, cache_root, is_complete
 
-__all__ = ["load_source_rows", "write_subset_source"]
+__all__ = ["SUBSET_FORMAT", "load_source_rows", "write_subset_source"]
+
+SUBSET_FORMAT = 2  # bump when write_subset_source changes what it writes (2: the holdout splits)
 
 _AUTHOR_EVAL_SPLITS = tuple(s for s in EVAL_SPLITS if s not in GENERAL_SPLITS)  # forget01/05/10_, retain_perturbed
 _EVAL_KEYS = ("question", "answer", "paraphrased_answer", "perturbed_answer", "paraphrased_question")
@@ -41,15 +43,11 @@ def _holdout_percent(holdout_split: str) -> int:
 _N_HOLDOUT_PERCENT = max(map(_holdout_percent, HOLDOUT_SPLITS))  # holdout authors: as many as in holdout10
 
 
-def _rows(dataset) -> list[dict]:
-    return [dict(r) for r in dataset]
-
-
 def _try_load(split: str, source) -> list[dict] | None:
-    from ..tofu.data import load_tofu
+    from ..tofu.data import load_tofu_rows
 
     try:
-        return _rows(load_tofu(split, source))
+        return load_tofu_rows(split, source)
     except (ValueError, FileNotFoundError):
         return None
 
@@ -105,12 +103,12 @@ def load_source_rows(
     (see :func:`_holdout_rows`; empty when the source has none). Raises ValueError when the source has fewer
     authors than asked.
     """
-    from ..tofu.data import load_idk_answers, load_tofu
+    from ..tofu.data import load_idk_answers, load_tofu_rows
 
     if isinstance(n_authors, bool) or not isinstance(n_authors, int) or n_authors < 2:
         raise ValueError(f"n_authors must be an integer >= 2, got {n_authors!r}")
     source = _synthetic_source(source, n_authors, cache)
-    full = _rows(load_tofu("full", source))
+    full = load_tofu_rows("full", source)
     n = n_authors * QUESTIONS_PER_AUTHOR
     if len(full) < n:
         raise ValueError(
@@ -122,7 +120,7 @@ def load_source_rows(
         "holdout": _holdout_rows(source, full, n_authors),
     }
     for split in GENERAL_SPLITS:
-        out[split] = [{k: v for k, v in r.items() if k in _EVAL_KEYS} for r in _rows(load_tofu(split, source))]
+        out[split] = [{k: v for k, v in r.items() if k in _EVAL_KEYS} for r in load_tofu_rows(split, source)]
     try:
         out["idk"] = list(load_idk_answers(source))
     except (ValueError, FileNotFoundError):

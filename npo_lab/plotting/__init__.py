@@ -6,7 +6,7 @@
 :func:`format_number` (3 significant digits); legends sit beside the data (:func:`legend_outside`).
 """
 
+from .runs import *  # noqa: F401,F403
 from .style import PALETTE, format_number, legend_outside, method_color, reset_axes, set_style  # noqa: F401
 from .theory import *  # noqa: F401,F403
 from .tofu import *  # noqa: F401,F403
-from .runs import *  # noqa: F401,F403

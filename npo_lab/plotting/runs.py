@@ -13,7 +13,8 @@ and linear above it, so that both "how many decades away" and "how close to 1" s
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -33,8 +34,19 @@ __all__ = [
 ]
 
 FQ_THRESHOLD = 0.05  # forget quality above this counts as meaningful forgetting (TOFU's convention)
-_MARKERS = {"GA": "x", "GA+RT": "X", "GA+KL": "P", "NPO": "o", "NPO+RT": "s", "NPO+KL": "D", "IDK+RT": "^",
-            "DPO": "v", "DPO+RT": "<", "DPO+KL": ">", "SimNPO": "*"}
+_MARKERS = {
+    "GA": "x",
+    "GA+RT": "X",
+    "GA+KL": "P",
+    "NPO": "o",
+    "NPO+RT": "s",
+    "NPO+KL": "D",
+    "IDK+RT": "^",
+    "DPO": "v",
+    "DPO+RT": "<",
+    "DPO+KL": ">",
+    "SimNPO": "*",
+}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -59,8 +71,15 @@ def _dual_functions(threshold: float, floor: float, linear_decades: float):
     return forward, inverse
 
 
-def set_dual_scale(ax, *, axis: str = "y", threshold: float = 0.1, floor: float = 1e-12,
-                   linear_decades: float = 3.0, max_log_ticks: int = 6):
+def set_dual_scale(
+    ax,
+    *,
+    axis: str = "y",
+    threshold: float = 0.1,
+    floor: float = 1e-12,
+    linear_decades: float = 3.0,
+    max_log_ticks: int = 6,
+):
     """Put ``ax``'s ``axis`` on a dual scale: log10 below ``threshold``, linear from ``threshold`` to 1.
 
     The linear part [threshold, 1] is drawn as tall as ``linear_decades`` decades of the log part. Values below
@@ -79,7 +98,7 @@ def set_dual_scale(ax, *, axis: str = "y", threshold: float = 0.1, floor: float 
     lo_dec = int(np.floor(np.log10(floor)))
     hi_dec = int(np.floor(np.log10(threshold)))
     step = max(1, int(np.ceil((hi_dec - lo_dec) / max_log_ticks)))
-    log_ticks = [10.0 ** k for k in range(hi_dec, lo_dec - 1, -step) if 10.0 ** k < threshold * 0.999]
+    log_ticks = [10.0**k for k in range(hi_dec, lo_dec - 1, -step) if 10.0**k < threshold * 0.999]
     lin_ticks = [threshold] + [v for v in (0.25, 0.5, 0.75, 1.0) if v > threshold * 1.5]
     ticks = sorted(set(log_ticks + lin_ticks))
 
@@ -162,9 +181,17 @@ def _finite_floor(values: Sequence[float], default: float = 1e-12) -> float:
 # --------------------------------------------------------------------------------------------------------------
 # plots
 # --------------------------------------------------------------------------------------------------------------
-def plot_forget_quality_vs_utility(runs, *, finetuned: Mapping | None = None, retain: Mapping | None = None,
-                                   ax=None, threshold: float = 0.1, floor: float | None = None,
-                                   annotate: bool = True, label: str = "method"):
+def plot_forget_quality_vs_utility(
+    runs,
+    *,
+    finetuned: Mapping | None = None,
+    retain: Mapping | None = None,
+    ax=None,
+    threshold: float = 0.1,
+    floor: float | None = None,
+    annotate: bool = True,
+    label: str = "method",
+):
     """Forget quality (dual linear/log y) against model utility (x), one path per run over its epochs.
 
     The paper's Fig. 2/5: a good method moves *up* (forget quality → 1, like the retain model) while staying
@@ -180,8 +207,11 @@ def plot_forget_quality_vs_utility(runs, *, finetuned: Mapping | None = None, re
     frames = runs_by_label(runs, label)
     fq_all = []
     start = None
-    if finetuned is not None and finetuned.get("forget_quality") is not None and \
-            finetuned.get("model_utility") is not None:
+    if (
+        finetuned is not None
+        and finetuned.get("forget_quality") is not None
+        and finetuned.get("model_utility") is not None
+    ):
         start = (float(finetuned["model_utility"]), float(finetuned["forget_quality"]))
     for name, df in frames.items():
         fq, mu = _values(df, "forget_quality"), _values(df, "model_utility")
@@ -192,19 +222,40 @@ def plot_forget_quality_vs_utility(runs, *, finetuned: Mapping | None = None, re
         if start is not None and not (df["epoch"].iloc[0] <= 0 if len(df) else True):
             line_mu, line_fq = np.r_[start[0], line_mu], np.r_[start[1], line_fq]  # paths start at the fine-tuned model
         ax.plot(line_mu, np.clip(line_fq, 1e-300, None), "-", color=st["color"], lw=1.2, alpha=0.8)
-        ax.scatter(mu[ok], np.clip(fq[ok], 1e-300, None), color=st["color"], marker=st["marker"], s=22, label=name,
-                   zorder=3)
+        ax.scatter(
+            mu[ok], np.clip(fq[ok], 1e-300, None), color=st["color"], marker=st["marker"], s=22, label=name, zorder=3
+        )
         if annotate and ok.any():
             i = np.flatnonzero(ok)[-1]
-            ax.annotate(f"ep {df['epoch'].iloc[i]:g}", (mu[i], max(fq[i], 1e-300)), fontsize=7,
-                        xytext=(3, 3), textcoords="offset points", color=st["color"])
+            ax.annotate(
+                f"ep {df['epoch'].iloc[i]:g}",
+                (mu[i], max(fq[i], 1e-300)),
+                fontsize=7,
+                xytext=(3, 3),
+                textcoords="offset points",
+                color=st["color"],
+            )
     if finetuned is not None and finetuned.get("forget_quality") is not None:
         fq_all.append(finetuned["forget_quality"])
-        ax.scatter([finetuned["model_utility"]], [finetuned["forget_quality"]], marker="*", s=140,
-                   color=method_color("finetuned"), label="fine-tuned", zorder=4)
+        ax.scatter(
+            [finetuned["model_utility"]],
+            [finetuned["forget_quality"]],
+            marker="*",
+            s=140,
+            color=method_color("finetuned"),
+            label="fine-tuned",
+            zorder=4,
+        )
     if retain is not None and retain.get("model_utility") is not None:
-        ax.scatter([retain["model_utility"]], [retain.get("forget_quality", 1.0)], marker="*", s=140,
-                   color=method_color("retain"), label="retain model", zorder=4)
+        ax.scatter(
+            [retain["model_utility"]],
+            [retain.get("forget_quality", 1.0)],
+            marker="*",
+            s=140,
+            color=method_color("retain"),
+            label="retain model",
+            zorder=4,
+        )
     if floor is None:
         floor = min(_finite_floor(fq_all), threshold / 10)
     set_dual_scale(ax, threshold=threshold, floor=floor)
@@ -215,9 +266,19 @@ def plot_forget_quality_vs_utility(runs, *, finetuned: Mapping | None = None, re
     return ax
 
 
-def plot_run_metric(runs, metric: str, *, ax=None, reference: Mapping[str, float] | None = None,
-                    scale: str = "linear", relative_to: float | None = None, ylabel: str | None = None,
-                    label: str = "method", threshold: float = 0.1, floor: float | None = None):
+def plot_run_metric(
+    runs,
+    metric: str,
+    *,
+    ax=None,
+    reference: Mapping[str, float] | None = None,
+    scale: str = "linear",
+    relative_to: float | None = None,
+    ylabel: str | None = None,
+    label: str = "method",
+    threshold: float = 0.1,
+    floor: float | None = None,
+):
     """``metric`` over epochs, one line per run (method colours).
 
     ``scale``: ``"linear"``, ``"log"`` or ``"dual"`` (:func:`set_dual_scale`, for forget quality).
@@ -243,19 +304,32 @@ def plot_run_metric(runs, metric: str, *, ax=None, reference: Mapping[str, float
         ok = np.isfinite(y) & ((y > 0) if scale == "log" else True)
         every.extend(y[ok])
         st = _style(name)
-        ax.plot(x[ok], np.clip(y[ok], 1e-300, None) if scale == "dual" else y[ok], "-", marker=st["marker"],
-                ms=4, color=st["color"], label=name)
+        ax.plot(
+            x[ok],
+            np.clip(y[ok], 1e-300, None) if scale == "dual" else y[ok],
+            "-",
+            marker=st["marker"],
+            ms=4,
+            color=st["color"],
+            label=name,
+        )
     for i, (name, value) in enumerate((reference or {}).items()):
         if value is None:
             continue
         every.append(value / div)
-        ax.axhline(value / div, color=method_color("retain" if "retain" in name else "finetuned"),
-                   ls=("--", ":", "-.")[i % 3], lw=1, label=name)
+        ax.axhline(
+            value / div,
+            color=method_color("retain" if "retain" in name else "finetuned"),
+            ls=("--", ":", "-.")[i % 3],
+            lw=1,
+            label=name,
+        )
     if scale == "log":
         ax.set_yscale("log")
     elif scale == "dual":
-        set_dual_scale(ax, threshold=threshold, floor=floor if floor is not None else
-                       min(_finite_floor(every), threshold / 10))
+        set_dual_scale(
+            ax, threshold=threshold, floor=floor if floor is not None else min(_finite_floor(every), threshold / 10)
+        )
         ax.axhline(FQ_THRESHOLD, color="0.3", lw=0.8, ls="--", zorder=0)
     ax.set_xlabel("epoch")
     ylabel = ylabel or metric.replace("_", " ") + (" (relative)" if relative_to is not None else "")
@@ -270,8 +344,9 @@ def plot_forget_quality_over_epochs(runs, *, ax=None, **kw):
     return plot_run_metric(runs, "forget_quality", ax=ax, scale="dual", **kw)
 
 
-def plot_model_utility_over_epochs(runs, *, ax=None, finetuned: float | None = None, retain: float | None = None,
-                                   relative: bool = False, **kw):
+def plot_model_utility_over_epochs(
+    runs, *, ax=None, finetuned: float | None = None, retain: float | None = None, relative: bool = False, **kw
+):
     """Model utility over epochs (paper Fig. 6 right), with the fine-tuned / retain model's utility as lines.
 
     ``relative=True`` divides by the fine-tuned utility (1.0 = nothing lost) and draws a dotted line at 0.8.
@@ -279,32 +354,54 @@ def plot_model_utility_over_epochs(runs, *, ax=None, finetuned: float | None = N
     ref = {"fine-tuned": finetuned, "retain model": retain}
     if relative and finetuned is None:
         raise ValueError("relative=True needs the fine-tuned model's utility (finetuned=...)")
-    ax = plot_run_metric(runs, "model_utility", ax=ax, reference=ref, relative_to=finetuned if relative else None,
-                         ylabel="model utility" + (" / fine-tuned" if relative else ""), **kw)
+    ax = plot_run_metric(
+        runs,
+        "model_utility",
+        ax=ax,
+        reference=ref,
+        relative_to=finetuned if relative else None,
+        ylabel="model utility" + (" / fine-tuned" if relative else ""),
+        **kw,
+    )
     if relative:
         ax.axhline(0.8, color="0.5", lw=0.8, ls=":", zorder=0)
     return ax
 
 
-def plot_forget_probability_over_epochs(runs, *, ax=None, finetuned: float | None = None,
-                                        retain: float | None = None, scale: str = "log", **kw):
+def plot_forget_probability_over_epochs(
+    runs, *, ax=None, finetuned: float | None = None, retain: float | None = None, scale: str = "log", **kw
+):
     """Mean probability of the forget answers over epochs (GA drives it to ~0; the retain model's level is the
     target)."""
-    return plot_run_metric(runs, "forget_probability", ax=ax, scale=scale,
-                           reference={"fine-tuned": finetuned, "retain model": retain},
-                           ylabel="forget probability", **kw)
+    return plot_run_metric(
+        runs,
+        "forget_probability",
+        ax=ax,
+        scale=scale,
+        reference={"fine-tuned": finetuned, "retain model": retain},
+        ylabel="forget probability",
+        **kw,
+    )
 
 
 def plot_forget_kl_over_epochs(runs, *, ax=None, scale: str = "linear", target: float | None = None, **kw):
     """Forget KL ``E_forget KL(π_ref ‖ π_θ)`` (answer tokens) over epochs: how far the model moved on the forget
     set (paper Figs. 9, 10). ``target``: the retain model's ``KL(π_ref ‖ π_retr)``, drawn as a reference line."""
     reference = {r"retain model $\mathrm{KL}(\pi_{\mathrm{ref}} \| \pi_{\mathrm{retr}})$": target}
-    return plot_run_metric(runs, "forget_kl", ax=ax, scale=scale, reference=reference,
-                           ylabel=r"forget KL $\mathrm{KL}(\pi_{\mathrm{ref}} \| \pi_\theta)$", **kw)
+    return plot_run_metric(
+        runs,
+        "forget_kl",
+        ax=ax,
+        scale=scale,
+        reference=reference,
+        ylabel=r"forget-set $\mathrm{KL}(\pi_{\mathrm{ref}} \| \pi_\theta)$",
+        **kw,
+    )
 
 
-def plot_run_panels(runs, *, finetuned: Mapping | None = None, retain: Mapping | None = None, axes=None,
-                    label: str = "method"):
+def plot_run_panels(
+    runs, *, finetuned: Mapping | None = None, retain: Mapping | None = None, axes=None, label: str = "method"
+):
     """Four panels: forget quality vs utility, forget quality over epochs, model utility over epochs, forget
     probability over epochs. ``finetuned``/``retain``: dicts with ``model_utility``, ``forget_quality``,
     ``forget_probability``. Returns the array of 4 Axes."""
@@ -318,8 +415,10 @@ def plot_run_panels(runs, *, finetuned: Mapping | None = None, retain: Mapping |
     ft, rt = dict(finetuned or {}), dict(retain or {})
     plot_forget_quality_vs_utility(runs, finetuned=ft or None, retain=rt or None, ax=axes[0], label=label)
     plot_forget_quality_over_epochs(runs, ax=axes[1], label=label)
-    plot_model_utility_over_epochs(runs, ax=axes[2], finetuned=ft.get("model_utility"),
-                                   retain=rt.get("model_utility"), label=label)
-    plot_forget_probability_over_epochs(runs, ax=axes[3], finetuned=ft.get("forget_probability"),
-                                        retain=rt.get("forget_probability"), label=label)
+    plot_model_utility_over_epochs(
+        runs, ax=axes[2], finetuned=ft.get("model_utility"), retain=rt.get("model_utility"), label=label
+    )
+    plot_forget_probability_over_epochs(
+        runs, ax=axes[3], finetuned=ft.get("forget_probability"), retain=rt.get("forget_probability"), label=label
+    )
     return axes

@@ -10,11 +10,12 @@ at step 0, where the model still is the reference) or negative are left out rath
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.lines import Line2D
 
 from .style import PALETTE, format_number, legend_outside, method_color
 
@@ -36,7 +37,7 @@ __all__ = [
 METRIC_LABELS: dict[str, str] = {
     "forget_distance": r"forget distance $\mathrm{KL}(\pi_{\mathrm{retr}} \| \pi_\theta)$",
     "retain_distance": r"retain distance $\mathrm{KL}(\pi_{\mathrm{retr}} \| \pi_\theta)$",
-    "forget_kl": r"forget KL $\mathrm{KL}(\pi_{\mathrm{ref}} \| \pi_\theta)$",
+    "forget_kl": r"forget-set $\mathrm{KL}(\pi_{\mathrm{ref}} \| \pi_\theta)$",
 }
 #: the distance of Theorem 2 (the ``XᵀX`` norm of the parameter change)
 DIVERGENCE_LABEL = r"$\|\theta_t - \theta_{\mathrm{init}}\|_{X^\top X}$"
@@ -80,8 +81,9 @@ def _index(T: int, log_t: bool, max_points: int) -> np.ndarray:
     return np.unique(np.linspace(0, T, min(max_points, T + 1)).astype(int))
 
 
-def fit_curves(curves: Mapping[str, np.ndarray], *, log_t: bool = False, fit_from: float = 0.1
-               ) -> dict[str, tuple[np.ndarray, float, float]]:
+def fit_curves(
+    curves: Mapping[str, np.ndarray], *, log_t: bool = False, fit_from: float = 0.1
+) -> dict[str, tuple[np.ndarray, float, float]]:
     """Least-squares line ``y_t ≈ slope·x + intercept`` per curve over ``t ≥ fit_from·T``, ``x = t`` or ``ln t``.
 
     ``curves``: ``{label: y}`` with ``y[t]``, t = 0..T. Returns ``{label: (t used, slope, intercept)}`` (labels
@@ -118,7 +120,8 @@ def plot_divergence(
     ``fit`` (True, False or the labels to fit): a dashed least-squares line over ``t ≥ fit_from·T``
     (:func:`fit_curves`), linear in t or in ln t; its slope goes into the legend (per step, or per unit of ln t).
     ``rates``: ``{label: predicted slope}``, written next to the fitted slope and (``rate_lines``) drawn dotted
-    through the curve's last point over the same window. GA is a straight line on the linear axis, NPO on the log-t axis (Theorem 2).
+    through the curve's last point over the same window (it never stretches the axes). GA is a straight line on
+    the linear axis, NPO on the log-t axis (Theorem 2).
     ``max_points`` subsamples long curves (log-spaced on the log axis).
     """
     ax = _ax(ax)
@@ -142,7 +145,8 @@ def plot_divergence(
             theory = f"\n(theory {format_number(rates[label])})" if label in rates else ""
             text = f"{label}: slope {format_number(slope)} {unit}{theory}"
             if label in rates and rate_lines:
-                ax.plot(t, y[-1] + rates[label] * (x - x[-1]), ls=":", lw=1.8, color=c)
+                # add_artist: left out of the data limits, so that a far-off prediction never stretches the axes
+                ax.add_artist(Line2D(t, y[-1] + rates[label] * (x - x[-1]), ls=":", lw=1.8, color=c))
         ax.plot(idx, y[idx], color=c, lw=2, label=text)
     if fits:
         ax.plot([], [], ls="--", lw=1, color="0.3", label="dashed: fit")
@@ -194,8 +198,9 @@ def _check_df(df: pd.DataFrame, cols: Sequence[str]) -> None:
         raise ValueError("df is empty")
 
 
-def band_statistics(df: pd.DataFrame, metric: str, *, x: str = "step", band: str = "gsd",
-                    log_y: bool = False) -> pd.DataFrame:
+def band_statistics(
+    df: pd.DataFrame, metric: str, *, x: str = "step", band: str = "gsd", log_y: bool = False
+) -> pd.DataFrame:
     """Centre line and band of ``metric`` over the rows (seeds) sharing an ``x`` value: columns
     ``center, lo, hi``, indexed by ``x``.
 
@@ -258,7 +263,8 @@ def plot_band(
         ax.axhline(target, color="0.2", ls="--", lw=1.2, label=f"{target_label} = {format_number(target)}")
     n = df["seed"].nunique() if "seed" in df.columns else int(df.groupby([hue, x]).size().max())
     center, spread = BANDS[band]
-    ax.fill_between([], [], color="0.5", alpha=0.3, label=f"line: {center}\nband: {spread}\n({n} seeds)")
+    seeds = f"{n} seed{'s' if n != 1 else ''}"
+    ax.fill_between([], [], color="0.5", alpha=0.3, label=f"line: {center}\nband: {spread}\n({seeds})")
     if log_y:
         ax.set_yscale("log")
     ax.set_xlabel(x)
@@ -306,8 +312,9 @@ def plot_pareto(
     return ax
 
 
-def synthetic_figure(df: pd.DataFrame, kind: str = "figure4", *, title: str | None = None,
-                     kl_target: float | None = None):
+def synthetic_figure(
+    df: pd.DataFrame, kind: str = "figure4", *, title: str | None = None, kl_target: float | None = None
+):
     """Multi-panel reproductions of the paper's synthetic-experiment figures (Sec. 4) from a
     :func:`npo_lab.theory.random_features_experiment` frame; returns the Figure. Bands: geometric mean ×/÷
     geometric sd over seeds (log axes).
@@ -319,8 +326,11 @@ def synthetic_figure(df: pd.DataFrame, kind: str = "figure4", *, title: str | No
     """
     _check_df(df, ["step", "method", "forget_distance", "retain_distance", "forget_kl"])
     colors = label_colors(list(dict.fromkeys(df["method"])))
-    panels = {"figure4": ("forget_distance", "retain_distance"), "figure9": ("pareto", "forget_kl"),
-              "figure3": ("forget_distance", "retain_distance", "pareto")}
+    panels = {
+        "figure4": ("forget_distance", "retain_distance"),
+        "figure9": ("pareto", "forget_kl"),
+        "figure3": ("forget_distance", "retain_distance", "pareto"),
+    }
     if kind not in panels:
         raise ValueError(f"kind must be 'figure3', 'figure4' or 'figure9', got {kind!r}")
     n = len(panels[kind])
@@ -329,13 +339,17 @@ def synthetic_figure(df: pd.DataFrame, kind: str = "figure4", *, title: str | No
         last = i == n - 1
         if what == "pareto":
             plot_pareto(df, ax, colors=colors, legend=last)
+            ax.set_title("mean over seeds: ★ start, ● end", fontsize="medium")
         else:
-            plot_band(df, what, ax, colors=colors, log_y=True, legend=last,
-                      target=kl_target if what == "forget_kl" else None)
+            plot_band(
+                df, what, ax, colors=colors, log_y=True, legend=last, target=kl_target if what == "forget_kl" else None
+            )
             ax.set_xlabel("unlearning step")
-    default = {"figure4": "Synthetic unlearning (paper Fig. 4): distance to the retrained model",
-               "figure9": "Synthetic unlearning (paper Fig. 9): trajectories and forget KL",
-               "figure3": "β sweep (paper Fig. 3): NPO approaches GA as β → 0"}[kind]
+    default = {
+        "figure4": "Synthetic unlearning (paper Fig. 4): distance to the retrained model",
+        "figure9": "Synthetic unlearning (paper Fig. 9): trajectories and forget KL",
+        "figure3": "β sweep (paper Fig. 3): NPO approaches GA as β → 0",
+    }[kind]
     gap = df["input_gap"].iloc[0] if "input_gap" in df.columns else None
     suffix = f"input gap {format_number(gap)}, " if gap is not None else ""
     n_seeds = df["seed"].nunique() if "seed" in df.columns else 1

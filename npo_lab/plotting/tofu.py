@@ -8,7 +8,7 @@ and returns it; none calls ``plt.show()`` or ``savefig``. Compute the data with 
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -62,8 +62,17 @@ def ks_statistic(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
     return float(diff[i]), float(candidates.min())
 
 
-def plot_truth_ratio_hist(ratios, ax=None, *, bins: int = 40, log_x: bool = True, colors=None,
-                          density: bool = False, alpha: float = 0.5, mark_one: bool = True):
+def plot_truth_ratio_hist(
+    ratios,
+    ax=None,
+    *,
+    bins: int = 40,
+    log_x: bool = True,
+    colors=None,
+    density: bool = False,
+    alpha: float = 0.5,
+    mark_one: bool = True,
+):
     """Histograms of per-question truth ratios ``R = P̃_para / geo-mean_j P̃_pert,j`` (one per model).
 
     ``ratios``: an array, or ``{label: array}``. With ``log_x`` (default) the bins are even in ``log R``, the
@@ -76,14 +85,22 @@ def plot_truth_ratio_hist(ratios, ax=None, *, bins: int = 40, log_x: bool = True
         raise ValueError("ratios: no finite values to plot")
     lo, hi = all_vals.min(), all_vals.max()
     if log_x:
-        edges = np.logspace(math.log10(lo), math.log10(hi) + 1e-9, bins + 1)
+        edges = np.logspace(math.log10(lo) - 1e-9, math.log10(hi) + 1e-9, bins + 1)  # every value inside
         ax.set_xscale("log")
     else:
-        edges = np.linspace(lo, hi + 1e-12, bins + 1)
+        edges = np.linspace(lo - 1e-12, hi + 1e-12, bins + 1)
     for i, (label, vals) in enumerate(series.items()):
         color = (colors or {}).get(label) if isinstance(colors, Mapping) else None
-        ax.hist(vals, bins=edges, alpha=alpha, density=density, label=label or None,
-                color=color or _color(label, i), edgecolor="white", linewidth=0.4)
+        ax.hist(
+            vals,
+            bins=edges,
+            alpha=alpha,
+            density=density,
+            label=label or None,
+            color=color or _color(label, i),
+            edgecolor="white",
+            linewidth=0.4,
+        )
     if mark_one:
         ax.axvline(1.0, color="0.3", ls="--", lw=1)
     ax.set_xlabel(r"truth ratio $R$ = P(paraphrased) / geo-mean P(perturbed)")
@@ -93,8 +110,16 @@ def plot_truth_ratio_hist(ratios, ax=None, *, bins: int = 40, log_x: bool = True
     return ax
 
 
-def plot_ks_ecdf(a: Sequence[float], b: Sequence[float], ax=None, *, labels=("unlearned", "retain"),
-                 log_x: bool = True, pvalue: float | None = None, colors=None):
+def plot_ks_ecdf(
+    a: Sequence[float],
+    b: Sequence[float],
+    ax=None,
+    *,
+    labels=("unlearned", "retain"),
+    log_x: bool = True,
+    pvalue: float | None = None,
+    colors=None,
+):
     """The empirical CDFs of two samples and the KS statistic ``D`` drawn as the vertical gap where they are
     farthest apart. The legend gives ``D`` and the p-value (``scipy.stats.ks_2samp`` unless ``pvalue`` is
     given): for truth ratios of the forget set, that p-value is TOFU's forget quality."""
@@ -109,12 +134,18 @@ def plot_ks_ecdf(a: Sequence[float], b: Sequence[float], ax=None, *, labels=("un
     colors = list(colors) if colors is not None else [_color(labels[0], 0), _color(labels[1], 1)]
     for vals, label, c in zip((a, b), labels, colors):
         y = np.arange(1, vals.size + 1) / vals.size
-        ax.step(np.concatenate([[vals[0]], vals]), np.concatenate([[0.0], y]), where="post",
-                label=f"{label} (n = {vals.size})", color=c)
+        ax.step(
+            np.concatenate([[vals[0]], vals]),
+            np.concatenate([[0.0], y]),
+            where="post",
+            label=f"{label} (n = {vals.size})",
+            color=c,
+        )
     fa = np.searchsorted(a, x, side="right") / a.size
     fb = np.searchsorted(b, x, side="right") / b.size
-    ax.vlines(x, min(fa, fb), max(fa, fb), color="crimson", lw=2.5,
-              label=f"KS D = {d:.3f}\np = {format_number(pvalue)}")
+    ax.vlines(
+        x, min(fa, fb), max(fa, fb), color="crimson", lw=2.5, label=f"KS D = {d:.3f}\np = {format_number(pvalue)}"
+    )
     ax.plot([x, x], [fa, fb], "o", color="crimson", ms=4)
     if log_x and a.min() > 0 and b.min() > 0:
         ax.set_xscale("log")
@@ -125,8 +156,14 @@ def plot_ks_ecdf(a: Sequence[float], b: Sequence[float], ax=None, *, labels=("un
     return ax
 
 
-def truth_ratio_figure(a: Sequence[float], b: Sequence[float], *, labels=("unlearned", "retain"),
-                       pvalue: float | None = None, title: str | None = None):
+def truth_ratio_figure(
+    a: Sequence[float],
+    b: Sequence[float],
+    *,
+    labels=("unlearned", "retain"),
+    pvalue: float | None = None,
+    title: str | None = None,
+):
     """Two forget-set truth-ratio samples side by side (TOFU's forget quality, App. E.1.2 of the NPO paper): their
     ECDFs with the KS distance (:func:`plot_ks_ecdf`) and their histograms on a log axis
     (:func:`plot_truth_ratio_hist`). Returns the Figure."""
@@ -165,8 +202,9 @@ def plot_utility_components(components, ax=None, *, utility: Mapping[str, float]
         ax.axhline(mu, color=c, ls="--", lw=1.2, label=f"{name + ' ' if name else ''}model utility {mu:.3f}")
     labels = []
     for k in keys:
-        sec, _, metric = next(((s, "_", k[len(s) + 1:]) for s in _SECTION_LABELS if k.startswith(s + "_")),
-                              (k, "", ""))
+        sec, _, metric = next(
+            ((s, "_", k[len(s) + 1 :]) for s in _SECTION_LABELS if k.startswith(s + "_")), (k, "", "")
+        )
         labels.append(f"{_SECTION_LABELS.get(sec, sec)}\n{_METRIC_LABELS.get(metric, metric)}")
     ax.set_xticks(x)
     ax.set_xticklabels(labels, fontsize="small")
@@ -177,8 +215,13 @@ def plot_utility_components(components, ax=None, *, utility: Mapping[str, float]
     return ax
 
 
-def plot_ks_floor(ns: Sequence[int] | None = None, ax=None, *, points: Mapping[str, tuple[int, float]] | None = None,
-                  threshold: float = 0.05):
+def plot_ks_floor(
+    ns: Sequence[int] | None = None,
+    ax=None,
+    *,
+    points: Mapping[str, tuple[int, float]] | None = None,
+    threshold: float = 0.05,
+):
     """``log10`` of the smallest possible KS p-value ``2 / C(2n, n)`` against the sample size ``n``, with the
     0.05 threshold and optional measured forget qualities ``{label: (n, p)}``: a p-value only means something
     next to the floor for its own n."""
@@ -195,8 +238,9 @@ def plot_ks_floor(ns: Sequence[int] | None = None, ax=None, *, points: Mapping[s
     return ax
 
 
-def plot_truth_ratio_means(geometric: Sequence[float], arithmetic: Sequence[float], ax=None, *, label: str = "",
-                           color=None):
+def plot_truth_ratio_means(
+    geometric: Sequence[float], arithmetic: Sequence[float], ax=None, *, label: str = "", color=None
+):
     """Per-question truth ratio with the geometric vs the arithmetic mean over perturbed answers (log-log).
 
     Since an arithmetic mean of probabilities is never below their geometric mean, every point lies on or

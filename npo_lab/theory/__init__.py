@@ -9,12 +9,20 @@ Every gradient is the chain rule with two factors: ``∂L/∂(loss inputs)`` by 
 derivative of those inputs (:mod:`~npo_lab.theory.logistic`).
 """
 
-from . import dynamics, gradients, logistic, random_features, synthetic
+from . import dynamics, gradients, logistic, random_features, synthetic, training  # noqa: F401
 from .dynamics import *  # noqa: F401,F403
 from .gradients import BACKENDS, ObjectiveGradient
 from .logistic import bernoulli_kl
 from .random_features import INPUT_GAPS, SyntheticTask, make_task
 from .synthetic import *  # noqa: F401,F403
 
-__all__ = [*dynamics.__all__, *synthetic.__all__, "BACKENDS", "ObjectiveGradient", "bernoulli_kl", "INPUT_GAPS",
-           "SyntheticTask", "make_task"]
+__all__ = [
+    *dynamics.__all__,
+    *synthetic.__all__,
+    "BACKENDS",
+    "ObjectiveGradient",
+    "bernoulli_kl",
+    "INPUT_GAPS",
+    "SyntheticTask",
+    "make_task",
+]

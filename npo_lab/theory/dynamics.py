@@ -1,42 +1,44 @@
 """Toy dynamics of unlearning: a single logit and the Theorem-2 logistic model (paper Sec. 2.1 and Theorem 2).
 
-Both toys run **full-batch gradient descent** on an unlearning objective from :mod:`npo_lab.losses` (GA or NPO)
-for a forget set whose labels the model initially predicts well.
+Both toys run **full-batch gradient descent** on an unlearning objective of :mod:`npo_lab.losses` for a forget
+set whose labels the model initially predicts well; any method that reads forget answers only works
+(:data:`TOY_METHODS`: GA, NPO). The gradient is the chain rule ``∂L/∂z = L'(logp) · ∂logp/∂z`` with ``L'`` by
+autograd through the library's terms and ``∂logp/∂z = 1 − σ(z)`` for a label the model should forget
+(:mod:`npo_lab.theory.logistic`).
 
-Single logit (``single_logit``)
-    One example with label ``y = 1`` and one parameter, the logit ``z``: ``logp = log σ(z)``,
-    ``∂logp/∂z = σ(−z)``. GD on ``L(logp)`` reads ``z ← z − η · L'(logp) · σ(−z)`` with
+Single logit (:func:`single_logit`)
+    One example, one parameter, the logit ``z``: ``logp = log σ(z)``. GD reads ``z ← z − η · L'(logp) · σ(−z)``;
+    for GA ``L' = 1``, for NPO ``L' = W = 2σ(β · log_ratio)`` (``npo_weight``). GA's gradient never shrinks, so
+    ``z_t − z_0 ≈ −η t``: a linear walk to −∞. NPO's weight decays like ``e^{β z}``, and
+    ``dz/dt = −2η e^{βz}/σ(z_0)^β`` gives :func:`npo_closed_form_shift`: a line of slope −1/β against log t.
 
-    * GA:  ``L = logp``,                               ``L' = 1``;
-    * NPO: ``L = (2/β) softplus(β (logp − ref_logp))``, ``L' = W = 2 σ(β · log_ratio)`` (``npo_weight``).
-
-    GA's gradient never shrinks (``σ(−z) → 1``), so ``z_t − z_0 ≈ −η t``: a linear walk to −∞. NPO's weight decays
-    like ``e^{β z}``, and solving ``dz/dt = −2η e^{βz}/σ(z_0)^β`` gives the closed form (:func:`npo_closed_form_shift`)
-
-    ``z_t − z_0 ≈ −(1/β) · log(1 + 2βη · e^{β z_0} · t / σ(z_0)^β)``   — a line of slope −1/β against log t.
-
-Theorem 2 (``logistic_divergence``)
+Theorem 2 (:func:`logistic_divergence`)
     Binary logistic model ``π_θ(y|x) = σ(y · xᵀθ)``, forget set of ``n_f ≤ d`` nearly orthogonal inputs
-    ``x_i ~ N(0, I_d/d)`` (so ``‖x_i‖ ≈ 1``, ``|x_iᵀx_j| ≈ d^{-1/2}``) with labels ``y_i = ±1``; the initial model
-    ``θ_init`` is the minimum-norm parameter with every margin ``m_i = y_i x_iᵀθ_init = z_0`` (it "knows" the
-    forget set). GD on ``(1/n_f) Σ_i L(logp_i)`` with ``logp_i = log σ(m_i)``. The distance reported is the
-    ``XᵀX`` norm ``‖θ_t − θ_init‖_{XᵀX} = ‖X(θ_t − θ_init)‖₂``: GA grows like ``η t/√n_f`` (linear), NPO like
-    ``√n_f · (1/β) log(c η t/n_f + 1)`` (logarithmic).
+    ``x_i ~ N(0, I_d/d)`` (``‖x_i‖ ≈ 1``, ``|x_iᵀx_j| ≈ d^{-1/2}``) with labels ``y_i = ±1``; ``θ_init`` is the
+    minimum-norm parameter with every margin ``m_i = y_i x_iᵀθ_init = z_0``. GD on ``(1/n_f) Σ_i L(logp_i)``,
+    ``logp_i = log σ(m_i)``. Every step moves θ inside the row space of X, so it runs on the margins,
+    ``m ← m − η · K ∂L/∂m`` with ``K = (yyᵀ) ⊙ XXᵀ``. The distance ``‖θ_t − θ_init‖_{XᵀX} = ‖m_t − m_0‖₂``
+    grows like ``η t/√n_f`` for GA (linear) and ``√n_f · (1/β) log(c η t/n_f + 1)`` for NPO (logarithmic).
 
-Implementation: two interchangeable back-ends. ``backend="torch"`` runs autograd through the library's loss
-terms (``METHODS[method]``) every step; it is the reference, and slow (~100 µs/step). ``backend="numpy"`` (the
-default, ~1 µs/step) uses the derivative ``L'`` written out — GA: 1, NPO: ``npo_weight``'s formula — and the
-tests check that both back-ends give the same trajectory, so the fast path is the library's objective.
-The Theorem-2 numpy path works in margin space: every GD step moves θ inside the row space of X, so
-``m ← m − (η/n_f) · K (L' ⊙ σ(−m))`` with ``K = (yyᵀ) ⊙ XXᵀ`` is exactly the θ-space iteration.
+``backend`` (:data:`~npo_lab.theory.gradients.BACKENDS`): ``"chain"`` (the default, above) or ``"autograd"``
+(autograd from :meth:`~npo_lab.losses.Method.loss` to the logit, or to θ for Theorem 2; the reference). When the
+objective is linear in ``logp`` (GA) its derivative is one constant and the loop runs on Python floats.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+
+from npo_lab.losses import METHODS, LossInputs, get_method
+
+from .gradients import ObjectiveGradient, check_backend
+from .logistic import LogitGradient, answer_constants
+from .parallel import single_thread
 
 __all__ = [
     "TOY_METHODS",
@@ -49,37 +51,30 @@ __all__ = [
     "npo_curves",
 ]
 
-#: the objectives the toy dynamics support (names as in :data:`npo_lab.losses.METHODS`)
-TOY_METHODS: tuple[str, ...] = ("GA", "NPO")
-_BACKENDS = ("numpy", "torch")
+
+def _toy_methods() -> tuple[str, ...]:
+    return tuple(name for name, m in METHODS.items() if set(m.needs_by_group) == {"forget"})
+
+
+#: the objectives the toys can run: every :data:`~npo_lab.losses.METHODS` entry that reads forget answers only
+TOY_METHODS: tuple[str, ...] = _toy_methods()
 
 
 # --------------------------------------------------------------------------------------------------------------
 # validation
 # --------------------------------------------------------------------------------------------------------------
 def _check_method(method: str) -> str:
-    if method not in TOY_METHODS:
-        raise ValueError(f"method must be one of {', '.join(TOY_METHODS)}, got {method!r}")
+    allowed = _toy_methods()  # read at call time: a method registered later works too
+    if method not in allowed:
+        raise ValueError(f"method must be one of {', '.join(allowed)} (methods on forget answers only), got {method!r}")
     return method
 
 
-def _check_positive(value: float, name: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        v = math.nan
-    if not math.isfinite(v) or v <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return v
-
-
-def _check_finite(value: float, name: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite number, got {value!r}") from None
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
+def _check_number(value, name: str, *, positive: bool = False) -> float:
+    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+    v = float(value) if ok else math.nan
+    if not math.isfinite(v) or (positive and v <= 0):
+        raise ValueError(f"{name} must be a finite number{' > 0' if positive else ''}, got {value!r}")
     return v
 
 
@@ -89,20 +84,32 @@ def _check_int(value: int, name: str, minimum: int) -> int:
     return int(value)
 
 
-def _check_backend(backend: str) -> str:
-    if backend not in _BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(_BACKENDS)}, got {backend!r}")
-    return backend
+# --------------------------------------------------------------------------------------------------------------
+# GD on margins (the single logit is one margin)
+# --------------------------------------------------------------------------------------------------------------
+def _margin_gd(method: str, beta: float, z0: float, steps: int, lr: float, K: torch.Tensor | None) -> np.ndarray:
+    """Margins ``m_t (steps + 1, n)`` from ``m_0 = z0`` under ``m ← m − lr · K ∂L/∂m`` (``K = None``: identity,
+    one margin). ``L = mean_i`` of the method's terms; ``ref_logp = log σ(z0)``."""
+    with single_thread():  # tiny tensors: an OpenMP team would cost more than it saves
+        return _margin_loop(method, beta, z0, steps, lr, K)
 
 
-# --------------------------------------------------------------------------------------------------------------
-# the single logit
-# --------------------------------------------------------------------------------------------------------------
-def _log_sigmoid(z: float) -> float:
-    """Stable scalar ``log σ(z)``."""
-    if z >= 0:
-        return -math.log1p(math.exp(-z))
-    return z - math.log1p(math.exp(z))
+def _margin_loop(method: str, beta: float, z0: float, steps: int, lr: float, K: torch.Tensor | None) -> np.ndarray:
+    n = 1 if K is None else K.shape[0]
+    m = torch.full((1, n), z0, dtype=torch.float64)  # one head, n examples
+    answers = {"forget": answer_constants(torch.ones_like(m), m.clone())}
+    grad_z = LogitGradient(ObjectiveGradient([get_method(method)], [{"beta": beta}]), answers, {"forget": "m"})
+    constant = grad_z.constant({"m": m})
+    if constant is not None and K is None:  # GA: ∂L/∂logp is one number, the loop runs on Python floats
+        return _single_logit_floats(float(constant["forget_logp"]), steps, lr, z0)
+    out = torch.empty(steps + 1, n, dtype=torch.float64)
+    out[0] = m[0]
+    with torch.no_grad():
+        for t in range(1, steps + 1):
+            g = grad_z({"m": m})["m"]
+            m = m - lr * (g if K is None else g @ K)
+            out[t] = m[0]
+    return out.numpy()
 
 
 def _sigmoid(u: float) -> float:
@@ -112,110 +119,62 @@ def _sigmoid(u: float) -> float:
     return e / (1.0 + e)
 
 
-def single_logit(
-    method: str, steps: int, lr: float, beta: float = 1.0, z0: float = 2.0, *, backend: str = "numpy"
-) -> np.ndarray:
-    """Full-batch GD on one forget example (label ``y = 1``) with a single logit ``z``: returns ``z_t``, t = 0..steps.
-
-    ``logp = log σ(z)``, ``ref_logp = log σ(z0)``; the update is ``z ← z − lr · L'(logp) · σ(−z)`` where ``L`` is the
-    GA loss (``L' = 1``) or the NPO loss (``L' = npo_weight = 2σ(β·log_ratio)``). GA walks off linearly
-    (``z_t − z_0 ≈ −lr·t``); NPO logarithmically (:func:`npo_closed_form_shift`). ``beta`` is ignored for GA.
-
-    Args:
-        method: ``"GA"`` or ``"NPO"``.
-        steps: number of GD steps (≥ 0).
-        lr: step size η > 0.
-        beta: NPO inverse temperature β > 0.
-        z0: initial logit (``σ(2) ≈ 0.88``: the model starts out knowing the forget label).
-        backend: ``"numpy"`` (fast scalar loop, ~0.1 s for 10⁵ steps) or ``"torch"`` (autograd through
-            ``npo_lab.losses.METHODS[method]`` each step; the reference implementation, ~100× slower).
-    Returns:
-        float64 array of shape ``(steps + 1,)``.
-    """
-    _check_method(method)
-    steps = _check_int(steps, "steps", 0)
-    lr = _check_positive(lr, "lr")
-    beta = _check_positive(beta, "beta")
-    z0 = _check_finite(z0, "z0")
-    if _check_backend(backend) == "torch":
-        return _single_logit_torch(method, steps, lr, beta, z0)
-
-    return _single_logit_numpy(method, steps, lr, beta, z0)
+def _single_logit_floats(dloss: float, steps: int, lr: float, z0: float) -> np.ndarray:
+    """``z ← z − lr · dloss · (1 − σ(z))`` for a constant ``dloss = ∂L/∂logp``: :func:`_margin_gd` on floats."""
+    z, out = z0, [z0]
+    step = lr * dloss
+    for _ in range(steps):
+        z -= step * (1.0 - _sigmoid(z))
+        out.append(z)
+    return np.asarray(out, dtype=np.float64)[:, None]
 
 
-def _single_logit_numpy(method: str, steps: int, lr: float, beta: float, z0: float, *, start: float | None = None
-                        ) -> np.ndarray:
-    """The scalar GD loop of :func:`single_logit` (validated arguments); ``start`` continues a run (the logit after
-    some steps; ``z0`` still fixes ``ref_logp``) and returns ``steps + 1`` values beginning with ``start``.
-
-    Bit-for-bit the iteration written in :func:`single_logit`'s docstring, made cheaper without changing any
-    floating-point operation: common subexpressions are computed once, values are collected in a list, and GA's
-    tail is one ``cumsum``: once ``1 + e^z == 1`` in float64, ``σ(−z)`` evaluates to exactly 1 and every later step
-    subtracts exactly ``lr`` (GA's z only decreases), which ``np.cumsum`` reproduces exactly (sequential sums).
-    """
-    z = z0 if start is None else float(start)
-    out = [z]
-    ref_logp = _log_sigmoid(z0)
-    exp, log1p = math.exp, math.log1p
-    append = out.append
-    if method == "GA":
-        t = 0
-        while t < steps:
-            if z < 700:
-                e = exp(z)
-                if 1.0 + e == 1.0:  # σ(−z) == 1.0 from here on
-                    tail = np.full(steps - t + 1, -lr)
-                    tail[0] = z
-                    return np.concatenate([np.asarray(out[:-1], dtype=np.float64), np.cumsum(tail)])
-                # σ(−z): the gradient of log σ(z); L' = 1
-                z -= lr * (1.0 / (1.0 + e))
-            else:
-                z -= lr * exp(-z)
-            append(z)
-            t += 1
-    else:  # NPO
-        for _ in range(steps):
-            if z >= 0:
-                e = exp(-z)
-                logp = -log1p(e)
-                grad_logp = e / (1.0 + e)
-            else:
-                e = exp(z)
-                logp = z - log1p(e)
-                grad_logp = 1.0 / (1.0 + e)
-            u = beta * (logp - ref_logp)
-            # npo_weight: W = 2σ(β · log_ratio)
-            if u >= 0:
-                w = 2.0 / (1.0 + exp(-u))
-            else:
-                eu = exp(u)
-                w = 2.0 * eu / (1.0 + eu)
-            z -= lr * w * grad_logp
-            append(z)
-    return np.asarray(out, dtype=np.float64)
-
-
-def _single_logit_torch(method: str, steps: int, lr: float, beta: float, z0: float) -> np.ndarray:
-    import torch
-    import torch.nn.functional as F
-
-    from npo_lab.losses import get_method
-
+def _single_logit_autograd(method: str, steps: int, lr: float, beta: float, z0: float) -> np.ndarray:
+    """The reference: autograd from ``Method.loss`` to the logit at every step."""
     m = get_method(method)
     z = torch.tensor([z0], dtype=torch.float64, requires_grad=True)
-    ref_logp = F.logsigmoid(torch.tensor([z0], dtype=torch.float64))
+    ref = F.logsigmoid(torch.tensor([z0], dtype=torch.float64))
+    ones = torch.ones(1, dtype=torch.float64)
     out = np.empty(steps + 1, dtype=np.float64)
     out[0] = z0
     for t in range(1, steps + 1):
-        logp = F.logsigmoid(z)
-        total, _ = m.loss({"forget_logp": logp, "forget_ref_logp": ref_logp}, beta=beta)
-        (grad,) = torch.autograd.grad(total.mean(), z)
+        inputs = LossInputs(forget_logp=F.logsigmoid(z), forget_ref_logp=ref, forget_n_tokens=ones)
+        (grad,) = torch.autograd.grad(m.loss(inputs, beta=beta)[0].mean(), z)
         with torch.no_grad():
             z -= lr * grad
         out[t] = float(z.detach())
     return out
 
 
+def single_logit(
+    method: str, steps: int, lr: float, beta: float = 1.0, z0: float = 2.0, *, backend: str = "chain"
+) -> np.ndarray:
+    """Full-batch GD on one forget example (label ``y = 1``) with a single logit ``z``: ``z_t``, t = 0..steps.
+
+    ``logp = log σ(z)``, ``ref_logp = log σ(z0)``; ``z ← z − lr · L'(logp) · σ(−z)``. GA walks off linearly
+    (``z_t − z_0 ≈ −lr·t``), NPO logarithmically (:func:`npo_closed_form_shift`). ``beta`` is ignored by GA.
+
+    Args:
+        method: one of :data:`TOY_METHODS` (``"GA"``, ``"NPO"``).
+        steps: number of GD steps (≥ 0); lr: step size η > 0; beta: NPO's inverse temperature β > 0.
+        z0: initial logit (``σ(2) ≈ 0.88``: the model starts out knowing the forget label).
+        backend: ``"chain"`` or ``"autograd"`` (see the module docstring).
+    Returns:
+        float64 array of shape ``(steps + 1,)``.
+    """
+    _check_method(method)
+    steps = _check_int(steps, "steps", 0)
+    lr = _check_number(lr, "lr", positive=True)
+    beta = _check_number(beta, "beta", positive=True)
+    z0 = _check_number(z0, "z0")
+    if check_backend(backend) == "autograd":
+        return _single_logit_autograd(method, steps, lr, beta, z0)
+    return _margin_gd(method, beta, z0, steps, lr, None)[:, 0]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# closed forms of the single logit
+# --------------------------------------------------------------------------------------------------------------
 def npo_closed_form_shift(t, lr: float, beta: float = 1.0, z0: float = 2.0) -> np.ndarray:
     """Asymptotic NPO logit shift of the single-logit model (Theorem 2, one sample):
 
@@ -230,26 +189,29 @@ def npo_closed_form_shift(t, lr: float, beta: float = 1.0, z0: float = 2.0) -> n
     Returns:
         array of the same shape as ``t``.
     """
-    lr = _check_positive(lr, "lr")
-    beta = _check_positive(beta, "beta")
-    z0 = _check_finite(z0, "z0")
+    lr = _check_number(lr, "lr", positive=True)
+    beta = _check_number(beta, "beta", positive=True)
+    z0 = _check_number(z0, "z0")
     t = np.asarray(t, dtype=np.float64)
     if np.any(t < 0):
         raise ValueError("t must be >= 0")
-    log_sig = _log_sigmoid(z0)
+    log_sig = -math.log1p(math.exp(-z0)) if z0 >= 0 else z0 - math.log1p(math.exp(z0))  # log σ(z0)
     c = 2.0 * beta * lr * math.exp(beta * z0 - beta * log_sig)
     return -np.log1p(c * t) / beta
 
 
 def ga_closed_form_shift(t, lr: float, z0: float = 2.0) -> np.ndarray:
-    """GA's single-logit shift, exactly integrated in continuous time: ``z_t − z_0`` from ``dz/dt = −η σ(−z)``.
+    """GA's single-logit shift ``z_t − z_0``, exactly integrated in continuous time (``dz/dt = −η σ(−z)``).
 
-    ``z + e^{z}`` decreases by ``η`` per unit time, so ``z_t + e^{z_t} = z_0 + e^{z_0} − η t``; for large t,
-    ``z_t − z_0 ≈ −η t − e^{z_0}``: linear in t with slope −η.
+    ``d(z + e^z)/dt = −η``, so ``z_t + e^{z_t} = z_0 + e^{z_0} − η t``; once ``e^{z_t}`` is negligible,
+    ``z_t − z_0 = −η t + e^{z_0} + o(1)``: linear in t with slope −η. At η = 1, z₀ = 2, t = 10⁵: −99 992.6
+    (discrete GD: −99 991.6).
     """
-    lr = _check_positive(lr, "lr")
-    z0 = _check_finite(z0, "z0")
+    lr = _check_number(lr, "lr", positive=True)
+    z0 = _check_number(z0, "z0")
     t = np.asarray(t, dtype=np.float64)
+    if np.any(t < 0):
+        raise ValueError("t must be >= 0")
     target = z0 + math.exp(z0) - lr * t
     # solve z + e^z = target by Newton from a good start
     z = np.where(target < 0, target, np.log(np.maximum(target, 1e-300)))
@@ -278,14 +240,6 @@ def nearly_orthogonal_inputs(n_f: int, d: int, seed: int = 0) -> tuple[np.ndarra
     return X, y
 
 
-def _dloss_dlogp(method: str, logp: np.ndarray, ref_logp: np.ndarray, beta: float) -> np.ndarray:
-    """``∂L/∂logp`` per example (numpy mirror of the library losses): GA → 1, NPO → ``2σ(β·log_ratio)``."""
-    if method == "GA":
-        return np.ones_like(logp)
-    u = beta * (logp - ref_logp)
-    return 2.0 * np.exp(-np.logaddexp(0.0, -u))
-
-
 def logistic_divergence(
     method: str,
     n_f: int,
@@ -296,106 +250,49 @@ def logistic_divergence(
     seed: int = 0,
     *,
     z0: float = 2.0,
-    backend: str = "numpy",
+    backend: str = "chain",
 ) -> np.ndarray:
     """Theorem 2 simulated: ``‖θ_t − θ_init‖_{XᵀX}`` for t = 0..steps under full-batch GD on GA or NPO.
 
     Model ``π_θ(y|x) = σ(y·xᵀθ)``; forget set from :func:`nearly_orthogonal_inputs` ``(n_f, d, seed)``; θ_init is the
-    minimum-norm parameter with all margins ``y_i x_iᵀθ_init = z0``. Objective ``(1/n_f) Σ_i L(logp_i)``, L = GA or
-    NPO with ``ref_logp_i = log σ(z0)``. GA: distance ≈ ``η t/√n_f`` (doubles when t doubles). NPO: ≈
+    minimum-norm parameter with all margins ``y_i x_iᵀθ_init = z0``. Objective ``(1/n_f) Σ_i L(logp_i)`` with
+    ``ref_logp_i = log σ(z0)``. GA: distance ≈ ``η t/√n_f`` (doubles when t doubles). NPO: ≈
     ``√n_f·(1/β)·log(1 + c η t/n_f)`` (a constant increment per doubling of t; larger β is slower).
 
     Args:
-        method: ``"GA"`` or ``"NPO"``.
-        n_f: forget-set size, ``1 ≤ n_f ≤ d``.
-        d: input dimension.
+        method: one of :data:`TOY_METHODS`; n_f: forget-set size, ``1 ≤ n_f ≤ d``; d: input dimension.
         steps: GD steps (≥ 0); lr: step size η > 0; beta: NPO β > 0 (ignored by GA); seed: data seed.
         z0: initial margin of every forget sample.
-        backend: ``"numpy"`` (margin-space iteration, fast) or ``"torch"`` (θ-space GD with autograd through
-            ``npo_lab.losses.METHODS[method]``; the reference).
+        backend: ``"chain"`` (margin-space GD) or ``"autograd"`` (θ-space GD, autograd from ``Method.loss``).
     Returns:
         float64 array ``(steps + 1,)``, starting at 0.
     """
     _check_method(method)
     steps = _check_int(steps, "steps", 0)
-    lr = _check_positive(lr, "lr")
-    beta = _check_positive(beta, "beta")
-    z0 = _check_finite(z0, "z0")
+    lr = _check_number(lr, "lr", positive=True)
+    beta = _check_number(beta, "beta", positive=True)
+    z0 = _check_number(z0, "z0")
     seed = _check_int(seed, "seed", 0)
     X, y = nearly_orthogonal_inputs(n_f, d, seed)
-    if _check_backend(backend) == "torch":
-        return _logistic_torch(method, X, y, steps, lr, beta, z0)
-    return _logistic_numpy([(method, beta)], X, y, steps, lr, z0)[0]
+    if check_backend(backend) == "autograd":
+        return _logistic_autograd(method, X, y, steps, lr, beta, z0)
+    K = torch.as_tensor((y[:, None] * y[None, :]) * (X @ X.T))  # (n_f, n_f)
+    margins = _margin_gd(method, beta, z0, steps, lr, K)
+    return np.sqrt(((margins - margins[0]) ** 2).sum(axis=1))
 
 
-def _logistic_numpy(
-    runs: Sequence[tuple[str, float]], X: np.ndarray, y: np.ndarray, steps: int, lr: float, z0: float
-) -> np.ndarray:
-    """Margin-space GD for several ``(method, beta)`` runs at once on the same forget set: ``(R, steps + 1)``."""
-    m0 = np.full((len(runs), X.shape[0]), z0, dtype=np.float64)
-    history = _margins_numpy(runs, X, y, steps, lr, z0, m0)
-    return np.sqrt(((history - history[0]) ** 2).sum(axis=2)).T
-
-
-def _margins_numpy(runs, X, y, steps, lr, z0, m_start) -> np.ndarray:
-    """The margins ``m_t (steps + 1, R, n_f)`` from ``m_start (R, n_f)`` (``z0`` fixes ``ref_logp``; a later
-    ``m_start`` continues a run exactly)."""
-    n_f = X.shape[0]
-    K = (y[:, None] * y[None, :]) * (X @ X.T)  # (n_f, n_f)
-    R = len(runs)
-    history = np.empty((steps + 1, R, n_f), dtype=np.float64)
-    m = np.array(m_start, dtype=np.float64)
-    history[0] = m
-    ref_logp = -np.logaddexp(0.0, -z0)
-    is_npo = np.array([meth == "NPO" for meth, _ in runs])
-    any_npo = bool(is_npo.any())
-    all_npo = bool(is_npo.all())
-    neg_betas = -np.array([b if meth == "NPO" else 1.0 for meth, b in runs], dtype=np.float64)[:, None]
-    step = lr / n_f
-    # the same ufuncs as ``m ← m − step·((w ⊙ σ(−m)) @ K)`` written with preallocated outputs (bit-for-bit equal)
-    logp, g, u, gk = (np.empty_like(m) for _ in range(4))
-    with np.errstate(over="ignore", under="ignore"):
-        for t in range(1, steps + 1):
-            np.negative(m, out=u)
-            np.logaddexp(0.0, u, out=u)
-            np.negative(u, out=logp)  # log σ(m)
-            np.exp(logp, out=g)
-            np.subtract(1.0, g, out=g)  # σ(−m) = ∂logp/∂m
-            if any_npo:
-                np.subtract(logp, ref_logp, out=u)
-                np.multiply(neg_betas, u, out=u)
-                np.exp(u, out=u)
-                np.add(1.0, u, out=u)
-                np.divide(2.0, u, out=u)  # npo_weight = 2σ(β·log_ratio)
-                if all_npo:
-                    np.multiply(u, g, out=g)
-                else:
-                    g = np.where(is_npo[:, None], u * g, g)
-            np.matmul(g, K, out=gk)
-            np.multiply(step, gk, out=gk)
-            np.subtract(m, gk, out=history[t])
-            m = history[t]
-    return history
-
-
-def _logistic_torch(method: str, X: np.ndarray, y: np.ndarray, steps: int, lr: float, beta: float, z0: float):
-    import torch
-    import torch.nn.functional as F
-
-    from npo_lab.losses import get_method
-
+def _logistic_autograd(method: str, X: np.ndarray, y: np.ndarray, steps: int, lr: float, beta: float, z0: float):
+    """The reference: θ-space GD with autograd from ``Method.loss`` to θ."""
     m = get_method(method)
-    Xt = torch.as_tensor(X, dtype=torch.float64)
-    yt = torch.as_tensor(y, dtype=torch.float64)
-    # minimum-norm θ with margins y_i x_iᵀθ = z0: θ = Xᵀ (XXᵀ)^{-1} (y z0)
-    theta_init = Xt.T @ torch.linalg.solve(Xt @ Xt.T, yt * z0)
+    Xt, yt = torch.as_tensor(X, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64)
+    theta_init = Xt.T @ torch.linalg.solve(Xt @ Xt.T, yt * z0)  # min-norm θ with margins y_i x_iᵀθ = z0
     theta = theta_init.clone().requires_grad_(True)
-    ref_logp = F.logsigmoid(yt * (Xt @ theta_init)).detach()
+    ref = F.logsigmoid(yt * (Xt @ theta_init)).detach()
+    ones = torch.ones_like(ref)
     out = np.zeros(steps + 1, dtype=np.float64)
     for t in range(1, steps + 1):
-        logp = F.logsigmoid(yt * (Xt @ theta))
-        total, _ = m.loss({"forget_logp": logp, "forget_ref_logp": ref_logp}, beta=beta)
-        (grad,) = torch.autograd.grad(total.mean(), theta)
+        inputs = LossInputs(forget_logp=F.logsigmoid(yt * (Xt @ theta)), forget_ref_logp=ref, forget_n_tokens=ones)
+        (grad,) = torch.autograd.grad(m.loss(inputs, beta=beta)[0].mean(), theta)
         with torch.no_grad():
             theta -= lr * grad
             out[t] = float(torch.linalg.vector_norm(Xt @ (theta - theta_init)))
@@ -406,7 +303,7 @@ def _logistic_torch(method: str, X: np.ndarray, y: np.ndarray, steps: int, lr: f
 # small analysis helpers
 # --------------------------------------------------------------------------------------------------------------
 def fit_slope(t, values, *, log_t: bool = False) -> tuple[float, float, float]:
-    """Least-squares line ``values ≈ slope · x + intercept`` with ``x = t`` or ``x = ln t``; returns (slope, intercept, R²).
+    """Least-squares line ``values ≈ slope · x + intercept`` with ``x = t`` or ``x = ln t``: (slope, intercept, R²).
 
     On a log-t axis NPO's single-logit shift has slope −1/β; on a linear axis GA's has slope −η.
     """
@@ -445,7 +342,7 @@ def npo_curves(log_ratio=None, betas: Sequence[float] = (0.1, 0.5, 1.0, 2.0)):
     zero = torch.zeros_like(lt)
     frames = []
     for b in betas:
-        b = _check_positive(b, "beta")
+        b = _check_number(b, "beta", positive=True)
         frames.append(
             pd.DataFrame(
                 {

@@ -19,8 +19,8 @@ one-token answers (``n_tokens = 1``), where the library's batch token-mean is th
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -78,11 +78,12 @@ class _TermPlan:
             self._last[slot] = (x, flat)
         return flat
 
-    def per_example(self, name: str, value: Tensor, shape: tuple, like: Tensor) -> Tensor:
-        """A per-head ``(R, 1)`` value broadcast to the selected inputs' ``shape`` and flattened (cached)."""
+    def per_example(self, name: str, value: Tensor, shape: tuple, like: Tensor, scale: float = 1.0) -> Tensor:
+        """``scale ·`` a per-head ``(R, 1)`` value, broadcast to the selected inputs' ``shape`` and flattened
+        (built once per layout)."""
         key = (name, shape)
         if key not in self._flat:
-            self._flat[key] = value.to(like).expand(shape).reshape(-1)
+            self._flat[key] = (value * scale).to(like).expand(shape).reshape(-1)
         return self._flat[key]
 
     def value(self, inputs: Mapping[str, Tensor]) -> Tensor:
@@ -90,9 +91,10 @@ class _TermPlan:
         first = inputs[self.inputs[0]]
         shape = (*first.shape[:-2], len(self.rows), first.shape[-1])
         args = [self.select(inputs[name], i) for i, name in enumerate(self.inputs)]
-        hyper = {k: self.per_example(k, v, shape, args[0]) if isinstance(v, Tensor) else v
-                 for k, v in self.hyper.items()}
-        weight = self.per_example("weight / n", self.weights / shape[-1], shape, args[0])
+        hyper = {
+            k: self.per_example(k, v, shape, args[0]) if isinstance(v, Tensor) else v for k, v in self.hyper.items()
+        }
+        weight = self.per_example("weight / n", self.weights, shape, args[0], scale=1.0 / shape[-1])
         return torch.dot(self.term.fn(*args, **hyper), weight)
 
 
@@ -149,14 +151,17 @@ class ObjectiveGradient:
     def split(self, inputs: Mapping[str, Tensor], wrt: Sequence[str]):
         """Separate the terms whose derivative depends on the ``wrt`` inputs from the others.
 
-        A term linear in them (GA and NLL are linear in logp) has a constant derivative: one autograd evaluation
-        at ``inputs`` serves every later step. Returns ``(varying, constant)``: an :class:`ObjectiveGradient` of
-        the other terms (``None`` if there are none) and ``{name: summed constant derivative}``.
+        A term linear in them (GA and NLL are linear in logp) has a derivative that does not change while they move
+        (the other inputs — reference log-probs, token counts — held fixed): one autograd evaluation at ``inputs``
+        serves every later step. Returns ``(varying, constant)``: an :class:`ObjectiveGradient` of the other
+        terms (``None`` if there are none) and ``{name: summed constant derivative}``.
         """
         varying, constant = [], {}
         with torch.enable_grad():
             for plan in self._plans:
                 names = [k for k in wrt if k in plan.inputs]
+                if not names:  # reads no moving input: no part in the gradient
+                    continue
                 grads = torch.autograd.grad(plan.value(inputs), [inputs[k] for k in names], create_graph=True)
                 if any(g.requires_grad for g in grads):
                     varying.append(plan)

@@ -37,8 +37,13 @@ def answer_constants(y: Tensor, z_ref: Tensor) -> dict[str, Tensor]:
     """What stays fixed while θ moves, for answers ``y`` to inputs with reference logits ``z_ref`` (same shape):
     the sign ``2y − 1``, ``σ(z_ref)`` and the reference log-prob ``log σ((2y − 1) z_ref)``."""
     sign = 2.0 * y - 1.0
-    return {"y": y, "sign": sign, "z_ref": z_ref, "sigmoid_ref": torch.sigmoid(z_ref),
-            "ref_logp": F.logsigmoid(sign * z_ref)}
+    return {
+        "y": y,
+        "sign": sign,
+        "z_ref": z_ref,
+        "sigmoid_ref": torch.sigmoid(z_ref),
+        "ref_logp": F.logsigmoid(sign * z_ref),
+    }
 
 
 def field_value(quantity: str, z: Tensor, answers: dict[str, Tensor]) -> Tensor:
@@ -108,6 +113,13 @@ class LogitGradient:
                 self._fixed[key] = field_value(quantity, zz, self.answers[group])
             out[name] = self._fixed[key]
         return out
+
+    def constant(self, z: dict[str, Tensor]) -> dict[str, Tensor] | None:
+        """``{moving input: ∂L/∂input}`` when it is the same at every ``z`` (every term is linear in the moving
+        inputs, as GA is), else ``None``."""
+        if self._constant is None:
+            self._varying, self._constant = self.objective.split(self.inputs(z, self.fields), self.moving)
+        return self._constant if self._varying is None else None
 
     def loss_gradient(self, z: dict[str, Tensor]) -> dict[str, Tensor]:
         """``{moving input: ∂L/∂input}`` at logits ``z``."""

@@ -12,9 +12,8 @@ Setting (as the NPO authors' reference code, ``synthetic/`` of licong-lin/negati
 * the initial model π_ref (trained on forget ∪ retain) and the retrained model π_retr (retain only): full-batch
   GD on the mean NLL (:func:`npo_lab.losses.nll_loss`) from θ = 0, 20 000 steps at lr 0.05.
 
-The model's part of every gradient is analytic: ``log π_θ(y|x) = log σ((2y − 1) z)`` has
-``∂logp/∂z = y − σ(z)``, the KL to π_ref at an input has ``∂KL(π_ref‖π_θ)/∂z = σ(z) − σ(z_ref)``, and
-``∂z/∂θ = φ(x)``.
+Gradients are the chain rule ``∇θ = Φᵀ (∂L/∂logp ⊙ ∂logp/∂z)`` with the model's derivatives from
+:mod:`npo_lab.theory.logistic` and ``∂z/∂θ = φ(x)``.
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from npo_lab.losses import nll_loss
@@ -156,9 +154,20 @@ def check_input_gap(input_gap) -> int:
     return int(input_gap)
 
 
-def make_task(input_gap: int = 1, seeds=5, *, d: int = 16, n_features: int = 128, n_forget: int = 200,
-              n_retain: int = 1000, n_eval: int = 1000, pretrain_steps: int = 20_000, pretrain_lr: float = 0.05,
-              cache: bool | str | Path = True, workers: int | None = None) -> SyntheticTask:
+def make_task(
+    input_gap: int = 1,
+    seeds=5,
+    *,
+    d: int = 16,
+    n_features: int = 128,
+    n_forget: int = 200,
+    n_retain: int = 1000,
+    n_eval: int = 1000,
+    pretrain_steps: int = 20_000,
+    pretrain_lr: float = 0.05,
+    cache: bool | str | Path = True,
+    workers: int | None = None,
+) -> SyntheticTask:
     """Sample the data of each seed and train the initial and retrained heads.
 
     Seed ``s`` draws W, the training sets, the IDK labels and the evaluation sets from ``torch.Generator(s)``.
@@ -170,8 +179,13 @@ def make_task(input_gap: int = 1, seeds=5, *, d: int = 16, n_features: int = 128
     gap = check_input_gap(input_gap)
     seeds = _normalize_seeds(seeds)
     workers = check_workers(workers)
-    for name, v in (("d", d), ("n_features", n_features), ("n_forget", n_forget), ("n_retain", n_retain),
-                    ("n_eval", n_eval)):
+    for name, v in (
+        ("d", d),
+        ("n_features", n_features),
+        ("n_forget", n_forget),
+        ("n_retain", n_retain),
+        ("n_eval", n_eval),
+    ):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
     if isinstance(pretrain_steps, bool) or not isinstance(pretrain_steps, int) or pretrain_steps < 0:
@@ -205,8 +219,9 @@ def _sample(seeds, sizes, gap) -> dict[str, Tensor]:
         idk = (torch.rand(n_forget, generator=gen, dtype=torch.float64) < 0.5).to(torch.float64)
         xef, yef = _sample_split(gen, n_eval, d, gap, +1.0)
         xer, yer = _sample_split(gen, n_eval, d, gap, -1.0)
-        for k, v in zip(("xf", "yf", "idk", "xr", "yr", "xef", "yef", "xer", "yer"),
-                        (xf, yf, idk, xr, yr, xef, yef, xer, yer)):
+        for k, v in zip(
+            ("xf", "yf", "idk", "xr", "yr", "xef", "yef", "xer", "yer"), (xf, yf, idk, xr, yr, xef, yef, xer, yer)
+        ):
             cols[k].append(v)
     return {k: torch.stack(v) for k, v in cols.items()}
 
@@ -243,12 +258,28 @@ def _make_task_cached(gap, seeds, sizes, pretrain_steps, pretrain_lr, cache_dir,
     w[:, n_forget:, 1] = 1.0 / n_retain
     t0 = time.perf_counter()
     path = None if cache_dir is None else _heads_file(cache_dir, gap, seeds, sizes, pretrain_steps, pretrain_lr)
-    heads, gnorm = _load_or_pretrain(path, torch.cat([phi_f, phi_r], dim=1), torch.cat([st["yf"], st["yr"]], dim=1),
-                                     w, pretrain_steps, pretrain_lr, workers)
+    heads, gnorm = _load_or_pretrain(
+        path,
+        torch.cat([phi_f, phi_r], dim=1),
+        torch.cat([st["yf"], st["yr"]], dim=1),
+        w,
+        pretrain_steps,
+        pretrain_lr,
+        workers,
+    )
     return SyntheticTask(
-        input_gap=gap, seeds=seeds, phi_forget=phi_f, y_forget=st["yf"], y_idk=st["idk"], phi_retain=phi_r,
-        y_retain=st["yr"], phi_eval_forget=feats(st["xef"]), y_eval_forget=st["yef"],
-        phi_eval_retain=feats(st["xer"]), y_eval_retain=st["yer"], theta_ref=heads[:, :, 0].contiguous(),
+        input_gap=gap,
+        seeds=seeds,
+        phi_forget=phi_f,
+        y_forget=st["yf"],
+        y_idk=st["idk"],
+        phi_retain=phi_r,
+        y_retain=st["yr"],
+        phi_eval_forget=feats(st["xef"]),
+        y_eval_forget=st["yef"],
+        phi_eval_retain=feats(st["xer"]),
+        y_eval_retain=st["yer"],
+        theta_ref=heads[:, :, 0].contiguous(),
         theta_retr=heads[:, :, 1].contiguous(),
         pretrain_grad_norm={"initial": gnorm[:, 0].tolist(), "retrained": gnorm[:, 1].tolist()},
         pretrain_seconds=time.perf_counter() - t0,

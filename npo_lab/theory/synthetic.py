@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import threading
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -45,13 +45,31 @@ PAPER_METHODS: tuple[str, ...] = ("GA", "GA+RT", "IDK+RT", "NPO", "NPO+RT", "DPO
 
 # learning rate and β per method and input gap (paper App., and the reference code's synthetic/parameter_values.yml)
 _PAPER_HPARAMS: dict[int, dict[str, tuple[float, float]]] = {
-    1: {"GA": (5e-4, 1.0), "GA+RT": (5e-4, 1.0), "GA+KL": (5e-4, 1.0), "IDK+RT": (5e-4, 1.0), "NPO": (5e-3, 1.0),
-        "NPO+RT": (5e-3, 1.0), "NPO+KL": (5e-3, 1.0), "DPO": (5e-3, 0.1), "DPO+RT": (5e-3, 0.1),
-        "DPO+KL": (5e-3, 0.1)},
+    1: {
+        "GA": (5e-4, 1.0),
+        "GA+RT": (5e-4, 1.0),
+        "GA+KL": (5e-4, 1.0),
+        "IDK+RT": (5e-4, 1.0),
+        "NPO": (5e-3, 1.0),
+        "NPO+RT": (5e-3, 1.0),
+        "NPO+KL": (5e-3, 1.0),
+        "DPO": (5e-3, 0.1),
+        "DPO+RT": (5e-3, 0.1),
+        "DPO+KL": (5e-3, 0.1),
+    },
     # the reference code uses 2e-2 for DPO+RT at gap 0 (5e-2 for DPO and DPO+KL)
-    0: {"GA": (1e-4, 1.0), "GA+RT": (1e-4, 1.0), "GA+KL": (1e-4, 1.0), "IDK+RT": (1e-4, 1.0), "NPO": (5e-2, 10.0),
-        "NPO+RT": (5e-2, 10.0), "NPO+KL": (5e-2, 10.0), "DPO": (5e-2, 5.0), "DPO+RT": (2e-2, 5.0),
-        "DPO+KL": (5e-2, 5.0)},
+    0: {
+        "GA": (1e-4, 1.0),
+        "GA+RT": (1e-4, 1.0),
+        "GA+KL": (1e-4, 1.0),
+        "IDK+RT": (1e-4, 1.0),
+        "NPO": (5e-2, 10.0),
+        "NPO+RT": (5e-2, 10.0),
+        "NPO+KL": (5e-2, 10.0),
+        "DPO": (5e-2, 5.0),
+        "DPO+RT": (2e-2, 5.0),
+        "DPO+KL": (5e-2, 5.0),
+    },
 }
 #: the β sweep of Fig. 3 (Proposition 1: NPO → GA as β → 0), all at lr 5e-4 for 10 000 steps
 SWEEP_BETAS: tuple[float, ...] = (0.01, 0.1, 0.2, 0.5, 1.0)
@@ -145,10 +163,19 @@ def _run(task: SyntheticTask, heads: Heads, steps: int, eval_every: int, workers
     return blocks[0][0][:n_eval], np.concatenate([m[:n_eval].numpy() for _, m in blocks], axis=2)
 
 
-def random_features_experiment(input_gap: int = 1, methods: Sequence[str | UnlearnSpec] | None = None, seeds=5,
-                               steps: int = 2000, eval_every: int = 25, *, task: SyntheticTask | None = None,
-                               progress: bool = False, workers: int | None = None, backend: str = "chain",
-                               **task_kwargs) -> pd.DataFrame:
+def random_features_experiment(
+    input_gap: int = 1,
+    methods: Sequence[str | UnlearnSpec] | None = None,
+    seeds=5,
+    steps: int = 2000,
+    eval_every: int = 25,
+    *,
+    task: SyntheticTask | None = None,
+    progress: bool = False,
+    workers: int | None = None,
+    backend: str = "chain",
+    **task_kwargs,
+) -> pd.DataFrame:
     """Run the synthetic unlearning experiment; one row per (method, seed, evaluation), in that order.
 
     Columns: ``seed, method, step, forget_distance, retain_distance, forget_kl`` and the run's settings
@@ -180,8 +207,7 @@ def random_features_experiment(input_gap: int = 1, methods: Sequence[str | Unlea
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=steps * len(task.seeds), desc=f"synthetic gap={task.input_gap}", leave=False,
-                   mininterval=1.0)
+        bar = tqdm(total=steps * len(task.seeds), desc=f"synthetic gap={task.input_gap}", leave=False, mininterval=1.0)
     try:
         done, metrics = _run(task, heads, steps, eval_every, workers, backend, bar)
     finally:
@@ -194,12 +220,14 @@ def _table(task: SyntheticTask, specs: list[UnlearnSpec], done: list[int], metri
     """The tidy frame from ``metrics (E, 3, S, M)``: rows ordered by method (as given), seed, step."""
     E, _, S, M = metrics.shape
     values = metrics.transpose(3, 2, 0, 1).reshape(-1, 3)  # (M·S·E, 3)
-    df = pd.DataFrame({
-        "seed": np.tile(np.repeat(np.array(task.seeds), E), M),
-        "method": np.repeat([s.label for s in specs], S * E),
-        "step": np.tile(np.array(done), M * S),
-        **{name: values[:, i] for i, name in enumerate(METRICS)},
-    })
+    df = pd.DataFrame(
+        {
+            "seed": np.tile(np.repeat(np.array(task.seeds), E), M),
+            "method": np.repeat([s.label for s in specs], S * E),
+            "step": np.tile(np.array(done), M * S),
+            **{name: values[:, i] for i, name in enumerate(METRICS)},
+        }
+    )
     for col in ("base_method", "learning_rate", "beta", "alpha", "gamma"):
         df[col] = np.repeat([getattr(s, "method" if col == "base_method" else col) for s in specs], S * E)
     df["input_gap"] = task.input_gap
@@ -217,17 +245,18 @@ def summarize_experiment(df: pd.DataFrame) -> pd.DataFrame:
     for method, g in mean.groupby(level=0, sort=False):
         g = g.droplevel(0)
         i_min = g["forget_distance"].idxmin()
-        out.append({
-            "method": method,
-            "forget_start": g["forget_distance"].iloc[0],
-            "retain_start": g["retain_distance"].iloc[0],
-            "forget_min": g["forget_distance"].min(),
-            "step_of_forget_min": int(i_min),
-            "retain_at_forget_min": g.loc[i_min, "retain_distance"],
-            "forget_end": g["forget_distance"].iloc[-1],
-            "retain_end": g["retain_distance"].iloc[-1],
-            "retain_max": g["retain_distance"].max(),
-            "forget_kl_end": g["forget_kl"].iloc[-1],
-        })
+        out.append(
+            {
+                "method": method,
+                "forget_start": g["forget_distance"].iloc[0],
+                "retain_start": g["retain_distance"].iloc[0],
+                "forget_min": g["forget_distance"].min(),
+                "step_of_forget_min": int(i_min),
+                "retain_at_forget_min": g.loc[i_min, "retain_distance"],
+                "forget_end": g["forget_distance"].iloc[-1],
+                "retain_end": g["retain_distance"].iloc[-1],
+                "retain_max": g["retain_distance"].max(),
+                "forget_kl_end": g["forget_kl"].iloc[-1],
+            }
+        )
     return pd.DataFrame(out).set_index("method")
-

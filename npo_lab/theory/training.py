@@ -14,7 +14,7 @@ Each term is averaged over its own data set (forget: n_f, retain: n_r), i.e. ``L
 from __future__ import annotations
 
 import threading
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -76,7 +76,7 @@ def _answers(task: SyntheticTask, ks: slice, groups) -> dict[str, dict[str, Tens
     """:func:`~npo_lab.theory.logistic.answer_constants` of each group, shaped ``(S, 1, n)``."""
     out = {}
     for group in groups:
-        z_ref = (task.theta_ref[ks].unsqueeze(1) @ task.features(GROUP_INPUTS[group])[ks].transpose(1, 2))
+        z_ref = task.theta_ref[ks].unsqueeze(1) @ task.features(GROUP_INPUTS[group])[ks].transpose(1, 2)
         out[group] = answer_constants(task.labels(group)[ks].unsqueeze(1), z_ref)
     return out
 
@@ -92,13 +92,16 @@ def _chain_step(task: SyntheticTask, ks: slice, heads: Heads):
 
     def step(theta: Tensor) -> None:
         z = {s: torch.bmm(theta[:, : heads.rows[s]], phi_t[s]) for s in sets}
-        grad = torch.zeros_like(theta) if "forget" not in sets else None
-        for s, dz in sorted(grad_z(z).items()):  # "forget" (all heads) first
-            if grad is None:
-                grad = torch.bmm(dz, phi[s])
-            else:
-                grad[:, : heads.rows[s]].add_(torch.bmm(dz, phi[s]))
-        theta.sub_(grad.mul_(heads.lr))
+        grad = None
+        for s, dz in sorted(grad_z(z).items()):  # "forget" (every head) first
+            g = torch.bmm(dz, phi[s])  # ∂L/∂θ through this set's logits
+            if grad is None and g.shape == theta.shape:
+                grad = g
+                continue
+            grad = torch.zeros_like(theta) if grad is None else grad
+            grad[:, : heads.rows[s]].add_(g)
+        if grad is not None:
+            theta.sub_(grad.mul_(heads.lr))
 
     return step
 
@@ -109,8 +112,10 @@ def _split_by_set(method: Method) -> dict[str, Method]:
     for term, weight in method.terms:
         sets = {GROUP_INPUTS[g] for g, _ in split_fields(term.inputs).values()}
         if len(sets) != 1:
-            raise ValueError(f"the term {term.name!r} reads both forget and retain data; the synthetic experiment "
-                             "averages each term over one data set")
+            raise ValueError(
+                f"the term {term.name!r} reads both forget and retain data; the synthetic experiment "
+                "averages each term over one data set"
+            )
         out.setdefault(sets.pop(), []).append((term, weight))
     return {s: Method(f"{method.name} [{s}]", tuple(terms), method.description) for s, terms in out.items()}
 
@@ -129,8 +134,10 @@ def _autograd_step(task: SyntheticTask, ks: slice, heads: Heads):
             total = leaf.new_zeros(())
             for j, (by_set, hyper) in enumerate(zip(parts, heads.hypers)):
                 for s, method in by_set.items():
-                    fields = {name: field_value(q, z[s][:, j: j + 1], answers[g]).reshape(-1)
-                              for name, (g, q) in needs[s].items()}
+                    fields = {
+                        name: field_value(q, z[s][:, j : j + 1], answers[g]).reshape(-1)
+                        for name, (g, q) in needs[s].items()
+                    }
                     value, _ = method.loss(LossInputs(**fields), **hyper)
                     total = total + value.sum() / z[s].shape[-1]  # each seed's mean over its data set
             (grad,) = torch.autograd.grad(total, leaf)
@@ -139,8 +146,16 @@ def _autograd_step(task: SyntheticTask, ks: slice, heads: Heads):
     return step
 
 
-def unlearn_seeds(task: SyntheticTask, ks: slice, heads: Heads, steps: int, eval_every: int, backend: str,
-                  stop: threading.Event | None = None, tick: Callable[[int], None] | None = None):
+def unlearn_seeds(
+    task: SyntheticTask,
+    ks: slice,
+    heads: Heads,
+    steps: int,
+    eval_every: int,
+    backend: str,
+    stop: threading.Event | None = None,
+    tick: Callable[[int], None] | None = None,
+):
     """Unlearning for seeds ``ks`` and all heads from ``θ_ref``; returns the evaluated steps and the metrics
     ``(E, 3, S, M)`` (heads in ``heads.order``). ``stop`` ends the loop early; ``tick(n)`` reports steps done."""
     step = (_chain_step if backend == "chain" else _autograd_step)(task, ks, heads)

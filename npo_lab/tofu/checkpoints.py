@@ -68,6 +68,12 @@ class Checkpoint:
     retain_model: str | None = None
     retain_log_url: str | None = None
     references: tuple[Reference, ...] = ()
+    #: where to load the tokenizer from when the checkpoint's repository has none (its base model)
+    tokenizer_fallback: str | None = None
+    #: the linear layers LoRA adapts (``None``: :class:`~npo_lab.unlearn.UnlearnConfig`'s Llama-style default)
+    lora_target_modules: tuple[str, ...] | None = None
+    #: the ``model`` argument of :func:`npo_lab.tofu.logs.load_reference_log` for ``retain_log_url``'s logs
+    reference_log: str | None = None
 
     @property
     def system_prompt(self) -> str | None:
@@ -122,6 +128,9 @@ CHECKPOINTS: dict[str, Checkpoint] = {
             "qa",
             "full",
             retain_log_url=_LOG_URL.format(lr="2e-05", model="phi"),
+            tokenizer_fallback="microsoft/phi-1_5",  # the repository holds no tokenizer
+            lora_target_modules=("q_proj", "k_proj", "v_proj", "dense", "fc1", "fc2"),
+            reference_log="phi",
         ),
         Checkpoint(
             "locuslab/tofu_ft_llama2-7b",
@@ -130,6 +139,8 @@ CHECKPOINTS: dict[str, Checkpoint] = {
             "full",
             retain_log_url=_LOG_URL.format(lr="1e-05", model="llama2-7b"),
             references=_LLAMA2_REFS,
+            tokenizer_fallback="NousResearch/Llama-2-7b-chat-hf",  # the model TOFU fine-tuned
+            reference_log="llama2-7b",
         ),
     ]
 }

@@ -63,6 +63,13 @@ def experiment_identity(
     }
 
 
+def _show(value) -> str:
+    """A value for an error message; hashes shortened to 12 hex digits."""
+    if isinstance(value, str) and len(value) == 64:
+        return repr(value[:12] + "…")
+    return repr(value)
+
+
 def check_resume(output_dir: str | Path, cfg: UnlearnConfig, experiment: dict) -> None:
     """Raise :class:`UsageError` naming every setting in which the record in ``output_dir`` differs."""
     saved = load_config(output_dir)
@@ -72,14 +79,9 @@ def check_resume(output_dir: str | Path, cfg: UnlearnConfig, experiment: dict) -
             f"cannot resume in {str(output_dir)!r}: its {CONFIG_FILE} has no experiment record, so it "
             "cannot be checked to be the same experiment; start a new output directory"
         )
-    diffs = [
-        f"{k}: {saved.get(k)!r} there, {v!r} now" for k, v in to_jsonable(cfg.experiment()).items() if saved.get(k) != v
-    ]
-    diffs += [
-        f"{k}: {there.get(k)!r} there, {v!r} now"
-        for k, v in experiment.items()
-        if k != "reference_logps_sha256" and there.get(k) != v
-    ]
+    now = {**to_jsonable(cfg.experiment()), **{k: v for k, v in experiment.items() if k != "reference_logps_sha256"}}
+    was = {**saved, **there}
+    diffs = [f"{k}: {_show(was.get(k))} there, {_show(v)} now" for k, v in now.items() if was.get(k) != v]
     if diffs:
         raise UsageError(
             f"cannot resume in {str(output_dir)!r}: it holds a different experiment ("

@@ -284,24 +284,25 @@ def _versions() -> dict:
     return {"npo_lab": npo_lab.__version__, "torch": torch.__version__, "transformers": transformers.__version__}
 
 
-def finalise(run: _Run, interrupted: bool, seconds: float) -> RunResult:
-    """Save the model (if asked), remove this run's checkpoints (unless kept), write ``summary.json``."""
+def _save_and_clean(run: _Run) -> None:
+    """The final model (if asked) and removal of this run's checkpoints (unless kept) after a completed run."""
     cfg, trainer, recorder, out = run.plan.config, run.trainer, run.recorder, run.plan.output_dir
-    args = trainer.args
-    if not interrupted:
-        if cfg.save_model:  # every process calls it (DeepSpeed gathers shards); the main one writes
-            recorder.claim("model")
-            trainer.save_model(str(out / "model"))
-            if args.should_save:
-                trainer.processing_class.save_pretrained(str(out / "model"))
-        if not cfg.keep_checkpoints and args.should_save:
-            for name in [n for n in recorder.claimed if n.startswith("checkpoint-")]:
-                path = out / name
-                if path.is_dir():
-                    shutil.rmtree(path, ignore_errors=True)
-    metrics = recorder.metrics() if recorder.enabled else (run.eval_cb.history if run.eval_cb else [])
-    state = trainer.state
-    summary = {
+    if cfg.save_model:  # every process calls it (DeepSpeed gathers shards); the main one writes
+        recorder.claim("model")
+        trainer.save_model(str(out / "model"))
+        if trainer.args.should_save:
+            trainer.processing_class.save_pretrained(str(out / "model"))
+    if not cfg.keep_checkpoints and trainer.args.should_save:
+        for name in [n for n in recorder.claimed if n.startswith("checkpoint-")]:
+            if (out / name).is_dir():
+                shutil.rmtree(out / name, ignore_errors=True)
+
+
+def _summary(run: _Run, interrupted: bool, seconds: float, metrics: list[dict]) -> dict:
+    """The content of ``summary.json`` (see :mod:`npo_lab.runs`)."""
+    cfg, trainer, state = run.plan.config, run.trainer, run.trainer.state
+    world = int(trainer.args.world_size)
+    return {
         "status": "interrupted" if interrupted else "completed",
         "interrupted": interrupted,
         "method": cfg.method,
@@ -310,8 +311,8 @@ def finalise(run: _Run, interrupted: bool, seconds: float) -> RunResult:
         "epoch": float(state.epoch or 0.0),
         "n_forget": len(run.plan.forget),
         "n_retain": len(run.plan.retain),
-        "world_size": int(args.world_size),
-        "effective_batch_size": cfg.batch_size * cfg.gradient_accumulation_steps * int(args.world_size),
+        "world_size": world,
+        "effective_batch_size": cfg.batch_size * cfg.gradient_accumulation_steps * world,
         "holds_ref_model": trainer.holds_ref_model,
         "n_evaluations": len(metrics),
         "final": metrics[-1] if metrics else None,
@@ -323,18 +324,25 @@ def finalise(run: _Run, interrupted: bool, seconds: float) -> RunResult:
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "versions": _versions(),
     }
+
+
+def finalise(run: _Run, interrupted: bool, seconds: float) -> RunResult:
+    """Save the model (if asked), remove this run's checkpoints (unless kept), write ``summary.json``."""
+    if not interrupted:
+        _save_and_clean(run)
+    recorder, trainer = run.recorder, run.trainer
+    metrics = recorder.metrics() if recorder.enabled else (run.eval_cb.history if run.eval_cb else [])
+    summary = _summary(run, interrupted, seconds, metrics)
     recorder.write_summary(summary)
     trainer.accelerator.wait_for_everyone()
-    logger.info("%s: %s after %d steps -> %s", summary["status"], cfg.method, state.global_step, out)
-    return RunResult(
-        output_dir=out,
-        config=cfg,
-        model=trainer.model,
-        metrics=metrics,
-        summary=summary,
-        interrupted=interrupted,
-        trainer=trainer,
+    logger.info(
+        "%s: %s after %d steps -> %s",
+        summary["status"],
+        run.plan.config.method,
+        summary["global_step"],
+        run.plan.output_dir,
     )
+    return RunResult(run.plan.output_dir, run.plan.config, trainer.model, metrics, summary, interrupted, trainer)
 
 
 def unlearn(

@@ -184,7 +184,9 @@ class Unlearner(Trainer):
     def loss_inputs(self, model, batch: Mapping[str, Mapping[str, torch.Tensor]]) -> LossInputs:
         """The ``(B,)`` quantities the method needs, group by group (``method.needs_by_group``)."""
         values: dict[str, torch.Tensor] = {}
-        for name, wanted in self.method.needs_by_group.items():
+        needs = self.method.needs_by_group
+        for name in [g for g in LossInputs.GROUPS if g in needs]:  # a fixed order: reproducible dropout draws
+            wanted = needs[name]
             if name not in batch:
                 raise ValueError(f"method {self.method.name} needs {name} data but the batch has no {name!r} group")
             group = batch[name]

@@ -1,61 +1,55 @@
-"""GPU measurements for NPO+RT on a randomly initialised Llama-3.2-1B-sized model.
+"""The GPU benchmark behind ``npo-lab bench-gpu``: NPO+RT steps on a randomly initialised Llama-3.2-1B-shaped model.
 
-One prepared script, run once on a GPU machine (no network needed: the model is built from a config):
+One command, run once on a GPU machine (no network: the model is built from its public configuration):
 
-    python bench/bench_gpu.py                     # Llama-3.2-1B shape, bf16, batch 8 × 256 tokens
-    python bench/bench_gpu.py --tiny --steps 3    # the same code path on CPU, in seconds (a check of the script)
+    npo-lab bench-gpu                                  # Llama-3.2-1B shape, bf16, batch 8 × 256 tokens
+    npo-lab bench-gpu --tiny --steps 3                 # the same code path on the CPU, in seconds
 
-It measures, side by side in one run and on the same batches:
-  * NPO+RT step time and tokens/s with the cached reference log-probs vs recomputing them with a reference model
-    every step (as the published code does) — the ratio cached/recomputed (expected ≈ 6/7 = 0.86);
-  * full fine-tuning vs LoRA (peft, r=16 on the attention and MLP projections);
-  * peak GPU memory of each configuration;
-  * model FLOPs utilisation (MFU) = achieved model FLOPs / the card's peak dense bf16 FLOPs, with the model FLOPs of a
-    step counted as 6·N·tokens for each trained forward+backward (forget and retain) plus 2·N·tokens for each
-    no-grad forward (the reference model when recomputing). LoRA runs are counted with the same 6·N convention
-    (their real work is ≈ 4·N per token, no weight gradients of the base model), so their MFU reads as
-    "full-fine-tuning-equivalent"; recomputation under ``--grad-ckpt`` is not counted (the usual MFU definition).
+It measures, side by side on the same batches:
+
+* NPO+RT step time and tokens/s with the cached reference log-probs vs recomputing them with a reference model
+  every step (as the published code does): the ratio cached/recomputed (expected ≈ 6/7 = 0.86);
+* full fine-tuning vs LoRA (peft, r=16 on the attention and MLP projections);
+* peak GPU memory of each configuration;
+* model FLOPs utilisation (MFU) = achieved model FLOPs / the card's peak dense 16-bit FLOP/s
+  (:func:`npo_lab.gpu.plan.peak_flops`), with 6·N·tokens per trained forward+backward (forget and retain) plus
+  2·N·tokens per no-grad forward (the reference model when recomputing). LoRA runs use the same 6·N convention
+  (their real work is ≈ 4·N per token), so their MFU reads as "full-fine-tuning-equivalent"; recomputation under
+  ``--grad-ckpt`` is not counted (the usual MFU definition).
+
 The weights are cast to the compute dtype (pure bf16, AdamW states in bf16 too: 8 bytes per trained parameter), so
 the peak memory of full fine-tuning is *below* that of mixed precision with fp32 master weights (16 bytes per
-parameter; what notebook 08 and ``npo-lab unlearn --precision bf16`` with fp32 weights use); see the memory table
-of notebook 08. On cards without native bf16 (T4, V100) ``--dtype auto`` falls back to fp16.
-The results are printed and written as JSON (``--out``; unknown values such as the CPU's peak memory are null).
+parameter, what notebook 08 and ``npo-lab unlearn`` use; :mod:`npo_lab.gpu.plan`). Cards without native bf16
+(T4, V100) fall back to fp16 with ``--dtype auto``. The results are printed and written as strict JSON
+(``--out``; unknown values such as the CPU's peak memory are null).
 """
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import math
 import time
+from pathlib import Path
 
 import torch
 
-from npo_lab.losses import LossInputs, get_method, sequence_logprob, token_count
+from ..errors import UsageError
+from ..losses import LossInputs, get_method, sequence_logprob, token_count
+from ..unlearn.config import DEFAULT_LORA_TARGETS
+from .load import pick_dtype
+from .plan import architecture, peak_flops
 
-# Peak dense bf16 tensor-core FLOP/s (vendor data sheets; SXM parts; an H100 PCIe has 756e12), matched on the
-# device name, longest key first (so "L40S" is not read as "L4", "A100" not as "A10"). T4 has no bf16: its entry is
-# the fp16 peak, used when the script falls back to fp16 on cards older than Ampere.
-PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12, "T4": 65e12, "A10": 125e12}
+__all__ = ["CONFIGS", "add_arguments", "benchmark_config", "run_benchmark"]
 
-
-def peak_flops(device_name: str) -> float:
-    """The card's peak dense bf16 FLOP/s from :data:`PEAK_BF16` (NaN for an unknown card or the CPU)."""
-    for key in sorted(PEAK_BF16, key=len, reverse=True):
-        if key in device_name:
-            return PEAK_BF16[key]
-    return float("nan")
-
-
-def pick_dtype(device: torch.device, requested: str = "auto") -> torch.dtype:
-    """bf16 on cards that have it natively (compute capability >= 8.0: A100, L4, H100, ...), fp16 on older cards
-    (T4, V100: ``torch.cuda.is_bf16_supported()`` says True there too, through slow emulation), fp32 on the CPU."""
-    if requested != "auto":
-        return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[requested]
-    if device.type != "cuda":
-        return torch.float32
-    return torch.bfloat16 if torch.cuda.get_device_capability(device)[0] >= 8 else torch.float16
+#: (name, LoRA, cached reference) of the four measured configurations
+CONFIGS = (
+    ("full/cached", False, True),
+    ("full/recompute", False, False),
+    ("lora/cached", True, True),
+    ("lora/recompute", True, False),
+)
+LLAMA_1B = "open-unlearning/tofu_Llama-3.2-1B-Instruct_full"
 
 
 def _finite_or_none(x):
@@ -63,30 +57,20 @@ def _finite_or_none(x):
     return x if not isinstance(x, float) or math.isfinite(x) else None
 
 
-def llama_1b_config(tiny: bool):
+def benchmark_config(tiny: bool):
+    """The model's configuration: Llama-3.2-1B's (:func:`npo_lab.gpu.plan.architecture`), or a tiny one."""
     from transformers import LlamaConfig
 
-    if tiny:
-        return LlamaConfig(
-            vocab_size=1024,
-            hidden_size=128,
-            intermediate_size=512,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=512,
-            tie_word_embeddings=True,
-        )
-    # Llama-3.2-1B shape (public config values)
+    if not tiny:
+        return architecture(LLAMA_1B)
     return LlamaConfig(
-        vocab_size=128256,
-        hidden_size=2048,
-        intermediate_size=8192,
-        num_hidden_layers=16,
-        num_attention_heads=32,
-        num_key_value_heads=8,
-        max_position_embeddings=131072,
-        rope_theta=500000.0,
+        vocab_size=1024,
+        hidden_size=128,
+        intermediate_size=512,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
         tie_word_embeddings=True,
     )
 
@@ -152,7 +136,7 @@ def run_config(name, cfg, args, device, dtype, batches, lora: bool, cached: bool
                 lora_alpha=32,
                 lora_dropout=0.0,
                 task_type="CAUSAL_LM",
-                target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+                target_modules=list(DEFAULT_LORA_TARGETS),
             ),
         )
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -198,35 +182,44 @@ def run_config(name, cfg, args, device, dtype, batches, lora: bool, cached: bool
     return res
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tiny", action="store_true", help="tiny model (a CPU check of the script)")
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--seq", type=int, default=256)
-    ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--grad-ckpt", action="store_true", help="gradient checkpointing")
-    ap.add_argument(
+def add_arguments(parser) -> None:
+    """The options of ``npo-lab bench-gpu``."""
+    parser.add_argument("--tiny", action="store_true", help="a tiny model (a CPU check of the code path)")
+    parser.add_argument("--batch", type=int, default=8, help="sequences per group (forget, retain) and step")
+    parser.add_argument("--seq", type=int, default=256, help="tokens per sequence")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per configuration")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    parser.add_argument("--grad-ckpt", action="store_true", help="gradient checkpointing")
+    parser.add_argument(
         "--dtype",
         default="auto",
         choices=["auto", "bf16", "fp16", "fp32"],
         help="auto: bf16 on Ampere or newer, fp16 on older cards, fp32 on the CPU",
     )
-    ap.add_argument("--out", default="bench_gpu.json")
-    args = ap.parse_args(argv)
+    parser.add_argument("--out", default="bench_gpu.json", help="the JSON file of the results")
+
+
+def _check(args) -> None:
+    for name, low in (("batch", 1), ("seq", 2), ("steps", 1), ("warmup", 0)):
+        if getattr(args, name) < low:
+            raise UsageError(f"--{name} must be >= {low}, got {getattr(args, name)}")
+    parent = Path(args.out).expanduser().resolve().parent
+    if not parent.is_dir():
+        raise UsageError(f"--out {args.out!r}: directory {str(parent)!r} does not exist")
+
+
+def run_benchmark(args) -> dict:
+    """Measure the four :data:`CONFIGS`, print them, write ``args.out`` and return the record."""
+    _check(args)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = pick_dtype(device, args.dtype)
     args.device_name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
-    cfg = llama_1b_config(args.tiny or device.type == "cpu")
+    tiny = bool(args.tiny or device.type == "cpu")  # the 1 B model on a CPU would take hours
+    cfg = benchmark_config(tiny)
     print(f"device: {args.device_name}  dtype: {dtype}  batch {args.batch} × seq {args.seq} (forget + retain)")
     batches = make_batches(4, args.batch, args.seq, cfg.vocab_size, device)
     results = []
-    for name, lora, cached in [
-        ("full/cached", False, True),
-        ("full/recompute", False, False),
-        ("lora/cached", True, True),
-        ("lora/recompute", True, False),
-    ]:
+    for name, lora, cached in CONFIGS:
         r = run_config(name, cfg, args, device, dtype, batches, lora, cached)
         results.append(r)
         print(
@@ -242,23 +235,16 @@ def main(argv=None):
     }
     for k, v in ratios.items():
         print(f"ratio {k}: {v:.3f}")
-    with open(args.out, "w") as f:
-        json.dump(
-            {
-                "device": args.device_name,
-                "dtype": str(dtype),
-                "batch": args.batch,
-                "seq": args.seq,
-                "grad_ckpt": bool(args.grad_ckpt),
-                "tiny": bool(args.tiny or device.type == "cpu"),
-                "results": [{k: _finite_or_none(v) for k, v in r.items()} for r in results],
-                "ratios": {k: _finite_or_none(v) for k, v in ratios.items()},
-            },
-            f,
-            indent=2,
-        )
-    return results
-
-
-if __name__ == "__main__":
-    main()
+    record = {
+        "device": args.device_name,
+        "dtype": str(dtype),
+        "batch": args.batch,
+        "seq": args.seq,
+        "grad_ckpt": bool(args.grad_ckpt),
+        "tiny": tiny,
+        "results": [{k: _finite_or_none(v) for k, v in r.items()} for r in results],
+        "ratios": {k: _finite_or_none(v) for k, v in ratios.items()},
+    }
+    Path(args.out).expanduser().write_text(json.dumps(record, indent=2), encoding="utf-8")
+    print(f"written: {args.out}")
+    return record
