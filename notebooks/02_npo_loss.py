@@ -38,12 +38,14 @@ if importlib.util.find_spec("npo_lab") is None:  # e.g. a fresh Colab runtime
 # npo_lab-install-cell: end
 
 # %%
+import math
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 
-from npo_lab.losses import METHODS, dpo_loss, ga_loss, npo_loss, npo_weight
+from npo_lab.losses import METHODS, LossInputs, dpo_loss, ga_loss, npo_loss, npo_weight, simnpo_loss
 from npo_lab.plotting import plot_npo_curves, set_style
 from npo_lab.theory import npo_curves
 
@@ -53,11 +55,16 @@ set_style()
 # ## 1. DPO, then drop the preferred answer
 #
 # Notation: `logp` $=\log\pi_\theta(y|x)$ (summed over answer tokens), `ref_logp` the same under the model before
-# unlearning, `log_ratio = logp − ref_logp`. DPO compares a *chosen* answer $y_c$ with a *rejected* one $y_r$:
+# unlearning, `log_ratio = logp − ref_logp`. DPO compares a *chosen* answer $y_c$ with a *rejected* one $y_r$. In
+# `npo_lab` (`dpo_loss`) it reads
 #
 # $$L_{DPO} = -\frac{2}{\beta}\log\sigma\Big(\beta\big[(\log\pi_\theta(y_c) - \log\pi_{ref}(y_c)) - (\log\pi_\theta(y_r) - \log\pi_{ref}(y_r))\big]\Big).$$
 #
-# For unlearning the forget answer is the rejected one. NPO keeps **only** the rejected term:
+# The DPO paper (Rafailov et al. 2023) writes the loss without the factor $2/\beta$; the factor is the scaling of
+# the NPO authors' reference code, which gives DPO the same normalisation as NPO below (both equal
+# $\frac{2}{\beta}\log 2$ at the start). A constant factor only rescales the learning rate.
+#
+# For unlearning the forget answer is the rejected one. NPO keeps **only** the rejected term (paper Eq. 3):
 #
 # $$L_{NPO} = -\frac{2}{\beta}\log\sigma(-\beta\cdot\text{log\_ratio}) = \frac{2}{\beta}\,\mathrm{softplus}(\beta\cdot\text{log\_ratio}).$$
 #
@@ -75,26 +82,42 @@ assert torch.allclose(npo_loss(logp, ref_logp, beta), dpo_loss(chosen, logp, cho
 # %% [markdown]
 # ## 2. The adaptive weight
 #
-# Differentiate: $\nabla L_{NPO} = W\cdot\nabla\log\pi_\theta(y|x)$ with $W = 2\sigma(\beta\cdot\text{log\_ratio})$,
-# while $\nabla L_{GA} = \nabla\log\pi_\theta(y|x)$. At the start (log-ratio 0) $W = 1$: NPO takes GA's step. Once the
-# forget answer is unlikely (log-ratio ≪ 0), $W\to 0$: NPO **stops pushing**. (The printed v1 paper has a sign typo on
-# both gradients; the sign here is the correct one.)
+# Differentiate: $\nabla L_{NPO} = W\cdot\nabla\log\pi_\theta(y|x)$, while $\nabla L_{GA} = \nabla\log\pi_\theta(y|x)$,
+# with the **adaptive weight** (paper Sec. 3)
 #
-# **Write it yourself.** Get $W$ by autograd from the loss and compare with `npo_weight`.
+# $$W = \frac{2\,\pi_\theta^\beta(y|x)}{\pi_\theta^\beta(y|x) + \pi_{ref}^\beta(y|x)} = 2\sigma(\beta\cdot\text{log\_ratio}),$$
+#
+# the two forms being equal because $\pi_\theta^\beta/\pi_{ref}^\beta = e^{\beta\cdot\text{log\_ratio}}$. At the start
+# ($\pi_\theta = \pi_{ref}$, log-ratio 0) $W = 1$: NPO takes GA's step. Once the forget answer is unlikely
+# ($\pi_\theta \ll \pi_{ref}$, log-ratio ≪ 0), $W\to 0$: NPO **stops pushing**.
+#
+# **Write it yourself.** Get $W$ by autograd from the loss, and from the paper's form, and compare with `npo_weight`.
 
 # %%
-x = torch.linspace(-20, 5, 11, requires_grad=True)
+x = torch.linspace(-20, 5, 11, dtype=torch.float64, requires_grad=True)
 loss = npo_loss(x, torch.zeros_like(x), beta=0.5).sum()
 (my_w,) = torch.autograd.grad(loss, x)
 assert torch.allclose(my_w, npo_weight(x.detach(), torch.zeros_like(x), beta=0.5))
-print(pd.DataFrame({"log_ratio": x.detach().numpy(), "W (autograd)": my_w.numpy()}).round(4).to_string(index=False))
+
+p_ref = torch.full_like(my_w, 0.8)  # π_ref(y|x)
+p_theta = p_ref * torch.exp(x.detach())  # π_θ(y|x) at that log-ratio
+paper_w = 2 * p_theta**0.5 / (p_theta**0.5 + p_ref**0.5)
+assert torch.allclose(paper_w, my_w)
+print(pd.DataFrame({"log_ratio": x.detach().numpy(), "W (autograd)": my_w.numpy(),
+                    "2π_θ^β/(π_θ^β + π_ref^β)": paper_w.numpy()}).round(4).to_string(index=False))
+
+# %% [markdown]
+# The weight against the log-ratio, over a range wide enough to see it vanish for small β too (exercise 1 reads
+# where it crosses the dotted line $W = 0.1$); and the loss.
 
 # %%
-curves = npo_curves(np.linspace(-10, 5, 301), betas=(0.1, 0.5, 1.0, 2.0))
-fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-plot_npo_curves(curves, "weight", axes[0])
+weights = npo_curves(np.linspace(-40, 5, 451), betas=(0.1, 0.5, 1.0, 2.0))
+losses = npo_curves(np.linspace(-10, 5, 301), betas=(0.1, 0.5, 1.0, 2.0))
+fig, axes = plt.subplots(1, 2, figsize=(13, 4), layout="constrained")
+plot_npo_curves(weights, "weight", axes[0])
+axes[0].axhline(0.1, color="0.5", ls=":", lw=1)
 axes[0].set_title("adaptive weight: 1 at the start, → 0 once forgotten")
-plot_npo_curves(curves, "loss", axes[1])
+plot_npo_curves(losses, "loss", axes[1])
 axes[1].set_ylim(-10, 20)
 axes[1].set_title("NPO is bounded below by 0, GA is not");
 
@@ -120,18 +143,21 @@ table
 # ## 4. Proposition 1: β → 0 recovers GA
 #
 # $L_{NPO} - \frac{2}{\beta}\log 2 \to \text{log\_ratio}$ and $\nabla L_{NPO} \to \nabla L_{GA}$ as β → 0: GA is NPO
-# at infinite temperature. The registry objects used by the trainer show it on a batch:
+# at infinite temperature. The registry objects used by the trainer show it on a batch (`LossInputs` holds the
+# per-example inputs of every term; GA's term also reads the answers' token counts, for its token mean):
 
 # %%
 logp = torch.tensor([-1.0, -4.0, -9.0], requires_grad=True)
 ref_logp = torch.tensor([-0.5, -0.5, -0.5])
-(g_ga,) = torch.autograd.grad(METHODS["GA"].loss({"forget_logp": logp})[0].mean(), logp)
+batch = LossInputs(forget_logp=logp, forget_ref_logp=ref_logp, forget_n_tokens=torch.ones(3))  # one-token answers
+(g_ga,) = torch.autograd.grad(METHODS["GA"].loss(batch)[0].mean(), logp)
 rows = []
 for b in (1.0, 0.1, 0.01, 0.001):
-    total, _ = METHODS["NPO"].loss({"forget_logp": logp, "forget_ref_logp": ref_logp}, beta=b)
+    total, _ = METHODS["NPO"].loss(batch, beta=b)
     (g_npo,) = torch.autograd.grad(total.mean(), logp)
     gap = (total - 2 / b * np.log(2) - (logp - ref_logp)).abs().max().item()
-    rows.append({"beta": b, "max |L_NPO − (2/β)log2 − log_ratio|": gap, "max |∇NPO − ∇GA|": (g_npo - g_ga).abs().max().item()})
+    rows.append({"beta": b, "max |L_NPO − (2/β)log2 − log_ratio|": gap,
+                 "max |∇NPO − ∇GA|": (g_npo - g_ga).abs().max().item()})
 pd.DataFrame(rows)
 
 # %% [markdown]
@@ -139,7 +165,7 @@ pd.DataFrame(rows)
 #
 # The textbook form $\frac{2}{\beta}\log(1 + e^{\beta\cdot\text{log\_ratio}})$ overflows as soon as
 # $\beta\cdot$log-ratio is large, and it loses every digit in low precision. `npo_loss` uses `F.softplus`, which is
-# exact for any input.
+# accurate for any input.
 
 # %%
 def naive_npo(logp, ref_logp, beta):
@@ -154,18 +180,80 @@ for dtype in (torch.float32, torch.bfloat16):
     print("  library:", npo_loss(x.to(dtype), zero.to(dtype), 1.0).float().numpy())
 
 # %% [markdown]
-# The naive form returns `inf` at log-ratio 200 and rounds small losses to 0 (or worse) in bfloat16, while the
-# library value stays finite and accurate.
+# Compare the rows: the naive form returns `inf` at a large log-ratio and rounds small losses to exactly 0 (every
+# digit lost), while the library value stays finite and accurate in both precisions.
 #
 # ## Summary
 #
-# * NPO = DPO with only the rejected (forget) answer; its loss is $\frac{2}{\beta}\mathrm{softplus}(\beta\cdot\text{log\_ratio}) \ge 0$.
-# * Its gradient is GA's gradient times $W = 2\sigma(\beta\cdot\text{log\_ratio})$: 1 at the start, → 0 once forgotten.
+# * NPO = DPO with only the rejected (forget) answer; its loss is
+#   $\frac{2}{\beta}\mathrm{softplus}(\beta\cdot\text{log\_ratio}) \ge 0$.
+# * Its gradient is GA's gradient times $W = 2\pi_\theta^\beta/(\pi_\theta^\beta + \pi_{ref}^\beta)
+#   = 2\sigma(\beta\cdot\text{log\_ratio})$: 1 at the start, → 0 once forgotten.
 # * β → 0 gives back GA (Proposition 1); larger β stops earlier.
 # * Always write it with `softplus` / `logsigmoid`.
 #
 # ## Exercises
 #
-# 1. At which log-ratio does $W$ fall to 0.1 for β = 0.1 and β = 1? Derive it and check on the plot.
-# 2. Show that $L_{NPO} \le \frac{2}{\beta}\log 2 + \max(\text{log\_ratio}, 0)\cdot 2$ — how large can one step be?
-# 3. `METHODS["SimNPO"]` drops the reference model. Plot its loss against `logp / |y|` for γ = 0 and γ = 1.
+# Each solution is a collapsed cell below its exercise (click to expand); it computes the answer and checks it.
+#
+# **1.** At which log-ratio does $W$ fall to 0.1, for β = 0.1 and for β = 1? Derive it, then check with
+# `npo_weight` and read it off the weight plot above.
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
+# Solution 1. 2σ(β·r) = 0.1 ⇔ σ(β·r) = 0.05 ⇔ β·r = log(0.05/0.95) = −log 19, so r = −log(19)/β: a log-ratio of
+# −29.4 for β = 0.1 (the forget answer 10^{12.8} times less likely than before) and −2.94 for β = 1.
+for b in (0.1, 1.0):
+    r = -math.log(19) / b
+    w = npo_weight(torch.tensor([r], dtype=torch.float64), torch.zeros(1, dtype=torch.float64), b).item()
+    g = weights[(weights["method"] == "NPO") & (weights["beta"] == b)]
+    read_off = np.interp(0.1, g["weight"], g["log_ratio"])  # the weight increases with the log-ratio
+    print(f"β = {b:g}: W = 0.1 at log-ratio {r:.3f} (npo_weight there: {w:.6f}; read off the plot: {read_off:.2f})")
+    assert abs(w - 0.1) < 1e-12 and abs(read_off - r) < 0.1
+
+# %% [markdown]
+# **2.** Show that $L_{NPO} \le \frac{2}{\beta}\log 2 + 2\max(\text{log\_ratio}, 0)$ and that $0 < W < 2$. How large
+# can one NPO step be, compared with a GA step?
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
+# Solution 2. softplus(u) = log(1 + e^u) ≤ log(2·max(1, e^u)) = log 2 + max(u, 0); multiply by 2/β with u = β·r.
+# W = 2σ(β·r) lies in (0, 2): an NPO step is at most twice a GA step (W → 2 only if the forget answer becomes
+# *more* likely than under π_ref), and usually smaller (W ≤ 1 once r ≤ 0).
+r = torch.linspace(-50, 50, 2001, dtype=torch.float64)
+for b in (0.1, 1.0, 5.0):
+    bound = 2 / b * math.log(2) + 2 * torch.clamp(r, min=0)
+    assert torch.all(npo_loss(r, torch.zeros_like(r), b) <= bound + 1e-12)
+    w = npo_weight(r, torch.zeros_like(r), b)
+    assert torch.all((w > 0) & (w <= 2))  # < 2 exactly; float64 rounds 2σ(50) to 2
+    print(f"β = {b:g}: bound holds on [−50, 50]; W from {w.min().item():.2e} to {w.max().item():.6f}")
+
+# %% [markdown]
+# **3.** SimNPO (`METHODS["SimNPO"]`, `simnpo_loss`) drops the reference model and length-normalises:
+# $L = -\frac{2}{\beta}\log\sigma(-\beta\,\log\pi_\theta(y|x)/|y| - \gamma)$. Show that it is NPO at the log-ratio
+# $\log\pi_\theta(y|x)/|y| + \gamma/\beta$ with `ref_logp = 0`, and check it. What does γ > 0 do to the weight?
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
+# Solution 3. −(2/β)·logσ(−β·u − γ) = −(2/β)·logσ(−β(u + γ/β)) = L_NPO at log-ratio u + γ/β (ref_logp = 0).
+# A margin γ > 0 shifts the curve left by γ/β: the weight 2σ(β·u + γ) stays larger, so SimNPO keeps pushing a
+# little longer.
+logp = torch.tensor([-2.0, -15.0, -30.0], dtype=torch.float64)
+n_tokens = torch.tensor([1.0, 5.0, 20.0], dtype=torch.float64)
+for b, gamma in ((0.1, 0.0), (0.1, 1.0), (2.0, 1.0)):
+    shifted = npo_loss(logp / n_tokens + gamma / b, torch.zeros_like(logp), b)
+    assert torch.allclose(simnpo_loss(logp, n_tokens, b, gamma), shifted)
+    print(f"β = {b:g}, γ = {gamma:g}: SimNPO = NPO at logp/|y| + γ/β: {shifted.numpy().round(4)}")
+
+# %% [markdown]
+# **4.** At which log-ratio does the naive form of section 5 first return `inf` in float32 (β = 1)? Why does
+# `softplus` not?
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
+# Solution 4. exp(u) overflows float32 beyond log(float32 max) ≈ 88.72; softplus(u) = u + log1p(e^{−u}) for u > 0
+# never exponentiates a large number.
+limit = math.log(torch.finfo(torch.float32).max)
+below, above = torch.tensor([limit - 0.1]), torch.tensor([limit + 0.1])
+print(f"float32 overflow of exp at u = {limit:.2f}: naive {naive_npo(below, torch.zeros(1), 1.0).item():.2f} "
+      f"just below, {naive_npo(above, torch.zeros(1), 1.0).item()} just above; "
+      f"library {npo_loss(above, torch.zeros(1), 1.0).item():.2f}")
+assert torch.isfinite(naive_npo(below, torch.zeros(1), 1.0)).all()
+assert torch.isinf(naive_npo(above, torch.zeros(1), 1.0)).all()
+assert torch.isfinite(npo_loss(above, torch.zeros(1), 1.0)).all()

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "unlearn": ("npo_lab.cli.unlearn", "unlearn a forget split from a model with any METHODS entry"),
     "authors": ("npo_lab.cli.authors", "write the synthetic TOFU authors (the offline data) into a directory"),
     "bench-gpu": ("npo_lab.cli.bench_gpu", "GPU benchmark: step time, memory, MFU; cached vs recomputed, full vs LoRA"),
+    "audit": ("npo_lab.cli.audit", "is it forgotten? membership inference, extraction, relearning, quantization"),
     "colab-links": ("npo_lab.cli.colab_links", "rewrite (or --check) the notebooks' Colab badges and install cells"),
 }
 

@@ -89,13 +89,14 @@ IDK_FILE = "idontknow.jsonl"
 def bundled_data_dir() -> Path:
     """The directory of the bundled synthetic authors, ``data/synthetic_tofu/`` (regenerated into the cache if absent).
 
-    Looked up next to the package (``npo_lab/data/synthetic_tofu``, for a build that ships it as package data)
-    and at the repository root (``<repo>/data/synthetic_tofu``, for an editable install or a source checkout).
+    Looked up in the installed package (``npo_lab/bundled/synthetic_tofu``: the wheel ships the repository's
+    ``data/`` folder as the package data ``npo_lab.bundled``) and at the repository root
+    (``<repo>/data/synthetic_tofu``, for an editable install or a source checkout).
     """
     import npo_lab
 
     pkg = Path(npo_lab.__file__).resolve().parent
-    candidates = [pkg / "data" / "synthetic_tofu", pkg.parent / "data" / "synthetic_tofu"]
+    candidates = [pkg / "bundled" / "synthetic_tofu", pkg.parent / "data" / "synthetic_tofu"]
     for c in candidates:
         if (c / "full.json").is_file():
             return c

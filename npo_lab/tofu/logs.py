@@ -309,8 +309,8 @@ def _reference_dirs() -> list[Path]:
     data = os.environ.get("NPO_LAB_TOFU_DIR", "").strip()
     if data:
         dirs.append(Path(data).expanduser().resolve().parent / "eval_logs")
-    pkg = Path(__file__).resolve().parents[1]  # the bundled copies: package data, or data/ of a source checkout
-    dirs += [pkg / "data" / "eval_logs", pkg.parent / "data" / "eval_logs"]
+    pkg = Path(__file__).resolve().parents[1]  # the bundled copies: installed package data, or a checkout's data/
+    dirs += [pkg / "bundled" / "eval_logs", pkg.parent / "data" / "eval_logs"]
     return dirs
 
 
@@ -318,7 +318,8 @@ def reference_log_path(which: str = "full", model: str = "llama2-7b", download: 
     """Path of a published TOFU eval log ``{model}_{which}.json`` (or its bundled ``.json.gz`` copy).
 
     Looked up in ``$NPO_LAB_TOFU_LOGS``, in ``eval_logs/`` beside ``$NPO_LAB_TOFU_DIR`` (``…/tofu/data`` →
-    ``…/tofu/eval_logs``), in the copies bundled with the package (``data/eval_logs``), then in the cache
+    ``…/tofu/eval_logs``), in the copies bundled with the package (``npo_lab/bundled/eval_logs`` when installed,
+    ``data/eval_logs`` in a checkout), then in the cache
     ``$NPO_LAB_CACHE/tofu_eval_logs`` (default ``~/.cache/npo_lab/tofu_eval_logs``); if absent and
     ``download``, fetched once from :data:`REFERENCE_LOG_URL` (the locuslab/tofu GitHub repository) into the cache.
     """

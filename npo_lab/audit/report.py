@@ -1,0 +1,398 @@
+"""Run every audit on one or several models: one JSON-able result, a table, the demo's audit outputs.
+
+:func:`audit_models` audits each model against the **retain model** (trained without the forget authors, the
+target of unlearning) on three sets of rows (:class:`AuditData`): the forget eval rows (with paraphrased and
+perturbed answers, and paraphrased questions), holdout rows (authors no model saw) and retain rows. Per model, a
+flat dict of numbers (``None`` where an audit was not run):
+
+* ``auc_<attack>`` / ``privleak_<attack>`` for each attack of :mod:`npo_lab.audit.mia`, and ``auc`` /
+  ``privleak`` of the headline attack (:attr:`AuditConfig.attack`; open-unlearning's ``privleak`` uses min-k);
+* ``exact_memorization``, ``extraction_strength`` (:mod:`npo_lab.audit.memorization`);
+* ``forget_probability``, ``forget_truth_ratio``, ``forget_quality`` (TOFU, vs the retain model);
+* ``relearn_forget_probability``, ``relearn_truth_ratio``, ``relearn_forget_quality`` on the held-out half after
+  relearning, against the relearned retain model, and ``relearn_recovery`` = this probability minus the
+  relearned retain model's;
+* ``quant<b>_forget_probability``, ``quant<b>_truth_ratio``, ``quant<b>_forget_quality`` (vs the unquantized
+  retain model) and ``quant<b>_retain_probability`` for each bit width ``b``;
+* ``paraphrase_probability``, ``paraphrase_rouge``.
+
+``pandas.DataFrame(result["models"]).T`` (or :func:`audit_table`) reads the result: one row per model.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .attacks import forget_log, forget_metrics, paraphrase_probe, quantize_model, relearned_copy, split_halves
+from .memorization import memorization_scores
+from .mia import ATTACKS, answer_stats, mia_aucs, privleak
+
+__all__ = [
+    "AUDIT_FILE",
+    "AUDITS",
+    "TABLE_COLUMNS",
+    "AuditConfig",
+    "AuditData",
+    "audit_data",
+    "audit_model",
+    "audit_models",
+    "audit_table",
+    "demo_audit",
+    "save_audit",
+]
+
+AUDIT_FILE = "audit.json"
+AUDITS = ("mia", "memorization", "forget", "relearning", "quantization", "paraphrase")
+TABLE_COLUMNS = (
+    "auc",
+    "privleak",
+    "extraction_strength",
+    "forget_probability",
+    "relearn_recovery",
+    "quant8_forget_probability",
+    "quant4_forget_probability",
+    "paraphrase_probability",
+)
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """Settings of an audit (saved in the result). Validated on creation; the error names the field."""
+
+    audits: tuple[str, ...] = AUDITS  # which audits run
+    k: float = 0.4  # fraction of tokens of min-k % / min-k++ (open-unlearning's TOFU setting)
+    attack: str = "min_k++"  # the headline attack of ``auc`` / ``privleak``
+    relearn_steps: int = 8  # AdamW steps of the relearning attack
+    relearn_learning_rate: float = 1e-3
+    relearn_batch_size: int = 8
+    seed: int = 0  # the relearning halves and batches
+    bits: tuple[int, ...] = (8, 4)  # quantization bit widths
+    group_size: int = 128  # quantization group (consecutive input weights of a row)
+    max_rows: int | None = None  # rows per set (None: all)
+    batch_size: int = 32
+    template: str = "qa"
+    max_length: int = 256
+    generate: bool = True  # greedy answers for the paraphrase ROUGE
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "audits", tuple(self.audits))
+        object.__setattr__(self, "bits", tuple(self.bits))
+        bad = [a for a in self.audits if a not in AUDITS]
+        if bad or not self.audits:
+            raise ValueError(f"audits must be a non-empty subset of {', '.join(AUDITS)}; got {list(self.audits)}")
+        if self.attack not in ATTACKS:
+            raise ValueError(f"attack must be one of {', '.join(ATTACKS)}; got {self.attack!r}")
+        if not isinstance(self.k, (int, float)) or isinstance(self.k, bool) or not 0 < self.k <= 1:
+            raise ValueError(f"k must be a fraction in (0, 1], got {self.k!r}")
+        if not self.relearn_learning_rate > 0:
+            raise ValueError(f"relearn_learning_rate must be > 0, got {self.relearn_learning_rate!r}")
+        ints = {"relearn_steps": 1, "relearn_batch_size": 1, "seed": 0, "group_size": 1, "batch_size": 1}
+        ints["max_length"] = 8
+        for name, low in ints.items():
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+        if self.max_rows is not None and (isinstance(self.max_rows, bool) or not isinstance(self.max_rows, int)):
+            raise ValueError(f"max_rows must be a positive integer or None, got {self.max_rows!r}")
+        if self.max_rows is not None and self.max_rows < 2:
+            raise ValueError(f"max_rows must be >= 2 (relearning splits the rows in halves), got {self.max_rows}")
+        if not self.bits or any(isinstance(b, bool) or not isinstance(b, int) or not 2 <= b <= 16 for b in self.bits):
+            raise ValueError(f"bits must be a non-empty list of integers in [2, 16], got {list(self.bits)}")
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def smoke(cls, **changes) -> AuditConfig:
+        """Sizes for tests and smoke runs: fewer relearning steps and rows, no generation."""
+        return cls(**{"relearn_steps": 2, "max_rows": 8, "generate": False, **changes})
+
+
+@dataclass
+class AuditData:
+    """The rows an audit reads: ``forget`` eval rows (``question``, ``answer``, ``paraphrased_answer``,
+    ``perturbed_answer``, ``paraphrased_question``), ``holdout`` rows of unseen authors, ``retain`` rows."""
+
+    forget: list[dict]
+    holdout: list[dict]
+    retain: list[dict] = field(default_factory=list)
+    forget_split: str = "forget10"
+
+    def limited(self, max_rows: int | None) -> AuditData:
+        if max_rows is None:
+            return self
+        return AuditData(self.forget[:max_rows], self.holdout[:max_rows], self.retain[:max_rows], self.forget_split)
+
+
+def audit_data(source, forget_split: str | None = None) -> AuditData:
+    """:class:`AuditData` of a prepared mini-TOFU setting (:class:`~npo_lab.minitofu.MiniTofu`) or of a TOFU source
+    (``'synthetic'``, ``'hub'`` or a directory) and ``forget_split`` (default forget10).
+
+    forget: ``eval_split_for(forget_split)``; holdout: the holdout split of as many authors
+    (``holdout10`` for forget splits above 10 %); retain: ``retain_split_for(forget_split)``.
+    """
+    from ..tofu.splits import eval_split_for, forget_percent, holdout_split_for, retain_split_for
+
+    if hasattr(source, "rows") and hasattr(source, "forget_split"):  # a MiniTofu setting
+        split = forget_split or source.forget_split
+        load = source.rows
+    else:
+        from ..tofu.data import load_tofu_rows
+
+        split = forget_split or "forget10"
+        load = lambda name: load_tofu_rows(name, source)  # noqa: E731
+    holdout = holdout_split_for(f"forget{min(forget_percent(split), 10):02d}")
+    try:
+        holdout_rows = load(holdout)
+    except (FileNotFoundError, ValueError) as err:
+        raise ValueError(
+            f"membership-inference audits need the holdout authors of split {holdout} (TOFU's holdout01/05/10 or "
+            f"the bundled synthetic ones): {err}"
+        ) from None
+    return AuditData(load(eval_split_for(split)), holdout_rows, load(retain_split_for(split)), split)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# one model
+# --------------------------------------------------------------------------------------------------------------
+class _Stages:
+    """Progress: a tqdm bar on a terminal, else one line per stage (``say``)."""
+
+    def __init__(self, total: int, progress: bool, say: Callable[[str], Any]):
+        self.say, self.bar, self.t = say, None, time.perf_counter()
+        self.lines = progress and not sys.stderr.isatty()
+        if progress and not self.lines:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc="audit", unit="stage", leave=False)
+
+    def start(self, name: str, stage: str) -> None:
+        self.t = time.perf_counter()
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{name}: {stage}")
+
+    def done(self, name: str, stage: str) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+        elif self.lines:
+            self.say(f"[audit] {name}: {stage} {time.perf_counter() - self.t:.1f}s")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _stages(cfg: AuditConfig) -> list[str]:
+    mia = [s for s in ("mia", "memorization") if s in cfg.audits]
+    return (["mia+memorization"] if mia else []) + [s for s in AUDITS[2:] if s in cfg.audits]
+
+
+def _run_stage(stage, model, tokenizer, data: AuditData, cfg: AuditConfig, ref: dict | None, art: dict) -> dict:
+    """One stage's numbers; ``art`` collects what the reference model's audit lends the others."""
+    kw = dict(template=cfg.template, max_length=cfg.max_length, batch_size=cfg.batch_size)
+    ref = ref if ref is not None else art  # the reference model is compared with itself
+    out: dict[str, Any] = {}
+    if stage == "mia+memorization":
+        stats = answer_stats(model, tokenizer, data.forget, **kw)
+        if "memorization" in cfg.audits:
+            out.update(memorization_scores(stats))
+        if "mia" in cfg.audits:
+            art["aucs"] = aucs = mia_aucs(stats, answer_stats(model, tokenizer, data.holdout, **kw), cfg.k)
+            for a in ATTACKS:
+                out[f"auc_{a}"], out[f"privleak_{a}"] = aucs[a], privleak(aucs[a], ref["aucs"][a])
+            out["auc"], out["privleak"] = out[f"auc_{cfg.attack}"], out[f"privleak_{cfg.attack}"]
+    elif stage == "forget":
+        art["forget_log"] = log = forget_log(model, tokenizer, data.forget, **kw)
+        out.update(forget_metrics(log, ref["forget_log"]))
+    elif stage == "relearning":
+        train, held_out = split_halves(data.forget, cfg.seed)
+        m = relearned_copy(
+            model,
+            tokenizer,
+            train,
+            steps=cfg.relearn_steps,
+            learning_rate=cfg.relearn_learning_rate,
+            batch_size=cfg.relearn_batch_size,
+            seed=cfg.seed,
+            template=cfg.template,
+            max_length=cfg.max_length,
+        )
+        art["relearn_log"] = log = forget_log(m, tokenizer, held_out, **kw)
+        res = forget_metrics(log, ref["relearn_log"])
+        out["relearn_forget_probability"] = res["forget_probability"]
+        out["relearn_truth_ratio"] = res["forget_truth_ratio"]
+        out["relearn_forget_quality"] = res["forget_quality"]
+        ref_prob = forget_metrics(ref["relearn_log"])["forget_probability"]
+        out["relearn_recovery"] = res["forget_probability"] - ref_prob
+    elif stage == "quantization":
+        out.update(_quantization(model, tokenizer, data, cfg, ref, art, kw))
+    elif stage == "paraphrase":
+        out.update(paraphrase_probe(model, tokenizer, data.forget, generate=cfg.generate, **kw))
+    return out
+
+
+def _quantization(model, tokenizer, data, cfg, ref, art, kw) -> dict:
+    from ..scoring import score_answers
+
+    if "forget_log" not in ref:  # the forget stage was skipped: the reference log is needed all the same
+        art["forget_log"] = forget_log(model, tokenizer, data.forget, **kw)
+    out = {}
+    for b in cfg.bits:
+        q = quantize_model(model, b, cfg.group_size)
+        res = forget_metrics(forget_log(q, tokenizer, data.forget, **kw), ref["forget_log"])
+        out[f"quant{b}_forget_probability"] = res["forget_probability"]
+        out[f"quant{b}_truth_ratio"] = res["forget_truth_ratio"]
+        out[f"quant{b}_forget_quality"] = res["forget_quality"]
+        if data.retain:
+            p = score_answers(q, tokenizer, data.retain, **kw).probability()
+            out[f"quant{b}_retain_probability"] = float(p.mean())
+        del q
+    return out
+
+
+def audit_model(
+    model,
+    tokenizer,
+    data: AuditData,
+    config: AuditConfig | None = None,
+    reference: dict | None = None,
+    *,
+    name: str = "model",
+    progress: bool = False,
+    say: Callable[[str], Any] = print,
+) -> tuple[dict, dict]:
+    """Every audit of ``config`` on ``model``; returns ``(numbers, artifacts)``.
+
+    ``reference`` is the artifacts dict of the retain model's own audit (``aucs``, ``forget_log``,
+    ``relearn_log``); ``None`` audits the retain model itself (privleak 0, recovery 0, forget quality 1 by
+    construction). The model is not changed (attacks work on copies).
+    """
+    cfg = config or AuditConfig()
+    data = data.limited(cfg.max_rows)
+    stages = _stages(cfg)
+    bar = _Stages(len(stages), progress, say)
+    numbers: dict[str, Any] = {}
+    art: dict[str, Any] = {}
+    try:
+        for stage in stages:
+            bar.start(name, stage)
+            numbers.update(_run_stage(stage, model, tokenizer, data, cfg, reference, art))
+            bar.done(name, stage)
+    finally:
+        bar.close()
+    return numbers, art
+
+
+# --------------------------------------------------------------------------------------------------------------
+# several models
+# --------------------------------------------------------------------------------------------------------------
+def audit_models(
+    models: Mapping[str, Any],
+    tokenizer,
+    setting,
+    *,
+    reference: str = "retain",
+    config: AuditConfig | None = None,
+    forget_split: str | None = None,
+    progress: bool = True,
+    say: Callable[[str], Any] = print,
+) -> dict:
+    """Audit every model of ``models`` (``{name: model}``, sharing ``tokenizer``) against ``models[reference]``.
+
+    ``setting``: a :class:`~npo_lab.minitofu.MiniTofu`, a TOFU source (see :func:`audit_data`) or an
+    :class:`AuditData`. Returns a JSON-able dict: ``config``, ``reference``, ``forget_split``, ``n_rows``
+    (forget, holdout, retain), ``models`` ``{name: {metric: number}}`` (the reference first), ``seconds``
+    ``{name: seconds}`` and ``total_seconds``.
+    """
+    cfg = config or AuditConfig()
+    if reference not in models:
+        raise ValueError(f"reference {reference!r} is not one of the models ({', '.join(models)})")
+    data = setting if isinstance(setting, AuditData) else audit_data(setting, forget_split)
+    order = [reference] + [n for n in models if n != reference]
+    t0 = time.perf_counter()
+    results: dict[str, dict] = {}
+    seconds: dict[str, float] = {}
+    ref_art = None
+    for name in order:
+        t = time.perf_counter()
+        results[name], art = audit_model(
+            models[name], tokenizer, data, cfg, ref_art, name=name, progress=progress, say=say
+        )
+        ref_art = art if ref_art is None else ref_art
+        seconds[name] = time.perf_counter() - t
+    limited = data.limited(cfg.max_rows)
+    return {
+        "config": cfg.to_dict(),
+        "reference": reference,
+        "forget_split": data.forget_split,
+        "n_rows": {"forget": len(limited.forget), "holdout": len(limited.holdout), "retain": len(limited.retain)},
+        "models": results,
+        "seconds": seconds,
+        "total_seconds": time.perf_counter() - t0,
+    }
+
+
+def audit_table(result: Mapping, columns: Sequence[str] | None = TABLE_COLUMNS):
+    """A ``pandas.DataFrame`` of an audit result: one row per model (index ``model``), the given columns present
+    in the result (``None``: all)."""
+    import pandas as pd
+
+    df = pd.DataFrame.from_dict(dict(result["models"]), orient="index")
+    df.index.name = "model"
+    if columns is not None:
+        df = df[[c for c in columns if c in df.columns]]
+    return df
+
+
+def save_audit(result: Mapping, path: str | Path) -> Path:
+    """Write an audit result as strict JSON (non-finite numbers as ``null``)."""
+    from ..runs import to_jsonable
+
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(to_jsonable(dict(result)), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    return p
+
+
+def demo_audit(
+    out_dir: str | Path,
+    setting,
+    models: Mapping[str, Any],
+    *,
+    config: AuditConfig | None = None,
+    progress: bool = True,
+    say: Callable[[str], Any] = print,
+) -> dict:
+    """The demo's ``--audit`` step: audit the fine-tuned model, the retain model and every unlearned model.
+
+    ``setting``: the demo's :class:`~npo_lab.minitofu.MiniTofu`; ``models``: ``{method: unlearned model}``.
+    Writes ``audit.json`` (the result), ``audit.csv`` (:func:`audit_table`) and ``figures/audit.png``
+    (:func:`~npo_lab.audit.figure.plot_audit`) into ``out_dir``; returns the result.
+    """
+    from .figure import plot_audit
+
+    out = Path(out_dir)
+    cfg = config or AuditConfig(max_length=setting.config.max_length, template=setting.config.template)
+    all_models = {"finetuned": setting.model, "retain": setting.retain_model, **dict(models)}
+    say(f"[audit] {len(all_models)} models: {', '.join(all_models)}")
+    result = audit_models(all_models, setting.tokenizer, setting, config=cfg, progress=progress, say=say)
+    save_audit(result, out / AUDIT_FILE)
+    table = audit_table(result)
+    table.to_csv(out / "audit.csv")
+    try:
+        (out / "figures").mkdir(parents=True, exist_ok=True)
+        fig = plot_audit(result)
+        fig.savefig(out / "figures" / "audit.png", dpi=120, bbox_inches="tight")
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    except Exception as err:  # a figure must never cost the results
+        say(f"[audit] figure failed: {err!r}")
+    say(f"[audit] done in {result['total_seconds']:.1f}s\n" + table.to_string(float_format=lambda x: f"{x:.3g}"))
+    return result
