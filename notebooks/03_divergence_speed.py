@@ -38,17 +38,28 @@ if importlib.util.find_spec("npo_lab") is None:  # e.g. a fresh Colab runtime
 # npo_lab-install-cell: end
 
 # %%
+import math
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from npo_lab import is_smoke
-from npo_lab.plotting import plot_divergence, set_style
-from npo_lab.theory import fit_slope, logistic_divergence, npo_closed_form_shift, single_logit
+from npo_lab.plotting import DIVERGENCE_LABEL, plot_divergence, set_style
+from npo_lab.theory import fit_slope, logistic_divergence, nearly_orthogonal_inputs, single_logit
 
 set_style()
 T = 2_000 if is_smoke() else 8_000  # steps of the Theorem-2 runs (smoke mode shrinks them)
 T_LOGIT = 10_000 if is_smoke() else 100_000
+N_F, D_IN = 16, 256
+
+
+def max_abs_cos(n_f, d, seed=0):
+    """Largest |cos| between two of the n_f inputs of `nearly_orthogonal_inputs(n_f, d, seed)` (0 for n_f = 1)."""
+    X, _ = nearly_orthogonal_inputs(n_f, d, seed)
+    u = X / np.linalg.norm(X, axis=1, keepdims=True)
+    return float(np.abs((u @ u.T)[~np.eye(n_f, dtype=bool)]).max()) if n_f > 1 else 0.0
+
 
 # %% [markdown]
 # ## 1. The statement
@@ -61,25 +72,32 @@ T_LOGIT = 10_000 if is_smoke() else 100_000
 # * GA: $\|\theta_t-\theta_{init}\|_{X^\top X} \asymp \eta\,t/\sqrt{n_f}$ — **linear**;
 # * NPO: $\|\theta_t-\theta_{init}\|_{X^\top X} \asymp \sqrt{n_f}\,\tfrac{1}{\beta}\log(1 + c\,\eta t/n_f)$ — **logarithmic**.
 #
-# `npo_lab.theory.logistic_divergence` runs exactly this (the NPO objective is `npo_lab.losses.npo_loss`).
+# `npo_lab.theory.logistic_divergence` runs exactly this (the NPO objective is `npo_lab.losses.npo_loss`). Its
+# inputs are Gaussian vectors; "nearly orthogonal" means cosines of order $d^{-1/2}$ — measured here:
 
 # %%
-curves = {"GA": logistic_divergence("GA", n_f=16, d=256, steps=T, lr=1.0)}
-for beta in (0.5, 1.0, 2.0):
-    curves[f"NPO β={beta:g}"] = logistic_divergence("NPO", n_f=16, d=256, steps=T, lr=1.0, beta=beta)
+print(f"n_f = {N_F} inputs in d = {D_IN}: largest |cos| {max_abs_cos(N_F, D_IN):.3f} (d^-1/2 = {D_IN ** -0.5:.3f})")
+BETAS = (0.5, 1.0, 2.0)
+curves = {"GA": logistic_divergence("GA", n_f=N_F, d=D_IN, steps=T, lr=1.0)}
+for beta in BETAS:
+    curves[f"NPO β={beta:g}"] = logistic_divergence("NPO", n_f=N_F, d=D_IN, steps=T, lr=1.0, beta=beta)
 
-fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-plot_divergence(curves, axes[0], fit=["GA"], ylabel="‖θ_t − θ_init‖ in the XᵀX norm")
-axes[0].set_title("linear t: GA is a straight line")
+fig, axes = plt.subplots(1, 2, figsize=(13, 4.2), layout="constrained")
+plot_divergence(curves, axes[0], fit=["GA"], rates={"GA": 1 / math.sqrt(N_F)}, ylabel=DIVERGENCE_LABEL)
+axes[0].set_title("linear $t$: GA is a straight line")
 npo_only = {k: v for k, v in curves.items() if k != "GA"}
-plot_divergence(npo_only, axes[1], log_t=True, ylabel="‖θ_t − θ_init‖ in the XᵀX norm")
-axes[1].set_title("log t: NPO is (asymptotically) a straight line");
+plot_divergence(npo_only, axes[1], log_t=True, ylabel=DIVERGENCE_LABEL,
+                rates={f"NPO β={b:g}": math.sqrt(N_F) / b for b in BETAS})
+axes[1].set_title("log $t$: NPO is (asymptotically) a straight line");
 
 # %% [markdown]
+# The legends give each fitted slope next to the theorem's rate: $\eta/\sqrt{n_f}$ per step for GA,
+# $\sqrt{n_f}/\beta$ per unit of $\ln t$ for NPO.
+#
 # ## 2. The doubling test
 #
-# If $D(t)$ is linear, $D(2t)/D(t) \to 2$. If it is logarithmic, the **increment** $D(2t) - D(t)$ is constant
-# (≈ $\sqrt{n_f}\log 2/\beta$).
+# If $D(t)$ is linear, $D(2t)/D(t) \to 2$. If it is logarithmic, the **increment** $D(2t) - D(t)$ tends to a
+# constant, $\sqrt{n_f}\log 2/\beta$ by the theorem's rate.
 
 # %%
 rows = []
@@ -87,19 +105,31 @@ for name, D in curves.items():
     for t in (T // 8, T // 4, T // 2):
         rows.append({"run": name, "t": t, "D(t)": D[t], "D(2t)/D(t)": D[2 * t] / D[t], "D(2t) − D(t)": D[2 * t] - D[t]})
 table = pd.DataFrame(rows)
-table["√n_f·log2/β"] = [np.sqrt(16) * np.log(2) / float(r.split("=")[1]) if "NPO" in r else np.nan for r in table["run"]]
-table.round(3)
+table["√n_f·log2/β"] = [math.sqrt(N_F) * math.log(2) / float(r.split("=")[1]) if "NPO" in r else np.nan
+                        for r in table["run"]]
+print(table.round(3).to_string(index=False))
+print()
+for beta in BETAS:
+    inc = table[table["run"] == f"NPO β={beta:g}"]["D(2t) − D(t)"].to_numpy()
+    limit = math.sqrt(N_F) * math.log(2) / beta
+    trend = "decreasing" if np.all(np.diff(inc) < 0) else "not monotone"
+    side = "above" if np.all(inc > limit) else "not all above"
+    print(f"NPO β={beta:g}: increments {', '.join(f'{v:.2f}' for v in inc)} ({trend}, {side} the limit {limit:.2f})")
 
 # %% [markdown]
-# GA's ratio is ≈ 2 (linear); NPO's ratio falls towards 1 while its increment settles near $\sqrt{n_f}\log 2/\beta$:
-# larger β, slower divergence.
+# GA's ratio tends to 2 (linear); NPO's ratio falls towards 1 while its increments shrink towards
+# $\sqrt{n_f}\log 2/\beta$ — **from above**, as the last lines print: at these $t$ the curves have not yet
+# reached the asymptotic rate, and the increments are still a little larger than its value. Larger β, slower
+# divergence.
 #
 # ## 3. One sample, in closed form
 #
 # With a single logit (notebook 01) the NPO dynamics can be solved: $z_t - z_0 \approx -\frac1\beta\log\big(1 +
-# 2\beta\eta\,e^{\beta z_0}t/\sigma(z_0)^\beta\big)$ — a line of slope $-1/\beta$ against $\log t$.
+# 2\beta\eta\,e^{\beta z_0}t/\sigma(z_0)^\beta\big)$ — a line of slope $-1/\beta$ against $\ln t$.
 
 # %%
+from npo_lab.theory import npo_closed_form_shift  # noqa: E402
+
 rows = []
 for beta in (0.1, 1.0):
     z = single_logit("NPO", T_LOGIT, lr=1.0, beta=beta)
@@ -109,30 +139,47 @@ for beta in (0.1, 1.0):
     rows.append({"beta": beta, "simulated shift": z[-1] - z[0], "closed form": closed,
                  "relative error": abs((z[-1] - z[0] - closed) / closed), "slope per ln t": slope, "−1/β": -1 / beta})
 z_ga = single_logit("GA", T_LOGIT, lr=1.0)
+closed_table = pd.DataFrame(rows)
 print(f"GA shift after {T_LOGIT} steps: {z_ga[-1] - z_ga[0]:.1f}")
-pd.DataFrame(rows).round(4)
+print(f"largest relative error of the NPO closed form: {closed_table['relative error'].max():.2%}")
+closed_table.round(4)
 
 # %% [markdown]
 # ## 4. How $n_f$ enters
 #
-# GA's rate is $\eta/\sqrt{n_f}$ (each sample moves by $\eta/n_f$ per step; there are $n_f$ of them), NPO's distance
-# grows like $\sqrt{n_f}$ at a fixed $\eta t/n_f$.
+# GA's rate is $\eta/\sqrt{n_f}$ (each sample moves by $\eta/n_f$ per step; there are $n_f$ of them). NPO's
+# distance is $\sqrt{n_f}\cdot\frac1\beta\log(1 + c\,\eta t/n_f)$: at a **fixed** $\eta t/n_f$ it grows like
+# $\sqrt{n_f}$. So the table runs each $n_f$ for $t = k\,n_f$ steps (η = 1, the same $k$ for all), and shows the
+# largest |cos| between the inputs: with more inputs in the same $d$, they are further from orthogonal.
 
 # %%
+K_PER_SAMPLE = 32 if is_smoke() else 125  # ηt/n_f held fixed
 rows = []
 for n_f in (1, 4, 16, 64):
-    D_ga = logistic_divergence("GA", n_f=n_f, d=256, steps=T, lr=1.0)
-    D_npo = logistic_divergence("NPO", n_f=n_f, d=256, steps=T, lr=1.0, beta=1.0)
-    slope, _, _ = fit_slope(np.arange(T // 2, T + 1), D_ga[T // 2:])
-    rows.append({"n_f": n_f, "GA slope": slope, "GA slope·√n_f": slope * np.sqrt(n_f), "NPO D(T)": D_npo[-1],
-                 "NPO D(T)/√n_f": D_npo[-1] / np.sqrt(n_f)})
-pd.DataFrame(rows).round(3)
+    t_n = K_PER_SAMPLE * n_f
+    D_ga = logistic_divergence("GA", n_f=n_f, d=D_IN, steps=t_n, lr=1.0)
+    D_npo = logistic_divergence("NPO", n_f=n_f, d=D_IN, steps=t_n, lr=1.0, beta=1.0)
+    slope, _, _ = fit_slope(np.arange(t_n // 2, t_n + 1), D_ga[t_n // 2:])
+    rows.append({"n_f": n_f, "steps t": t_n, "largest |cos|": max_abs_cos(n_f, D_IN), "GA slope": slope,
+                 "GA slope·√n_f": slope * math.sqrt(n_f), "NPO D(t)": D_npo[-1], "NPO D(t)/√n_f": D_npo[-1] / math.sqrt(n_f)})
+nf_table = pd.DataFrame(rows)
+ratio = nf_table["NPO D(t)/√n_f"]
+print(f"ηt/n_f = {K_PER_SAMPLE}: NPO D(t)/√n_f from {ratio.min():.2f} to {ratio.max():.2f} "
+      f"(spread {ratio.max() / ratio.min() - 1:.1%}); GA slope·√n_f from {nf_table['GA slope·√n_f'].min():.3f} "
+      f"to {nf_table['GA slope·√n_f'].max():.3f} (theory: η = 1)")
+nf_table.round(3)
 
 # %% [markdown]
+# At a fixed $\eta t/n_f$, NPO's $D/\sqrt{n_f}$ stays nearly constant, as the theorem says. GA's slope·$\sqrt{n_f}$
+# is close to η for few inputs and drifts away as $n_f$ grows at a fixed $d$: the rate $\eta/\sqrt{n_f}$ assumes
+# orthogonal inputs, and the largest |cos| column shows how far from that the inputs are (exercise 2 goes to the
+# extreme $d = n_f$).
+#
 # ## 5. Explore
 #
-# Sliders for β, η, the number of steps, $n_f$ and $d$. Try a tiny β (NPO approaches GA — Proposition 1) and
-# $n_f$ close to $d$ (the inputs are no longer nearly orthogonal).
+# Sliders for β, η, the number of steps, $n_f$ and $d$; the legends give the fitted slopes of what is drawn next
+# to the theorem's rates. Try a tiny β (NPO approaches GA — Proposition 1) and $n_f$ close to $d$ (the inputs are
+# no longer nearly orthogonal).
 
 # %%
 from npo_lab.widgets import DivergenceDemo  # noqa: E402
@@ -143,13 +190,59 @@ DivergenceDemo(steps=500 if is_smoke() else 2000).widget()
 # ## Summary
 #
 # * GA's distance from the initial model doubles when the number of steps doubles: linear divergence.
-# * NPO's grows by a constant amount per doubling: logarithmic divergence, slower for larger β — an exponential
-#   slow-down of the road to collapse (Theorem 2).
-# * The single-logit closed form $-\frac1\beta\log(1 + c\,t)$ matches the simulation to well under 1 %.
+# * NPO's grows by a nearly constant amount per doubling: logarithmic divergence, slower for larger β — an
+#   exponential slow-down of the road to collapse (Theorem 2).
+# * The single-logit closed form $-\frac1\beta\log(1 + c\,t)$ matches the simulation (section 3 prints the error).
+# * The rates assume nearly orthogonal inputs; measure the cosines before trusting them.
 #
 # ## Exercises
 #
-# 1. Derive the increment per doubling $\sqrt{n_f}\log 2/\beta$ from the closed form.
-# 2. Set `d = n_f` (`logistic_divergence("GA", 32, 32, ...)`). Which part of the theorem's assumptions breaks, and
-#    what happens to the rates?
-# 3. How many GA steps reach the distance NPO (β = 1) reaches in $10^5$ steps? Use the two rates.
+# Each solution is a collapsed cell below its exercise (click to expand); it computes the answer and checks it.
+#
+# **1.** Derive the increment per doubling, $\frac1\beta\log 2$ for one sample, from the single-logit closed form,
+# and check it on `single_logit("NPO", ...)` for β = 0.1 and β = 1.
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
+# Solution 1. z_t − z_0 ≈ −(1/β)·log(1 + c t), so z_t − z_{2t} ≈ (1/β)·log((1 + 2ct)/(1 + ct)) → (1/β)·log 2 as
+# ct ≫ 1. With n_f samples each margin moves like this and the XᵀX norm adds √n_f.
+for beta in (0.1, 1.0):
+    z = single_logit("NPO", T_LOGIT, lr=1.0, beta=beta)
+    t = T_LOGIT // 2
+    increment = z[t] - z[2 * t]
+    print(f"β = {beta:g}: z_t − z_2t at t = {t} is {increment:.4f}; log(2)/β = {math.log(2) / beta:.4f}")
+    assert abs(increment / (math.log(2) / beta) - 1) < 0.01
+
+# %% [markdown]
+# **2.** Set $d = n_f$ (`logistic_divergence("GA", 32, 32, ...)`). Which assumption of the theorem breaks? Compare
+# GA's slope·$\sqrt{n_f}$ with η for $d$ = 32, 256 and 4096, next to the largest |cos|.
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
+# Solution 2. With d = n_f the n_f Gaussian inputs are far from orthogonal (large cosines; XXᵀ is badly
+# conditioned), so the "nearly orthogonal inputs" assumption fails and GA's rate is no longer η/√n_f. As d grows,
+# the cosines shrink like d^{-1/2} and the rate returns to η/√n_f.
+T2 = 1_000 if is_smoke() else 2_000
+errors = []
+for d in (32, 256, 4096):
+    D2 = logistic_divergence("GA", n_f=32, d=d, steps=T2, lr=1.0)
+    s2, _, _ = fit_slope(np.arange(T2 // 2, T2 + 1), D2[T2 // 2:])
+    errors.append(abs(s2 * math.sqrt(32) - 1.0))
+    print(f"d = {d:4d}: GA slope·√n_f = {s2 * math.sqrt(32):.3f} (η = 1), largest |cos| {max_abs_cos(32, d):.3f}")
+assert errors[0] > errors[1] > errors[2] and errors[2] < 0.05
+
+# %% [markdown]
+# **3.** NPO (β = 1) runs for $T$ steps with the settings of section 1. How many GA steps reach the same distance?
+# Predict it from GA's line $D(t) \approx \text{rate}\cdot(t - t_0)$ (fit it on the second half of the GA curve;
+# the offset $t_0$ is GA's slow start, where $\sigma(-m_i) < 1$), then check on the curve. How does the answer
+# grow with $T$?
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
+# Solution 3. t_GA ≈ t_0 + D_NPO(T)/rate. Since D_NPO(T) grows like log T, t_GA grows like log T too, while NPO
+# needs T steps: GA gets as far as NPO exponentially sooner. Ignoring the offset (t ≈ √n_f·D/η) underestimates it.
+target = curves["NPO β=1"][-1]
+t_fit = np.arange(T // 2, T + 1)
+rate, intercept, _ = fit_slope(t_fit, curves["GA"][t_fit])
+predicted = (target - intercept) / rate
+reached = int(np.argmax(curves["GA"] >= target))
+print(f"NPO β=1 after {T} steps: D = {target:.2f}. GA: rate {rate:.4f}/step, offset t0 = {-intercept / rate:.0f}; "
+      f"predicted {predicted:.0f} steps, simulated {reached} (rate alone, no offset: {math.sqrt(N_F) * target:.0f})")
+assert curves["GA"][-1] >= target and abs(reached / predicted - 1) < 0.05

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -94,7 +96,21 @@ def test_over_epoch_helpers_draw_every_run(runs):
     plot_forget_kl_over_epochs(runs, ax=axes[1, 1])
     for a in axes.ravel():
         assert {"GA", "NPO+RT"} <= {line.get_label() for line in a.get_lines()}
+        assert "_" not in re.sub(r"\$[^$]*\$", "", a.get_ylabel())  # math as mathtext, no literal underscores
+    assert axes[0, 0].get_ylabel() == "forget quality (log below 0.1, linear above)"  # the dual axis says so
     plt.close(fig)
+
+
+def test_log_scale_skips_zero_kl_and_draws_the_target(runs):
+    """KL = 0 at the first evaluation is left out on a log axis (it would stretch the axis to 1e-300); the retain
+    model's KL(π_ref ‖ π_retr) is a reference line; the legend sits beside the plot."""
+    ax = plot_forget_kl_over_epochs(runs, scale="log", target=0.8)
+    ga = [line for line in ax.get_lines() if line.get_label() == "GA"][0]
+    np.testing.assert_allclose(ga.get_xdata(), [2.0, 3.0])
+    ax.figure.canvas.draw()
+    assert ax.get_ylim()[0] > 1e-3
+    assert any(line.get_ydata()[0] == 0.8 and "pi_{\\mathrm{retr}}" in line.get_label() for line in ax.get_lines())
+    assert not ax.get_legend().get_window_extent().overlaps(ax.get_window_extent())
     with pytest.raises(ValueError, match="finetuned"):
         plot_model_utility_over_epochs(runs, relative=True)
 

@@ -353,6 +353,21 @@ class Estimate:
     load_minutes: float
     total_minutes: float
 
+    def row(self) -> dict:
+        """The estimate as a table row."""
+        return {
+            "card": self.card,
+            "mode": "LoRA" if self.lora else "full",
+            "trainable (M)": round(self.trainable / 1e6, 1),
+            "memory GiB": round(self.memory_gib, 1),
+            "fits": self.fits,
+            "train min": round(sum(self.train_minutes.values()), 1),
+            "evaluations": self.evaluations,
+            "min per evaluation": round(self.minutes_per_evaluation, 1),
+            "decode tok/s": round(self.decode_tokens_per_s),
+            "total min": round(self.total_minutes),
+        }
+
     def summary(self) -> str:
         """One line, marked as an estimate."""
         mode = "LoRA" if self.lora else "full fine-tuning"

@@ -24,6 +24,9 @@ __all__ = [
     "SessionPlan",
     "SESSION_PLANS",
     "choose_plan",
+    "run_settings",
+    "needs_lora",
+    "evaluated_log",
     "mount_drive",
     "hub_login",
     "run_state",
@@ -33,6 +36,8 @@ __all__ = [
 ]
 
 FREE_COLAB_MINUTES = 90  # plan a free Colab session for at most this long
+MEMORY_HEADROOM = 0.9  # full fine-tuning when its estimated peak is below this fraction of the card's memory
+MAX_CHECKPOINT_GIB = 2.0  # larger checkpoints (full fine-tuning: 12 bytes per parameter) are not written
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -85,9 +90,15 @@ class SessionPlan:
         )
         return UnlearnConfig(**{**fields, **settings})
 
-    def configs(self, n_forget: int, **settings) -> list:
-        """One :meth:`unlearn_config` per method."""
-        return [self.unlearn_config(m, n_forget, **settings) for m in self.methods]
+    def configs(self, n_forget: int, runs_dir: str | Path | None = None, **settings) -> list:
+        """One :meth:`unlearn_config` per method; with ``runs_dir`` each writes to ``runs_dir/<method>``
+        (``NPO+RT`` → ``NPO_RT``, the layout :func:`npo_lab.experiments.reports.answers_table` reads)."""
+        from ..experiments.reports import run_dir_name
+
+        def where(m: str) -> dict:
+            return {"output_dir": str(Path(runs_dir) / run_dir_name(m))} if runs_dir is not None else {}
+
+        return [self.unlearn_config(m, n_forget, **{**settings, **where(m)}) for m in self.methods]
 
     def replace(self, **changes) -> SessionPlan:
         """A copy with ``changes`` (e.g. the smoke sizes, or other methods)."""
@@ -126,6 +137,54 @@ def choose_plan(
         if est.total_minutes <= budget_minutes:
             break
     return plan, est
+
+
+def run_settings(hub_id: str, lora_r: int = 0, **settings) -> dict:
+    """The :class:`~npo_lab.unlearn.UnlearnConfig` settings a checkpoint implies, beyond a plan's schedule: its
+    prompt template and LoRA target modules (the registry), gradient checkpointing, and checkpoints for resuming
+    (every evaluation, when one is at most :data:`MAX_CHECKPOINT_GIB`; full fine-tuning's are not written).
+    ``settings`` (hyper-parameters, precision, ...) are added and take precedence."""
+    from ..tofu.checkpoints import get_checkpoint
+    from ..unlearn import UnlearnConfig
+    from .plan import checkpoint_gib
+
+    ckpt = get_checkpoint(hub_id)
+    out = {"template": ckpt.template, "lora_r": lora_r, "gradient_checkpointing": True}
+    if ckpt.lora_target_modules:
+        out["lora_target_modules"] = ckpt.lora_target_modules
+    small = checkpoint_gib(hub_id, UnlearnConfig(**out)) <= MAX_CHECKPOINT_GIB
+    return {**out, "save_every": 0 if small else -1, **settings}
+
+
+def needs_lora(hub_id: str, memory_gib: float, plan: SessionPlan = SESSION_PLANS[0]) -> bool:
+    """Whether full fine-tuning (:func:`npo_lab.gpu.plan.memory_gib` of the plan's most demanding method) would
+    exceed :data:`MEMORY_HEADROOM` of a card's ``memory_gib``."""
+    from .plan import memory_gib as estimated
+
+    configs = plan.configs(forget_rows(), **run_settings(hub_id, lora_r=0))
+    return max(estimated(hub_id, c) for c in configs) > MEMORY_HEADROOM * memory_gib
+
+
+def evaluated_log(path: str | Path, load_model: Callable[[], Any], tokenizer, **evaluate_kwargs) -> dict:
+    """The TOFU eval log saved at ``path``, or :func:`npo_lab.tofu.evaluate.evaluate` of ``load_model()`` saved
+    there (so a rerun reads it instead of evaluating again)."""
+    import time
+
+    from ..tofu.evaluate import evaluate
+    from ..tofu.logs import load_eval_log, save_eval_log
+    from .load import free_memory
+
+    path = Path(path)
+    if path.is_file():
+        return load_eval_log(path)
+    model = load_model()
+    t0 = time.perf_counter()
+    log = evaluate(model, tokenizer, **evaluate_kwargs)
+    print(f"evaluated in {time.perf_counter() - t0:.0f} s; saved to {path}")
+    save_eval_log(log, path)
+    del model
+    free_memory()
+    return log
 
 
 # --------------------------------------------------------------------------------------------------------------

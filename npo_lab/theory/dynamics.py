@@ -102,14 +102,13 @@ def _margin_loop(method: str, beta: float, z0: float, steps: int, lr: float, K: 
     constant = grad_z.constant({"m": m})
     if constant is not None and K is None:  # GA: ∂L/∂logp is one number, the loop runs on Python floats
         return _single_logit_floats(float(constant["forget_logp"]), steps, lr, z0)
-    out = torch.empty(steps + 1, n, dtype=torch.float64)
-    out[0] = m[0]
+    out = [m]
     with torch.no_grad():
-        for t in range(1, steps + 1):
+        for _ in range(steps):
             g = grad_z({"m": m})["m"]
-            m = m - lr * (g if K is None else g @ K)
-            out[t] = m[0]
-    return out.numpy()
+            m = torch.add(m, g if K is None else g @ K, alpha=-lr)
+            out.append(m)
+    return torch.cat(out).numpy()
 
 
 def _sigmoid(u: float) -> float:
@@ -168,7 +167,8 @@ def single_logit(
     beta = _check_number(beta, "beta", positive=True)
     z0 = _check_number(z0, "z0")
     if check_backend(backend) == "autograd":
-        return _single_logit_autograd(method, steps, lr, beta, z0)
+        with single_thread():
+            return _single_logit_autograd(method, steps, lr, beta, z0)
     return _margin_gd(method, beta, z0, steps, lr, None)[:, 0]
 
 
@@ -275,7 +275,8 @@ def logistic_divergence(
     seed = _check_int(seed, "seed", 0)
     X, y = nearly_orthogonal_inputs(n_f, d, seed)
     if check_backend(backend) == "autograd":
-        return _logistic_autograd(method, X, y, steps, lr, beta, z0)
+        with single_thread():
+            return _logistic_autograd(method, X, y, steps, lr, beta, z0)
     K = torch.as_tensor((y[:, None] * y[None, :]) * (X @ X.T))  # (n_f, n_f)
     margins = _margin_gd(method, beta, z0, steps, lr, K)
     return np.sqrt(((margins - margins[0]) ** 2).sum(axis=1))
