@@ -89,6 +89,7 @@ def one_seed(seed: int, methods, smoke: bool, tmp: Path) -> dict:
     return {
         "seed": seed,
         "audit_seconds": result["total_seconds"],
+        "audit_cpu_seconds": result["total_cpu_seconds"],
         "audit_seconds_per_model": result["seconds"],
         "load_average_1min": [load_before, os.getloadavg()[0]],
         "prepare_seconds": t_prepare,
@@ -143,7 +144,8 @@ def main(argv=None) -> int:
             r = one_seed(seed, args.methods, args.smoke, Path(tmp))
             runs.append(r)
             print(
-                f"seed {seed}: audit of {len(r['models'])} models {r['audit_seconds']:.1f}s "
+                f"seed {seed}: audit of {len(r['models'])} models {r['audit_seconds']:.1f}s wall, "
+                f"{r['audit_cpu_seconds']:.1f}s CPU "
                 f"(load average {r['load_average_1min'][0]:.1f} → {r['load_average_1min'][1]:.1f}, "
                 f"{os.cpu_count()} cores, {torch.get_num_threads()} torch threads); unlearning "
                 f"{sum(r['unlearn_seconds'].values()):.1f}s, prepare {r['prepare_seconds']:.1f}s",

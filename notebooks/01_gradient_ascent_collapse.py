@@ -65,6 +65,7 @@ print(f"running {STEPS} gradient steps")
 # **Write it yourself.** Full-batch gradient descent on $L_{GA}$ is two lines. We check it against the library's
 # `single_logit`, which differentiates the same objective (`npo_lab.losses.ga_loss`).
 
+
 # %%
 def my_ga_logit(steps, lr, z0=2.0):
     z = [z0]
@@ -89,7 +90,9 @@ z = single_logit("GA", STEPS, lr=1.0)
 shift = z - z[0]
 t = np.arange(STEPS // 100, STEPS + 1)
 slope, _, r2 = fit_slope(t, shift[t])
-print(f"after {STEPS} steps: z_t - z_0 = {shift[-1]:.2f}; continuous time: {float(ga_closed_form_shift(STEPS, 1.0)):.2f}")
+print(
+    f"after {STEPS} steps: z_t - z_0 = {shift[-1]:.2f}; continuous time: {float(ga_closed_form_shift(STEPS, 1.0)):.2f}"
+)
 print(f"linear fit over t in [{t[0]}, {t[-1]}]: slope {slope:.4f} per step (η = 1), R^2 = {r2:.6f}")
 
 fig, axes = plt.subplots(1, 2, figsize=(12, 4), layout="constrained")
@@ -97,7 +100,7 @@ plot_divergence({"GA": shift}, axes[0], ylabel=r"logit shift $z_t - z_0$")
 axes[0].set_title("the logit: a straight line")
 log_prob = -np.logaddexp(0, -z)  # log σ(z_t) = log-probability of the forget answer
 plot_divergence({"GA": log_prob}, axes[1], ylabel=r"$\log\pi(y\,|\,x)$")
-axes[1].set_title(r"log-probability linear $\Rightarrow$ probability $\propto e^{-\eta t}$");
+title = axes[1].set_title(r"log-probability linear $\Rightarrow$ probability $\propto e^{-\eta t}$")
 
 # %% [markdown]
 # The log-probability of the forget answer falls linearly, i.e. the probability itself falls like $e^{-\eta t}$.
@@ -119,16 +122,16 @@ X, _ = nearly_orthogonal_inputs(N_F, D_IN)
 unit = X / np.linalg.norm(X, axis=1, keepdims=True)
 cos = unit @ unit.T
 max_cos = np.abs(cos[~np.eye(N_F, dtype=bool)]).max()
-print(f"{N_F} inputs in d = {D_IN}: largest |cos| between two of them {max_cos:.3f} (d^-1/2 = {D_IN ** -0.5:.3f})")
+print(f"{N_F} inputs in d = {D_IN}: largest |cos| between two of them {max_cos:.3f} (d^-1/2 = {D_IN**-0.5:.3f})")
 
 steps2 = 2_000 if is_smoke() else 8_000
 D = logistic_divergence("GA", n_f=N_F, d=D_IN, steps=steps2, lr=1.0)
 for t_ in (steps2 // 8, steps2 // 4, steps2 // 2):
     print(f"t = {t_:5d} -> {2 * t_:5d}: distance x{D[2 * t_] / D[t_]:.3f}")
-ga_slope, _, _ = fit_slope(np.arange(steps2 // 2, steps2 + 1), D[steps2 // 2:])
+ga_slope, _, _ = fit_slope(np.arange(steps2 // 2, steps2 + 1), D[steps2 // 2 :])
 print(f"fitted slope {ga_slope:.4f} per step; Theorem 2's rate η/√n_f = {1 / math.sqrt(N_F):.4f}")
 ax = plot_divergence({"GA": D}, ylabel=DIVERGENCE_LABEL, rates={"GA": 1 / math.sqrt(N_F)})
-ax.set_title("GA on a logistic model: linear divergence");
+title = ax.set_title("GA on a logistic model: linear divergence")
 
 # %% [markdown]
 # The distance ratio over a doubling tends to 2: linear divergence, $D(t) \approx \text{rate}\cdot(t - t_0)$, as
@@ -186,8 +189,10 @@ z0 = 2.0
 for lr in (0.01, 1.0):
     simulated = single_logit("GA", STEPS, lr=lr, z0=z0)[-1] - z0
     asymptote = -lr * STEPS + math.exp(z0)
-    print(f"η = {lr:g}, t = {STEPS}: simulated {simulated:.3f}, −ηt + e^z0 = {asymptote:.3f} "
-          f"(difference {simulated - asymptote:+.3f}); −ηt − e^z0 = {-lr * STEPS - math.exp(z0):.3f}")
+    print(
+        f"η = {lr:g}, t = {STEPS}: simulated {simulated:.3f}, −ηt + e^z0 = {asymptote:.3f} "
+        f"(difference {simulated - asymptote:+.3f}); −ηt − e^z0 = {-lr * STEPS - math.exp(z0):.3f}"
+    )
     assert abs(simulated - asymptote) < 1.5 * lr  # the gap is the finite step's error, of order η
     assert abs(simulated - float(ga_closed_form_shift(STEPS, lr, z0))) < 1.5 * lr
 
@@ -206,7 +211,7 @@ for d in (256, 4096):
         u3 = X3 / np.linalg.norm(X3, axis=1, keepdims=True)
         c3 = np.abs((u3 @ u3.T)[~np.eye(n_f, dtype=bool)]).max() if n_f > 1 else 0.0
         D3 = logistic_divergence("GA", n_f=n_f, d=d, steps=T3, lr=1.0)
-        s3, _, _ = fit_slope(np.arange(T3 // 2, T3 + 1), D3[T3 // 2:])
+        s3, _, _ = fit_slope(np.arange(T3 // 2, T3 + 1), D3[T3 // 2 :])
         print(f"d = {d:4d}, n_f = {n_f:2d}: slope·√n_f = {s3 * math.sqrt(n_f):.3f}   largest |cos| {c3:.3f}")
         if d == 4096:
             assert abs(s3 * math.sqrt(n_f) - 1.0) < 0.05  # η = 1

@@ -103,8 +103,13 @@ p_ref = torch.full_like(my_w, 0.8)  # π_ref(y|x)
 p_theta = p_ref * torch.exp(x.detach())  # π_θ(y|x) at that log-ratio
 paper_w = 2 * p_theta**0.5 / (p_theta**0.5 + p_ref**0.5)
 assert torch.allclose(paper_w, my_w)
-print(pd.DataFrame({"log_ratio": x.detach().numpy(), "W (autograd)": my_w.numpy(),
-                    "2π_θ^β/(π_θ^β + π_ref^β)": paper_w.numpy()}).round(4).to_string(index=False))
+print(
+    pd.DataFrame(
+        {"log_ratio": x.detach().numpy(), "W (autograd)": my_w.numpy(), "2π_θ^β/(π_θ^β + π_ref^β)": paper_w.numpy()}
+    )
+    .round(4)
+    .to_string(index=False)
+)
 
 # %% [markdown]
 # The weight against the log-ratio, over a range wide enough to see it vanish for small β too (exercise 1 reads
@@ -119,7 +124,7 @@ axes[0].axhline(0.1, color="0.5", ls=":", lw=1)
 axes[0].set_title("adaptive weight: 1 at the start, → 0 once forgotten")
 plot_npo_curves(losses, "loss", axes[1])
 axes[1].set_ylim(-10, 20)
-axes[1].set_title("NPO is bounded below by 0, GA is not");
+title = axes[1].set_title("NPO is bounded below by 0, GA is not")
 
 # %% [markdown]
 # ## 3. Bounded below vs unbounded
@@ -156,8 +161,9 @@ for b in (1.0, 0.1, 0.01, 0.001):
     total, _ = METHODS["NPO"].loss(batch, beta=b)
     (g_npo,) = torch.autograd.grad(total.mean(), logp)
     gap = (total - 2 / b * np.log(2) - (logp - ref_logp)).abs().max().item()
-    rows.append({"beta": b, "max |L_NPO − (2/β)log2 − log_ratio|": gap,
-                 "max |∇NPO − ∇GA|": (g_npo - g_ga).abs().max().item()})
+    rows.append(
+        {"beta": b, "max |L_NPO − (2/β)log2 − log_ratio|": gap, "max |∇NPO − ∇GA|": (g_npo - g_ga).abs().max().item()}
+    )
 pd.DataFrame(rows)
 
 # %% [markdown]
@@ -166,6 +172,7 @@ pd.DataFrame(rows)
 # The textbook form $\frac{2}{\beta}\log(1 + e^{\beta\cdot\text{log\_ratio}})$ overflows as soon as
 # $\beta\cdot$log-ratio is large, and it loses every digit in low precision. `npo_loss` uses `F.softplus`, which is
 # accurate for any input.
+
 
 # %%
 def naive_npo(logp, ref_logp, beta):
@@ -251,9 +258,11 @@ for b, gamma in ((0.1, 0.0), (0.1, 1.0), (2.0, 1.0)):
 # never exponentiates a large number.
 limit = math.log(torch.finfo(torch.float32).max)
 below, above = torch.tensor([limit - 0.1]), torch.tensor([limit + 0.1])
-print(f"float32 overflow of exp at u = {limit:.2f}: naive {naive_npo(below, torch.zeros(1), 1.0).item():.2f} "
-      f"just below, {naive_npo(above, torch.zeros(1), 1.0).item()} just above; "
-      f"library {npo_loss(above, torch.zeros(1), 1.0).item():.2f}")
+print(
+    f"float32 overflow of exp at u = {limit:.2f}: naive {naive_npo(below, torch.zeros(1), 1.0).item():.2f} "
+    f"just below, {naive_npo(above, torch.zeros(1), 1.0).item()} just above; "
+    f"library {npo_loss(above, torch.zeros(1), 1.0).item():.2f}"
+)
 assert torch.isfinite(naive_npo(below, torch.zeros(1), 1.0)).all()
 assert torch.isinf(naive_npo(above, torch.zeros(1), 1.0)).all()
 assert torch.isfinite(npo_loss(above, torch.zeros(1), 1.0)).all()

@@ -76,7 +76,7 @@ def max_abs_cos(n_f, d, seed=0):
 # inputs are Gaussian vectors; "nearly orthogonal" means cosines of order $d^{-1/2}$ — measured here:
 
 # %%
-print(f"n_f = {N_F} inputs in d = {D_IN}: largest |cos| {max_abs_cos(N_F, D_IN):.3f} (d^-1/2 = {D_IN ** -0.5:.3f})")
+print(f"n_f = {N_F} inputs in d = {D_IN}: largest |cos| {max_abs_cos(N_F, D_IN):.3f} (d^-1/2 = {D_IN**-0.5:.3f})")
 BETAS = (0.5, 1.0, 2.0)
 curves = {"GA": logistic_divergence("GA", n_f=N_F, d=D_IN, steps=T, lr=1.0)}
 for beta in BETAS:
@@ -86,9 +86,10 @@ fig, axes = plt.subplots(1, 2, figsize=(13, 4.2), layout="constrained")
 plot_divergence(curves, axes[0], fit=["GA"], rates={"GA": 1 / math.sqrt(N_F)}, ylabel=DIVERGENCE_LABEL)
 axes[0].set_title("linear $t$: GA is a straight line")
 npo_only = {k: v for k, v in curves.items() if k != "GA"}
-plot_divergence(npo_only, axes[1], log_t=True, ylabel=DIVERGENCE_LABEL,
-                rates={f"NPO β={b:g}": math.sqrt(N_F) / b for b in BETAS})
-axes[1].set_title("log $t$: NPO is (asymptotically) a straight line");
+plot_divergence(
+    npo_only, axes[1], log_t=True, ylabel=DIVERGENCE_LABEL, rates={f"NPO β={b:g}": math.sqrt(N_F) / b for b in BETAS}
+)
+title = axes[1].set_title("log $t$: NPO is (asymptotically) a straight line")
 
 # %% [markdown]
 # The legends give each fitted slope next to the theorem's rate: $\eta/\sqrt{n_f}$ per step for GA,
@@ -105,8 +106,9 @@ for name, D in curves.items():
     for t in (T // 8, T // 4, T // 2):
         rows.append({"run": name, "t": t, "D(t)": D[t], "D(2t)/D(t)": D[2 * t] / D[t], "D(2t) − D(t)": D[2 * t] - D[t]})
 table = pd.DataFrame(rows)
-table["√n_f·log2/β"] = [math.sqrt(N_F) * math.log(2) / float(r.split("=")[1]) if "NPO" in r else np.nan
-                        for r in table["run"]]
+table["√n_f·log2/β"] = [
+    math.sqrt(N_F) * math.log(2) / float(r.split("=")[1]) if "NPO" in r else np.nan for r in table["run"]
+]
 print(table.round(3).to_string(index=False))
 print()
 for beta in BETAS:
@@ -136,8 +138,16 @@ for beta in (0.1, 1.0):
     closed = float(npo_closed_form_shift(T_LOGIT, 1.0, beta))
     t = np.arange(T_LOGIT // 10, T_LOGIT + 1, 10)
     slope, _, _ = fit_slope(t, z[t] - z[0], log_t=True)
-    rows.append({"beta": beta, "simulated shift": z[-1] - z[0], "closed form": closed,
-                 "relative error": abs((z[-1] - z[0] - closed) / closed), "slope per ln t": slope, "−1/β": -1 / beta})
+    rows.append(
+        {
+            "beta": beta,
+            "simulated shift": z[-1] - z[0],
+            "closed form": closed,
+            "relative error": abs((z[-1] - z[0] - closed) / closed),
+            "slope per ln t": slope,
+            "−1/β": -1 / beta,
+        }
+    )
 z_ga = single_logit("GA", T_LOGIT, lr=1.0)
 closed_table = pd.DataFrame(rows)
 print(f"GA shift after {T_LOGIT} steps: {z_ga[-1] - z_ga[0]:.1f}")
@@ -159,14 +169,25 @@ for n_f in (1, 4, 16, 64):
     t_n = K_PER_SAMPLE * n_f
     D_ga = logistic_divergence("GA", n_f=n_f, d=D_IN, steps=t_n, lr=1.0)
     D_npo = logistic_divergence("NPO", n_f=n_f, d=D_IN, steps=t_n, lr=1.0, beta=1.0)
-    slope, _, _ = fit_slope(np.arange(t_n // 2, t_n + 1), D_ga[t_n // 2:])
-    rows.append({"n_f": n_f, "steps t": t_n, "largest |cos|": max_abs_cos(n_f, D_IN), "GA slope": slope,
-                 "GA slope·√n_f": slope * math.sqrt(n_f), "NPO D(t)": D_npo[-1], "NPO D(t)/√n_f": D_npo[-1] / math.sqrt(n_f)})
+    slope, _, _ = fit_slope(np.arange(t_n // 2, t_n + 1), D_ga[t_n // 2 :])
+    rows.append(
+        {
+            "n_f": n_f,
+            "steps t": t_n,
+            "largest |cos|": max_abs_cos(n_f, D_IN),
+            "GA slope": slope,
+            "GA slope·√n_f": slope * math.sqrt(n_f),
+            "NPO D(t)": D_npo[-1],
+            "NPO D(t)/√n_f": D_npo[-1] / math.sqrt(n_f),
+        }
+    )
 nf_table = pd.DataFrame(rows)
 ratio = nf_table["NPO D(t)/√n_f"]
-print(f"ηt/n_f = {K_PER_SAMPLE}: NPO D(t)/√n_f from {ratio.min():.2f} to {ratio.max():.2f} "
-      f"(spread {ratio.max() / ratio.min() - 1:.1%}); GA slope·√n_f from {nf_table['GA slope·√n_f'].min():.3f} "
-      f"to {nf_table['GA slope·√n_f'].max():.3f} (theory: η = 1)")
+print(
+    f"ηt/n_f = {K_PER_SAMPLE}: NPO D(t)/√n_f from {ratio.min():.2f} to {ratio.max():.2f} "
+    f"(spread {ratio.max() / ratio.min() - 1:.1%}); GA slope·√n_f from {nf_table['GA slope·√n_f'].min():.3f} "
+    f"to {nf_table['GA slope·√n_f'].max():.3f} (theory: η = 1)"
+)
 nf_table.round(3)
 
 # %% [markdown]
@@ -224,7 +245,7 @@ T2 = 1_000 if is_smoke() else 2_000
 errors = []
 for d in (32, 256, 4096):
     D2 = logistic_divergence("GA", n_f=32, d=d, steps=T2, lr=1.0)
-    s2, _, _ = fit_slope(np.arange(T2 // 2, T2 + 1), D2[T2 // 2:])
+    s2, _, _ = fit_slope(np.arange(T2 // 2, T2 + 1), D2[T2 // 2 :])
     errors.append(abs(s2 * math.sqrt(32) - 1.0))
     print(f"d = {d:4d}: GA slope·√n_f = {s2 * math.sqrt(32):.3f} (η = 1), largest |cos| {max_abs_cos(32, d):.3f}")
 assert errors[0] > errors[1] > errors[2] and errors[2] < 0.05
@@ -243,6 +264,8 @@ t_fit = np.arange(T // 2, T + 1)
 rate, intercept, _ = fit_slope(t_fit, curves["GA"][t_fit])
 predicted = (target - intercept) / rate
 reached = int(np.argmax(curves["GA"] >= target))
-print(f"NPO β=1 after {T} steps: D = {target:.2f}. GA: rate {rate:.4f}/step, offset t0 = {-intercept / rate:.0f}; "
-      f"predicted {predicted:.0f} steps, simulated {reached} (rate alone, no offset: {math.sqrt(N_F) * target:.0f})")
+print(
+    f"NPO β=1 after {T} steps: D = {target:.2f}. GA: rate {rate:.4f}/step, offset t0 = {-intercept / rate:.0f}; "
+    f"predicted {predicted:.0f} steps, simulated {reached} (rate alone, no offset: {math.sqrt(N_F) * target:.0f})"
+)
 assert curves["GA"][-1] >= target and abs(reached / predicted - 1) < 0.05

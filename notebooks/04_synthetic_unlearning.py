@@ -44,7 +44,6 @@ import time
 
 import numpy as np
 import pandas as pd
-import torch
 
 from npo_lab import is_smoke
 from npo_lab.plotting import set_style, synthetic_figure
@@ -101,8 +100,10 @@ def seed_mean(df, method, metric):
 # %%
 t0 = time.perf_counter()
 task = make_task(input_gap=1, seeds=SEEDS, pretrain_steps=PRETRAIN)
-print(f"initial + retrained models for {SEEDS} seeds: {time.perf_counter() - t0:.1f} s "
-      f"(final gradient norms ≤ {max(task.pretrain_grad_norm['initial'] + task.pretrain_grad_norm['retrained']):.1e})")
+print(
+    f"initial + retrained models for {SEEDS} seeds: {time.perf_counter() - t0:.1f} s "
+    f"(final gradient norms ≤ {max(task.pretrain_grad_norm['initial'] + task.pretrain_grad_norm['retrained']):.1e})"
+)
 specs = {s.method: s for s in paper_specs(1, PAPER_METHODS + KL_METHODS)}
 print("learning rates and β (paper), input gap 1:")
 for spec in specs.values():
@@ -122,12 +123,14 @@ print(f"NPO's learning rate is {specs['NPO'].learning_rate / specs['GA'].learnin
 # %%
 t0 = time.perf_counter()
 df = random_features_experiment(task=task, methods=list(PAPER_METHODS), steps=STEPS, eval_every=25, progress=True)
-print(f"{df['method'].nunique()} methods × {df['seed'].nunique()} seeds × {STEPS} steps: {time.perf_counter() - t0:.1f} s")
+print(
+    f"{df['method'].nunique()} methods × {df['seed'].nunique()} seeds × {STEPS} steps: {time.perf_counter() - t0:.1f} s"
+)
 summary = summarize_experiment(df)
 summary.round(4)
 
 # %%
-synthetic_figure(df, "figure4");
+fig = synthetic_figure(df, "figure4")
 
 # %% [markdown]
 # What to look for (paper Fig. 4); the numbers are printed below the list:
@@ -147,6 +150,7 @@ synthetic_figure(df, "figure4");
 #   without bound, so it keeps moving after the minimum — the forget labels further down, the random IDK labels
 #   up — past the retrained model.
 
+
 # %%
 def forgotten_step(curve, factor=2.0):
     """The first evaluated step at which a forget-distance curve is within `factor`× its minimum."""
@@ -155,21 +159,29 @@ def forgotten_step(curve, factor=2.0):
 
 s = summary
 print(f"start: forget distance {s['forget_start'].iloc[0]:.3f}, retain distance {s['retain_start'].iloc[0]:.4f}")
-print(f"GA: forget distance min {s.loc['GA', 'forget_min']:.4f} at step {s.loc['GA', 'step_of_forget_min']}, "
-      f"then {s.loc['GA', 'forget_end']:.4f} at the end; retain distance {s.loc['GA', 'retain_end']:.3f} at the end "
-      f"({s.loc['GA', 'retain_end'] / s.loc['GA', 'retain_start']:.1f}× its start); GA+RT: {s.loc['GA+RT', 'retain_end']:.3f}")
+print(
+    f"GA: forget distance min {s.loc['GA', 'forget_min']:.4f} at step {s.loc['GA', 'step_of_forget_min']}, "
+    f"then {s.loc['GA', 'forget_end']:.4f} at the end; retain distance {s.loc['GA', 'retain_end']:.3f} at the end "
+    f"({s.loc['GA', 'retain_end'] / s.loc['GA', 'retain_start']:.1f}× its start); GA+RT: {s.loc['GA+RT', 'retain_end']:.3f}"
+)
 print(f"IDK+RT: forget distance {s.loc['IDK+RT', 'forget_end']:.3f} at the end")
 for name in ("NPO", "NPO+RT"):
     f, r = seed_mean(df, name, "forget_distance"), seed_mean(df, name, "retain_distance")
     k = forgotten_step(f)
-    print(f"{name}: forget distance within 2× its minimum at step {k}; retain distance {r.iloc[0]:.4f} at step 0, "
-          f"{r.loc[k]:.4f} at step {k}, {r.iloc[-1]:.4f} at the end")
+    print(
+        f"{name}: forget distance within 2× its minimum at step {k}; retain distance {r.iloc[0]:.4f} at step 0, "
+        f"{r.loc[k]:.4f} at step {k}, {r.iloc[-1]:.4f} at the end"
+    )
 f, r = seed_mean(df, "DPO+RT", "forget_distance"), seed_mean(df, "DPO+RT", "retain_distance")
-print(f"DPO+RT: forget distance min {f.min():.4f} at step {f.idxmin()}, then {f.iloc[-1]:.4f} at the end "
-      f"({f.iloc[-1] / f.min():.1f}× the minimum); retain distance {r.iloc[0]:.4f} → {r.iloc[-1]:.4f}")
+print(
+    f"DPO+RT: forget distance min {f.min():.4f} at step {f.idxmin()}, then {f.iloc[-1]:.4f} at the end "
+    f"({f.iloc[-1] / f.min():.1f}× the minimum); retain distance {r.iloc[0]:.4f} → {r.iloc[-1]:.4f}"
+)
 per_seed = df[df["method"] == "NPO+RT"].groupby("seed")["forget_distance"].min()
-print(f"NPO+RT: smallest forget distance per seed {', '.join(f'{v:.4f}' for v in per_seed)} "
-      f"(seed-mean curve: {s.loc['NPO+RT', 'forget_min']:.4f})")
+print(
+    f"NPO+RT: smallest forget distance per seed {', '.join(f'{v:.4f}' for v in per_seed)} "
+    f"(seed-mean curve: {s.loc['NPO+RT', 'forget_min']:.4f})"
+)
 
 # %% [markdown]
 # The per-seed minima show how much the floor of the forget distance depends on the draw of the data; the shapes of
@@ -177,7 +189,7 @@ print(f"NPO+RT: smallest forget distance per seed {', '.join(f'{v:.4f}' for v in
 
 # %%
 TARGET = kl_target(task)
-synthetic_figure(df, "figure9", kl_target=TARGET);
+fig = synthetic_figure(df, "figure9", kl_target=TARGET)
 
 # %% [markdown]
 # The trajectories (left) make the trade-off visible: the ideal endpoint is the bottom-left corner. The forget KL to
@@ -199,7 +211,7 @@ pairs = [m for base in ("GA", "DPO", "NPO") for m in (f"{base}+RT", f"{base}+KL"
 df_pairs = pd.concat([df, df_kl], ignore_index=True)
 df_pairs = df_pairs[df_pairs["method"].isin(pairs)]
 summary_pairs = summarize_experiment(df_pairs).loc[pairs]
-synthetic_figure(df_pairs, "figure4", title="input gap 1: retain NLL (+RT) vs KL to π_ref (+KL)");
+fig = synthetic_figure(df_pairs, "figure4", title="input gap 1: retain NLL (+RT) vs KL to π_ref (+KL)")
 summary_pairs[["forget_min", "step_of_forget_min", "forget_end", "retain_end", "retain_max"]].round(4)
 
 
@@ -208,8 +220,10 @@ def compare_pairs(summary):
     """One line per base method: +KL against +RT at the end of the run."""
     for base in ("GA", "DPO", "NPO"):
         rt, kl = summary.loc[f"{base}+RT"], summary.loc[f"{base}+KL"]
-        print(f"{base:3s}: forget min {rt['forget_min']:.4f} (+RT) vs {kl['forget_min']:.4f} (+KL); "
-              f"retain at the end {rt['retain_end']:.4f} vs {kl['retain_end']:.4f}")
+        print(
+            f"{base:3s}: forget min {rt['forget_min']:.4f} (+RT) vs {kl['forget_min']:.4f} (+KL); "
+            f"retain at the end {rt['retain_end']:.4f} vs {kl['retain_end']:.4f}"
+        )
 
 
 compare_pairs(summary_pairs)
@@ -224,9 +238,10 @@ compare_pairs(summary_pairs)
 # Same step size for all; only β changes (Proposition 1).
 
 # %%
-sweep = random_features_experiment(task=task, methods=beta_sweep_specs(), steps=SWEEP_STEPS, eval_every=25,
-                                   progress=True)
-synthetic_figure(sweep, "figure3");
+sweep = random_features_experiment(
+    task=task, methods=beta_sweep_specs(), steps=SWEEP_STEPS, eval_every=25, progress=True
+)
+fig = synthetic_figure(sweep, "figure3")
 summarize_experiment(sweep)[["forget_min", "retain_at_forget_min", "retain_end"]].round(4)
 
 # %% [markdown]
@@ -252,17 +267,21 @@ summary0 = summarize_experiment(df0)
 summary0.round(4)
 
 # %%
-synthetic_figure(df0[df0["method"].isin(PAPER_METHODS)], "figure4");
+fig = synthetic_figure(df0[df0["method"].isin(PAPER_METHODS)], "figure4")
 
 # %%
 s0 = summary0
-print(f"start: forget distance {s0['forget_start'].iloc[0]:.4f}, retain distance {s0['retain_start'].iloc[0]:.4f} "
-      f"(input gap 1: {summary['forget_start'].iloc[0]:.3f} and {summary['retain_start'].iloc[0]:.4f})")
+print(
+    f"start: forget distance {s0['forget_start'].iloc[0]:.4f}, retain distance {s0['retain_start'].iloc[0]:.4f} "
+    f"(input gap 1: {summary['forget_start'].iloc[0]:.3f} and {summary['retain_start'].iloc[0]:.4f})"
+)
 ranked = s0.loc[list(PAPER_METHODS)].sort_values("forget_end")
 print("forget distance at the end, relative to the start (smallest first):")
 for name, row in ranked.iterrows():
-    print(f"  {name:7s} {row['forget_end'] / row['forget_start']:.2f}   "
-          f"(retain distance at the end: {row['retain_end'] / row['retain_start']:.2f} × its start)")
+    print(
+        f"  {name:7s} {row['forget_end'] / row['forget_start']:.2f}   "
+        f"(retain distance at the end: {row['retain_end'] / row['retain_start']:.2f} × its start)"
+    )
 compare_pairs(s0)
 
 # %% [markdown]
@@ -328,21 +347,27 @@ assert np.isclose(mine, table_value, rtol=1e-6)
 # Solution 2. With a small step, gradient descent follows the gradient flow, and only η·t matters: half the
 # learning rate takes twice the steps to reach the same point.
 lr = specs["NPO+RT"].learning_rate
-half = random_features_experiment(task=task, methods=[UnlearnSpec("NPO+RT", learning_rate=lr / 2, beta=1.0,
-                                                                  label="NPO+RT, lr/2")],
-                                  steps=STEPS, eval_every=25)
+half = random_features_experiment(
+    task=task,
+    methods=[UnlearnSpec("NPO+RT", learning_rate=lr / 2, beta=1.0, label="NPO+RT, lr/2")],
+    steps=STEPS,
+    eval_every=25,
+)
 full_rate = seed_mean(df, "NPO+RT", "forget_distance")
 half_rate = seed_mean(half, "NPO+RT, lr/2", "forget_distance")
 steps_s = np.arange(0, STEPS // 2 + 1, 25)
 gap = np.abs(half_rate.loc[2 * steps_s].to_numpy() - full_rate.loc[steps_s].to_numpy()).max() / full_rate.iloc[0]
-print(f"forget distance, lr/2 at step 2s vs lr at step s (s ≤ {STEPS // 2}): largest difference {gap:.2%} "
-      "of the starting distance")
+print(
+    f"forget distance, lr/2 at step 2s vs lr at step s (s ≤ {STEPS // 2}): largest difference {gap:.2%} "
+    "of the starting distance"
+)
 assert gap < 0.02
 
 # %% [markdown]
 # **3.** With overlapping inputs (section 5) the forget and retain distances of $\pi_{ref}$ are almost equal; with
 # separated inputs they differ by orders of magnitude. Compute both for both tasks with the recipe of exercise 1,
 # and explain.
+
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
 # Solution 3. With g = 0 forget and retain inputs have the same distribution, so an average over forget inputs

@@ -51,12 +51,9 @@ GA_REDUCTIONS = ("token_mean", "sum")
 # input checks (used by the public functions; Method.loss runs none, so the training step never syncs the host)
 # --------------------------------------------------------------------------------------------------------------
 def _check_beta(beta: float, name: str = "beta") -> float:
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)):
-        raise ValueError(f"{name} must be a number, got {beta!r}")
-    b = float(beta)
-    if not math.isfinite(b) or b <= 0 or b > BETA_MAX:
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0 < float(beta) <= BETA_MAX:
         raise ValueError(f"{name} must be a finite number in (0, {BETA_MAX:g}], got {beta!r}")
-    return b
+    return float(beta)
 
 
 def _check_finite_number(value: float, name: str, *, minimum: float | None = None) -> float:
@@ -69,17 +66,16 @@ def _check_finite_number(value: float, name: str, *, minimum: float | None = Non
     return v
 
 
-def _check(x: Tensor, name: str, *, finite: bool = True) -> Tensor:
-    """A non-empty ``(B,)`` tensor with no NaN (and no ±inf when ``finite``)."""
+def _check(x: Tensor, name: str) -> Tensor:
+    """A non-empty ``(B,)`` tensor of finite values."""
     if not isinstance(x, Tensor):
         raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() != 1:
         raise ValueError(f"{name} must have shape (B,), got shape {tuple(x.shape)}")
     if x.numel() == 0:
         raise ValueError(f"{name} is empty (batch of 0 examples)")
-    bad = ~torch.isfinite(x.detach()) if finite else torch.isnan(x.detach())
-    if bad.any():
-        raise ValueError(f"{name} contains {'non-finite' if finite else 'NaN'} values; log-probs must be finite")
+    if not torch.isfinite(x.detach()).all():
+        raise ValueError(f"{name} contains non-finite values; log-probs must be finite")
     return x
 
 
@@ -92,24 +88,19 @@ def _check_same_shape(**tensors: Tensor) -> None:
 
 def _check_counts(n_tokens: Tensor, like: Tensor, name: str = "n_tokens") -> Tensor:
     _check_same_shape(logp=like, **{name: n_tokens})
-    if (n_tokens <= 0).any():
-        raise ValueError(f"{name} must be > 0 for every sequence (an answer whose labels are all masked?)")
+    if not (torch.isfinite(n_tokens) & (n_tokens == n_tokens.round()) & (n_tokens > 0)).all():
+        raise ValueError(
+            f"{name} must be > 0 for every sequence and a whole number of answer tokens (an answer whose labels "
+            f"are all masked?), got {n_tokens.tolist()[:8]}"
+        )
     return n_tokens
 
 
 # --------------------------------------------------------------------------------------------------------------
 # from logits to per-sequence log-probs
 # --------------------------------------------------------------------------------------------------------------
-def sequence_logprob(logits: Tensor, labels: Tensor, ignore_index: int = -100, *, validate: bool = True) -> Tensor:
-    """Sum of the label tokens' log-probs per sequence: ``logp = Σ_t log π_θ(y_t | y_<t, x)``.
-
-    Causal shift: the logits at position ``t`` predict ``labels[t + 1]``; positions whose shifted label is
-    ``ignore_index`` (prompt, padding) contribute nothing. Half-precision logits are upcast to float32; float32 and
-    float64 keep their precision. ``validate`` checks label dtype and range and that every sequence has at least
-    one answer token (a host sync: trainers pass ``validate=False`` and check their batches when they build them).
-
-    Shapes: ``logits (B, T, V)``, ``labels (B, T)`` integer -> ``(B,)``.
-    """
+def _shifted_labels(logits: Tensor, labels: Tensor, ignore_index: int, validate: bool) -> tuple[Tensor, Tensor]:
+    """``(labels[:, 1:], mask of answer tokens)`` after checking shapes, dtype and (``validate``) ids and masks."""
     if logits.dim() != 3:
         raise ValueError(f"logits must have shape (B, T, V), got shape {tuple(logits.shape)}")
     if labels.shape != logits.shape[:2]:
@@ -126,10 +117,31 @@ def sequence_logprob(logits: Tensor, labels: Tensor, ignore_index: int = -100, *
             raise ValueError(f"labels must be token ids in [0, {v}) or ignore_index={ignore_index}")
         if (mask.sum(dim=-1) == 0).any():
             raise ValueError("a sequence has no answer tokens (all labels masked); it has no log-probability")
+    return shift_labels, mask
+
+
+def _check_result(x: Tensor, what: str, validate: bool) -> Tensor:
+    if validate and not torch.isfinite(x).all():
+        raise ValueError(f"{what} is not finite for sequence(s) {torch.nonzero(~torch.isfinite(x))[:8, 0].tolist()}")
+    return x
+
+
+def sequence_logprob(logits: Tensor, labels: Tensor, ignore_index: int = -100, *, validate: bool = True) -> Tensor:
+    """Sum of the label tokens' log-probs per sequence: ``logp = Σ_t log π_θ(y_t | y_<t, x)``.
+
+    Causal shift: the logits at position ``t`` predict ``labels[t + 1]``; positions whose shifted label is
+    ``ignore_index`` (prompt, padding) contribute nothing. Half-precision logits are upcast to float32; float32 and
+    float64 keep their precision. ``validate`` checks label dtype and range, that every sequence has at least one
+    answer token and that the result is finite (NaN logits, a target of zero probability) — host syncs: trainers
+    pass ``validate=False`` and check their batches when they build them.
+
+    Shapes: ``logits (B, T, V)``, ``labels (B, T)`` integer -> ``(B,)``.
+    """
+    shift_labels, mask = _shifted_labels(logits, labels, ignore_index, validate)
     dtype = logits.dtype if logits.dtype == torch.float64 else torch.float32
     logprobs = torch.log_softmax(logits[:, :-1, :].to(dtype), dim=-1)
     tok = logprobs.gather(-1, shift_labels.masked_fill(~mask, 0).unsqueeze(-1)).squeeze(-1)
-    return (tok * mask).sum(dim=-1)
+    return _check_result((tok * mask).sum(dim=-1), "the answer log-prob (sequence_logprob)", validate)
 
 
 def token_count(labels: Tensor, ignore_index: int = -100) -> Tensor:
@@ -227,12 +239,8 @@ def dpo_loss(
     Shapes: four ``(B,)`` tensors -> ``(B,)``.
     """
     b = _check_beta(beta)
-    named = dict(
-        chosen_logp=chosen_logp,
-        rejected_logp=rejected_logp,
-        ref_chosen_logp=ref_chosen_logp,
-        ref_rejected_logp=ref_rejected_logp,
-    )
+    named = dict(chosen_logp=chosen_logp, rejected_logp=rejected_logp)
+    named.update(ref_chosen_logp=ref_chosen_logp, ref_rejected_logp=ref_rejected_logp)
     _check_same_shape(**{k: _check(v, k) for k, v in named.items()})
     return _dpo(chosen_logp, rejected_logp, ref_chosen_logp, ref_rejected_logp, b)
 
@@ -249,29 +257,27 @@ def simnpo_loss(logp: Tensor, n_tokens: Tensor, beta: float, gamma: float = 0.0)
     return _simnpo(logp, _check_counts(n_tokens, _check(logp, "logp")), b, g)
 
 
-def kl_to_ref(logits: Tensor, ref_logits: Tensor, labels: Tensor, ignore_index: int = -100) -> Tensor:
+def kl_to_ref(
+    logits: Tensor, ref_logits: Tensor, labels: Tensor, ignore_index: int = -100, *, validate: bool = True
+) -> Tensor:
     """Per-sequence mean over **answer tokens** of ``KL(π_ref(·|prefix) ‖ π_θ(·|prefix))`` (the "+KL" term).
 
     ``KL_t = Σ_v π_ref(v) · (log π_ref(v) − log π_θ(v))``, with ``0 · log 0 = 0`` (tokens the reference gives zero
     probability contribute nothing), at every position whose shifted label is not ``ignore_index``; the result is
     ``Σ_t KL_t / |y|``. The reference code averages over prompt and padding positions too; averaging over answer
-    tokens keeps the value independent of padding.
+    tokens keeps the value independent of padding. ``validate``: as in :func:`sequence_logprob` (host syncs).
 
     Shapes: ``logits (B, T, V)``, ``ref_logits (B, T, V)``, ``labels (B, T)`` -> ``(B,)``.
     """
     if logits.shape != ref_logits.shape:
         raise ValueError(f"ref_logits has shape {tuple(ref_logits.shape)} but logits has {tuple(logits.shape)}")
-    if logits.dim() != 3 or labels.shape != logits.shape[:2]:
-        raise ValueError(
-            f"labels must have shape (B, T) matching logits (B, T, V); got labels {tuple(labels.shape)}, "
-            f"logits {tuple(logits.shape)}"
-        )
-    mask = (labels[:, 1:] != ignore_index).to(torch.float32)
+    mask = _shifted_labels(logits, labels, ignore_index, validate)[1].to(torch.float32)
     logq = torch.log_softmax(logits[:, :-1, :].float(), dim=-1)
     logr = torch.log_softmax(ref_logits[:, :-1, :].float(), dim=-1)
     p_ref = logr.exp()
     kl_tok = torch.where(p_ref > 0, p_ref * (logr - logq), torch.zeros_like(p_ref)).sum(dim=-1)
-    return (kl_tok * mask).sum(dim=-1) / mask.sum(dim=-1).clamp_min(1.0)
+    kl = (kl_tok * mask).sum(dim=-1) / mask.sum(dim=-1).clamp_min(1.0)
+    return _check_result(kl, "KL(π_ref ‖ π_θ) (kl_to_ref; NaN logits, or θ gives 0 where π_ref does not)", validate)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from ..tofu.splits import (
-    FORGET_PERCENTS,
     GENERAL_SPLITS,
     forget_percent,
     holdout_split_for,
@@ -112,9 +111,7 @@ def _resolve_source(source: str | Path | None) -> str | Path | None:
 
 
 def _check_forget_split(config: MiniTofuConfig, forget_split: str) -> None:
-    if forget_split not in FORGET_PERCENTS:
-        raise ValueError(f"forget_split must be one of {', '.join(FORGET_PERCENTS)}, got {forget_split!r}")
-    if n_split_authors(config.n_authors, FORGET_PERCENTS[forget_split]) >= config.n_authors:
+    if n_split_authors(config.n_authors, forget_percent(forget_split)) >= config.n_authors:
         raise ValueError(f"forget_split={forget_split} would forget all {config.n_authors} authors; use more authors")
 
 

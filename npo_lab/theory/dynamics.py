@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from npo_lab.losses import METHODS, LossInputs, get_method
+from npo_lab.losses import METHODS, LossInputs, Method, get_method
 
 from .gradients import ObjectiveGradient, check_backend
 from .logistic import LogitGradient, answer_constants
@@ -87,18 +88,18 @@ def _check_int(value: int, name: str, minimum: int) -> int:
 # --------------------------------------------------------------------------------------------------------------
 # GD on margins (the single logit is one margin)
 # --------------------------------------------------------------------------------------------------------------
-def _margin_gd(method: str, beta: float, z0: float, steps: int, lr: float, K: torch.Tensor | None) -> np.ndarray:
+def _margin_gd(method: Method, beta: float, z0: float, steps: int, lr: float, K: torch.Tensor | None) -> np.ndarray:
     """Margins ``m_t (steps + 1, n)`` from ``m_0 = z0`` under ``m ← m − lr · K ∂L/∂m`` (``K = None``: identity,
     one margin). ``L = mean_i`` of the method's terms; ``ref_logp = log σ(z0)``."""
     with single_thread():  # tiny tensors: an OpenMP team would cost more than it saves
         return _margin_loop(method, beta, z0, steps, lr, K)
 
 
-def _margin_loop(method: str, beta: float, z0: float, steps: int, lr: float, K: torch.Tensor | None) -> np.ndarray:
+def _margin_loop(method: Method, beta: float, z0: float, steps: int, lr: float, K: torch.Tensor | None) -> np.ndarray:
     n = 1 if K is None else K.shape[0]
     m = torch.full((1, n), z0, dtype=torch.float64)  # one head, n examples
     answers = {"forget": answer_constants(torch.ones_like(m), m.clone())}
-    grad_z = LogitGradient(ObjectiveGradient([get_method(method)], [{"beta": beta}]), answers, {"forget": "m"})
+    grad_z = LogitGradient(ObjectiveGradient([method], [{"beta": beta}]), answers, {"forget": "m"})
     constant = grad_z.constant({"m": m})
     if constant is not None and K is None:  # GA: ∂L/∂logp is one number, the loop runs on Python floats
         return _single_logit_floats(float(constant["forget_logp"]), steps, lr, z0)
@@ -169,7 +170,15 @@ def single_logit(
     if check_backend(backend) == "autograd":
         with single_thread():
             return _single_logit_autograd(method, steps, lr, beta, z0)
-    return _margin_gd(method, beta, z0, steps, lr, None)[:, 0]
+    return _single_logit_run(get_method(method), steps, lr, beta, z0).copy()
+
+
+@lru_cache(maxsize=16)
+def _single_logit_run(method: Method, steps: int, lr: float, beta: float, z0: float) -> np.ndarray:
+    """:func:`single_logit`, remembered (NPO differentiates its term every step: a 10⁵-step run takes seconds)."""
+    z = _margin_gd(method, beta, z0, steps, lr, None)[:, 0]
+    z.setflags(write=False)
+    return z
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -273,13 +282,21 @@ def logistic_divergence(
     beta = _check_number(beta, "beta", positive=True)
     z0 = _check_number(z0, "z0")
     seed = _check_int(seed, "seed", 0)
-    X, y = nearly_orthogonal_inputs(n_f, d, seed)
     if check_backend(backend) == "autograd":
         with single_thread():
-            return _logistic_autograd(method, X, y, steps, lr, beta, z0)
+            return _logistic_autograd(method, *nearly_orthogonal_inputs(n_f, d, seed), steps, lr, beta, z0)
+    return _logistic_run(get_method(method), n_f, d, steps, lr, beta, seed, z0).copy()
+
+
+@lru_cache(maxsize=16)
+def _logistic_run(method: Method, n_f: int, d: int, steps: int, lr: float, beta: float, seed: int, z0: float):
+    """:func:`logistic_divergence` on the margins, remembered."""
+    X, y = nearly_orthogonal_inputs(n_f, d, seed)
     K = torch.as_tensor((y[:, None] * y[None, :]) * (X @ X.T))  # (n_f, n_f)
     margins = _margin_gd(method, beta, z0, steps, lr, K)
-    return np.sqrt(((margins - margins[0]) ** 2).sum(axis=1))
+    distance = np.sqrt(((margins - margins[0]) ** 2).sum(axis=1))
+    distance.setflags(write=False)
+    return distance
 
 
 def _logistic_autograd(method: str, X: np.ndarray, y: np.ndarray, steps: int, lr: float, beta: float, z0: float):

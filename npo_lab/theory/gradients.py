@@ -86,8 +86,8 @@ class _TermPlan:
             self._flat[key] = (value * scale).to(like).expand(shape).reshape(-1)
         return self._flat[key]
 
-    def value(self, inputs: Mapping[str, Tensor]) -> Tensor:
-        """``Σ_rows w · mean_i term``: the term's contribution to the objective (a scalar)."""
+    def evaluate(self, inputs: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """The term's per-example values ``(B,)`` for its rows and their weights ``w / n`` in the objective."""
         first = inputs[self.inputs[0]]
         shape = (*first.shape[:-2], len(self.rows), first.shape[-1])
         args = [self.select(inputs[name], i) for i, name in enumerate(self.inputs)]
@@ -95,7 +95,11 @@ class _TermPlan:
             k: self.per_example(k, v, shape, args[0]) if isinstance(v, Tensor) else v for k, v in self.hyper.items()
         }
         weight = self.per_example("weight / n", self.weights, shape, args[0], scale=1.0 / shape[-1])
-        return torch.dot(self.term.fn(*args, **hyper), weight)
+        return self.term.fn(*args, **hyper), weight
+
+    def value(self, inputs: Mapping[str, Tensor]) -> Tensor:
+        """``Σ_rows w · mean_i term``: the term's contribution to the objective (a scalar)."""
+        return torch.dot(*self.evaluate(inputs))
 
 
 class ObjectiveGradient:
@@ -144,9 +148,11 @@ class ObjectiveGradient:
         return total
 
     def __call__(self, inputs: Mapping[str, Tensor], wrt: Sequence[str]) -> list[Tensor]:
-        """``[∂objective/∂inputs[name] for name in wrt]``; those inputs must require grad."""
+        """``[∂objective/∂inputs[name] for name in wrt]``; those inputs must require grad. (One backward pass
+        from the terms' values with their weights as output gradients: the objective's derivative.)"""
         with torch.enable_grad():
-            return list(torch.autograd.grad(self.objective(inputs), [inputs[k] for k in wrt]))
+            values, weights = zip(*(plan.evaluate(inputs) for plan in self._plans))
+            return list(torch.autograd.grad(values, [inputs[k] for k in wrt], weights))
 
     def split(self, inputs: Mapping[str, Tensor], wrt: Sequence[str]):
         """Separate the terms whose derivative depends on the ``wrt`` inputs from the others.

@@ -74,7 +74,7 @@ def field_derivative(quantity: str, sigmoid_z: Tensor, answers: dict[str, Tensor
 
 
 class LogitGradient:
-    """``∂L/∂z = Σ_inputs ∂L/∂input · ∂input/∂z`` of a library objective for logistic models (one per head).
+    """``∂L/∂z = Σ_inputs ∂L/∂input · ∂input/∂z`` for logistic models, one head (an unlearning run) per row.
 
     Args:
         objective: the heads' :class:`~npo_lab.theory.gradients.ObjectiveGradient` (``∂L/∂input`` by autograd).
@@ -114,18 +114,20 @@ class LogitGradient:
             out[name] = self._fixed[key]
         return out
 
+    def _split(self, z: dict[str, Tensor]) -> dict[str, Tensor]:
+        if self._constant is None:  # first call: which terms need autograd at every step
+            self._varying, self._constant = self.objective.split(self.inputs(z, self.fields), self.moving)
+        return self._constant
+
     def constant(self, z: dict[str, Tensor]) -> dict[str, Tensor] | None:
         """``{moving input: ∂L/∂input}`` when it is the same at every ``z`` (every term is linear in the moving
         inputs, as GA is), else ``None``."""
-        if self._constant is None:
-            self._varying, self._constant = self.objective.split(self.inputs(z, self.fields), self.moving)
-        return self._constant if self._varying is None else None
+        constant = self._split(z)
+        return constant if self._varying is None else None
 
     def loss_gradient(self, z: dict[str, Tensor]) -> dict[str, Tensor]:
         """``{moving input: ∂L/∂input}`` at logits ``z``."""
-        if self._constant is None:
-            self._varying, self._constant = self.objective.split(self.inputs(z, self.fields), self.moving)
-        grads = dict(self._constant)
+        grads = dict(self._split(z))
         if self._varying is not None:
             wrt = [name for name in self.moving if name in self._varying.needs]
             for name, g in zip(wrt, self._varying(self.inputs(z, self._varying.needs), wrt)):
