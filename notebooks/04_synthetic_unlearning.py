@@ -93,9 +93,9 @@ def seed_mean(df, method, metric):
 # * **forget distance** $=\mathbb E_{forget}\,\mathrm{KL}(\pi_{retr}\|\pi_\theta)$, **retain distance**
 #   $=\mathbb E_{retain}\,\mathrm{KL}(\pi_{retr}\|\pi_\theta)$: both → 0 is ideal; both on fresh evaluation inputs.
 #
-# The learning rates and β are the paper's (its appendix; the same as the authors' reference code). Note that they
-# differ between methods: **GA's learning rate is 10× smaller than NPO's** at $g = 1$ (printed below), so a step
-# of GA and a step of NPO are not the same amount of movement.
+# The learning rates and β are the settings of the paper's synthetic experiment, as in the NPO authors' reference
+# code (`paper_specs`). They differ between methods: **GA's learning rate is 10× smaller than NPO's** at $g = 1$
+# (printed below), so a step of GA and a step of NPO are not the same amount of movement.
 
 # %%
 t0 = time.perf_counter()

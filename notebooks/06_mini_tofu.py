@@ -14,17 +14,18 @@
 # ---
 
 # %% [markdown]
-# # 05 · Mini-TOFU: unlearning fictitious authors on a laptop CPU
+# # 06 · Mini-TOFU: unlearning fictitious authors on a laptop CPU
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/npo-lab/npo_lab/blob/main/notebooks/06_mini_tofu.ipynb)
 #
 # **What you will learn:** the paper's TOFU experiment end to end on a ~1 M-parameter language model — fine-tune it
 # on fictitious authors, unlearn two of them with GA, GA+RT, NPO, NPO+RT, IDK+RT and DPO+RT, and read forget quality
-# against model utility epoch by epoch (paper Figs. 2, 5, 6, 7, 10); then look at *what the model now answers*:
-# gradient ascent's degenerate repetition versus NPO+RT.
+# against model utility (paper Figs. 2, 5, 6, 7, 10); time how fast GA and NPO collapse at the same learning rate,
+# watch NPO's adaptive weight fade on a real language model, and look at *what the model now answers*: gradient
+# ascent's degenerate repetition versus NPO+RT.
 #
-# **Runtime:** about 5 minutes on a 2-core laptop CPU the first time (training the tokenizer and the two small
-# models is cached on disk, so a re-run takes about half of that). No GPU, no network.
+# **Runtime:** a few minutes on a 2-core laptop CPU the first time (the tokenizer and the two small models are
+# cached on disk, so a re-run is faster); the demo prints its wall time below. No GPU, no network.
 
 # %%
 # npo_lab-install-cell: begin
@@ -40,14 +41,27 @@ if importlib.util.find_spec("npo_lab") is None:  # e.g. a fresh Colab runtime
 # npo_lab-install-cell: end
 
 # %%
+import json
 import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
+import torch
 
 from npo_lab import is_smoke
-from npo_lab.demo import DemoConfig, answers_table, load_demo, reference_logs, repetition_rate, results_table, run_demo
+from npo_lab.experiments import (
+    DemoConfig,
+    answers_table,
+    load_demo,
+    reference_logs,
+    repetition_rate,
+    results_table,
+    run_demo,
+)
+from npo_lab.experiments.reports import COLLAPSE_FRACTION, MATCHED_UTILITY_FRACTION, plot_utility_vs_step, run_dir_name
+from npo_lab.losses import LossInputs, get_method, sequence_logprob, token_count
 from npo_lab.minitofu import n_parameters, prepare
 from npo_lab.plotting import (
     plot_forget_kl_over_epochs,
@@ -59,12 +73,14 @@ from npo_lab.plotting import (
 )
 from npo_lab.tofu.data import load_tofu
 from npo_lab.tofu.metrics import summarize
+from npo_lab.unlearn.data import ForgetRetainCollator
 
 set_style()
 pd.set_option("display.max_colwidth", 90)
-OUT = Path(tempfile.mkdtemp(prefix="npo_lab_05_"))  # where the run records go
+OUT = Path(tempfile.mkdtemp(prefix="npo_lab_06_"))  # where the run records go
 # One object holds every setting of the experiment; smoke mode (CI) shrinks the model, data and epochs.
-CONFIG = DemoConfig(out=str(OUT / "demo"), data="synthetic", forget_split="forget10", seed=0, time_budget=None)
+SETTINGS = dict(out=str(OUT / "demo"), data="synthetic", forget_split="forget10", seed=0, time_budget=None)
+CONFIG = DemoConfig.smoke(**SETTINGS) if is_smoke() else DemoConfig(**SETTINGS)
 print("smoke mode:", is_smoke(), "| output:", OUT)
 
 # %% [markdown]
@@ -102,7 +118,7 @@ pd.Series(setting.log[f"check_{CONFIG.forget_split}"]).to_frame("mean answer pro
 
 # %% [markdown]
 # The fine-tuned model gives its training answers a probability close to 1; the retain model knows the retain
-# authors just as well but has to *guess* the forget authors' answers. Now the TOFU metrics (notebook 07 dissects
+# authors just as well but has to *guess* the forget authors' answers. Now the TOFU metrics (notebook 05 dissects
 # them): **model utility** = harmonic mean of probability, ROUGE-L recall and truth ratio on retain authors, real
 # authors and world facts; **forget quality** = p-value of a KS test between the forget questions' truth ratios
 # under the model and under the retain model (≈ 1: indistinguishable from never having learnt them).
@@ -114,16 +130,27 @@ reference = pd.DataFrame({"fine-tuned": summarize(finetuned_log, retain_log),
 reference.loc[["model_utility", "forget_quality", "forget_probability", "forget_truth_ratio", "forget_rouge"]]
 
 # %% [markdown]
-# ## 3. Unlearning with six methods, evaluated after every epoch
+# ## 3. Unlearning with six methods, at one learning rate and schedule
 #
 # `run_demo` (the same code as `npo-lab demo` / `make demo`) calls `npo_lab.unlearn.unlearn` once per method on a
-# fresh copy of the fine-tuned model: AdamW, a one-epoch linear warm-up then linear decay (the paper's schedule),
-# a TOFU evaluation after every epoch, and the forget KL $\mathbb E_{\text{forget}}\,\mathrm{KL}(\pi_{\text{ref}}
-# \,\|\,\pi_\theta)$. At this scale the sequence log-probability sums ~40 sharply memorised tokens, so NPO's
-# useful β is smaller than the paper's 0.1.
+# fresh copy of the fine-tuned model, every method with the same optimiser, learning rate and schedule: AdamW, a
+# one-epoch linear warm-up then linear decay (the paper's schedule). The TOFU evaluation runs after **every
+# optimiser step** during the first `early_eval_epochs` epochs — where gradient ascent collapses — and then once
+# per epoch; each evaluation also records the forget KL $\mathbb E_{\text{forget}}\,\mathrm{KL}(\pi_{\text{ref}}
+# \,\|\,\pi_\theta)$ and every forget row's log-ratio $\log\pi_\theta(y|x) - \log\pi_{\text{ref}}(y|x)$.
+#
+# **How the losses are scaled.** The paper writes GA as $\mathbb E[\log\pi_\theta(y|x)]$ and NPO with the same
+# per-sequence log-probabilities (Sec. 2.1, Eq. (3)). The authors' reference code (TOFU's `dataloader.py` in
+# `licong-lin/negative-preference-optimization`) uses the Hugging Face `outputs.loss` — the mean NLL over the
+# batch's answer tokens — for the GA forget term and for every retain / IDK term, and the per-sequence *summed*
+# log-prob only inside NPO and DPO; its KL retain term is `kl_div(..., reduction="batchmean")` on logits
+# flattened to (batch × positions, vocabulary), i.e. an average over all positions. npo_lab follows the reference
+# code for GA and the NLL terms (`ga_reduction="token_mean"`; `"sum"` gives the paper's summed GA), keeps NPO /
+# DPO summed, and averages its KL term over each example's answer tokens (prompt and padding excluded).
 
 # %%
-print({k: getattr(CONFIG, k) for k in ("methods", "learning_rate", "beta", "resolved_alpha", "resolved_epochs")})
+print({k: getattr(CONFIG, k) for k in ("methods", "learning_rate", "beta", "resolved_alpha", "epochs",
+                                       "early_eval_every", "early_eval_epochs")})
 summary = run_demo(CONFIG)
 
 # %%
@@ -132,25 +159,50 @@ table = results_table(summary)
 table
 
 # %% [markdown]
+# `fq_at_matched_utility` is the best forget quality among the evaluations that keep at least 80 % of the
+# fine-tuned model's utility, and `first_good_epoch` the first epoch where that forget quality exceeds 0.05. The
+# 80 % threshold is npo_lab's rule for reading the trade-off with one number, not the paper's (the paper reads
+# its Fig. 5 as a whole).
+#
 # ## 4. Forget quality versus model utility (paper Fig. 5)
 #
 # Each path starts near the fine-tuned model (grey star: high utility, forget quality ~ 0) and moves one marker
-# per epoch. The y axis is the paper's dual scale: logarithmic below 0.1, linear above; the dashed line is
+# per evaluation. The y axis is the paper's dual scale: logarithmic below 0.1, linear above; the dashed line is
 # forget quality 0.05. The ideal end point is the retain model (black star): top right.
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 5))
 plot_forget_quality_vs_utility(frames, finetuned=summary["finetuned"], retain={
     "model_utility": summary["retain"]["model_utility"], "forget_quality": 1.0}, ax=ax)
-ax.set_title("forget quality vs model utility, one marker per epoch");
+ax.set_title("forget quality vs model utility, one marker per evaluation");
 
 # %% [markdown]
-# ## 5. Over epochs: forget quality, utility, forget probability and forget KL (paper Figs. 6, 10)
+# ## 5. How fast does utility collapse? (paper Sec. 4, Fig. 10)
 #
-# GA drives the forget probability to zero and keeps going: the forget KL grows without bound and model utility
-# collapses with it (catastrophic collapse). NPO's adaptive weight $2\sigma(\beta\cdot\text{log-ratio})$ fades once a
-# forget answer is unlikely enough, so its divergence levels off; the retain term (RT) repairs the utility lost on
-# the way.
+# The paper's central claim: NPO moves away from the fine-tuned model exponentially more slowly than gradient
+# ascent. At the same learning rate and schedule, *steps to collapse* is the first evaluated optimiser step where
+# model utility falls below half of the fine-tuned model's (× in the figure; none if it never does).
+
+# %%
+fig, ax = plt.subplots(figsize=(8, 4.5))
+plot_utility_vs_step(frames, summary["finetuned"]["model_utility"], ax=ax)
+collapse = pd.Series({m: s["steps_to_collapse"] for m, s in summary["methods"].items()}, name="steps to collapse")
+last_step = {m: max([e["step"] for e in s["evaluations"]], default=0) for m, s in summary["methods"].items()}
+print(collapse.to_string(na_rep="never"))
+ga, npo = collapse.get("GA"), collapse.get("NPO")
+if ga is not None and not pd.isna(ga):
+    if npo is None or pd.isna(npo):
+        print(f"GA collapses at step {ga:g}; NPO does not collapse within {last_step.get('NPO', 0)} steps "
+              f"(ratio > {last_step.get('NPO', 0) / ga:.1f}).")
+    else:
+        print(f"NPO / GA steps to collapse: {npo:g} / {ga:g} = {npo / ga:.2f}")
+
+# %% [markdown]
+# ## 6. Over epochs: forget quality, utility, forget probability and forget KL (paper Figs. 6, 10)
+#
+# GA drives the forget probability towards zero and keeps going: the forget KL grows without bound and model
+# utility collapses with it. NPO's adaptive weight $2\sigma(\beta\cdot\text{log-ratio})$ fades once a forget answer
+# is unlikely enough, so its divergence slows down; the retain term (RT) repairs the utility lost on the way.
 
 # %%
 ft = reference["fine-tuned"]
@@ -165,19 +217,81 @@ plot_forget_kl_over_epochs(frames, ax=axes[1, 1])
 fig.tight_layout()
 
 # %% [markdown]
-# ## 6. What does the model answer now? (paper Fig. 7)
+# ## 7. NPO's adaptive weight on a language model (paper Sec. 4)
 #
-# Greedy answers after the last epoch, first to **forget** questions, then to **retain** questions. The
+# NPO's gradient is GA's per-sequence gradient times $W = 2\sigma(\beta\cdot(\log\pi_\theta - \log\pi_{\text{ref}}))$:
+# $W = 1$ at the start (log-ratio 0) and $W \to 0$ as a forget answer becomes unlikely — while GA keeps the constant
+# weight 1 (per sequence, for the summed log-prob; npo_lab's token-mean GA multiplies it by one constant, the
+# inverse mean answer length). Each run record holds the forget rows' log-ratios at every evaluation
+# (`forget_log_ratios.json`); below, the distribution of $W$ over the forget rows at each evaluation.
+
+# %%
+def npo_weights(method):
+    path = Path(CONFIG.out) / "runs" / run_dir_name(method) / "forget_log_ratios.json"
+    rows = json.loads(path.read_text()) if path.exists() else []
+    return [(r["step"], 2 / (1 + np.exp(-CONFIG.beta * np.asarray(r["log_ratios"])))) for r in rows]
+
+
+fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+for method in [m for m in ("NPO", "NPO+RT") if m in frames]:
+    w = npo_weights(method)
+    steps = [s for s, _ in w]
+    q = np.array([np.quantile(x, [0.1, 0.5, 0.9]) for _, x in w]).reshape(-1, 3)
+    (line,) = axes[0].plot(steps, q[:, 1], marker=".", label=f"{method}: median W")
+    axes[0].fill_between(steps, q[:, 0], q[:, 2], color=line.get_color(), alpha=0.2, label=f"{method}: 10–90 %")
+axes[0].axhline(1.0, color="k", linestyle="--", label="GA: constant weight 1")
+axes[0].set(xlabel="optimiser step", ylabel="weight per forget example", title="NPO's weight W over training")
+axes[0].legend(fontsize=8)
+w = npo_weights("NPO") if "NPO" in frames else []
+for step, x in [w[0], w[len(w) // 2], w[-1]] if w else []:
+    axes[1].hist(x, bins=np.linspace(0, 2, 41), alpha=0.5, label=f"step {step}")
+axes[1].set(xlabel="W = 2σ(β · log-ratio)", ylabel="forget examples", title="NPO: distribution of W")
+axes[1].legend(fontsize=8)
+fig.tight_layout()
+
+# %% [markdown]
+# ### Write it yourself: the NPO+RT loss of one batch
+#
+# Take 8 forget rows and 8 retain rows, let the **retain model** play π_θ (it never saw the forget authors, so
+# the log-ratios are far from 0) and the fine-tuned model π_ref. Compute with `sequence_logprob`:
+#
+# $$\mathcal L = \frac1B\sum_i \frac2\beta \log\bigl(1 + e^{\beta(\log\pi_\theta(y_i|x_i) - \log\pi_{\text{ref}}(y_i|x_i))}\bigr)
+#   \; + \; \alpha\,\frac{-\sum_i \log\pi_\theta(y^r_i|x^r_i)}{\sum_i |y^r_i|}$$
+#
+# (NPO summed per sequence, the retain NLL as the batch token-mean) and check it against the trainer's loss:
+# `Unlearner.compute_loss` returns `Method.loss(...)[0].mean()`.
+
+# %%
+collate = ForgetRetainCollator(setting.tokenizer, max_length=setting.config.max_length)
+batch = collate([{"forget": setting.forget_rows[i], "retain": setting.retain_rows[i]} for i in range(8)])
+f, r = batch["forget"], batch["retain"]
+theta, ref = setting.retain_model, setting.model
+with torch.no_grad():
+    logp = sequence_logprob(theta(input_ids=f["input_ids"], attention_mask=f["attention_mask"]).logits, f["labels"])
+    ref_logp = sequence_logprob(ref(input_ids=f["input_ids"], attention_mask=f["attention_mask"]).logits, f["labels"])
+    r_logp = sequence_logprob(theta(input_ids=r["input_ids"], attention_mask=r["attention_mask"]).logits, r["labels"])
+r_n = token_count(r["labels"])
+beta, alpha = CONFIG.beta, CONFIG.resolved_alpha
+
+# YOUR TURN: replace the two lines below by your own formula (they are one solution)
+npo_term = (2 / beta) * torch.log1p(torch.exp(beta * (logp - ref_logp)))
+by_hand = npo_term.mean() + alpha * (-r_logp.sum() / r_n.sum())
+
+total, parts = get_method("NPO+RT").loss(
+    LossInputs(forget_logp=logp, forget_ref_logp=ref_logp, retain_logp=r_logp, retain_n_tokens=r_n),
+    beta=beta, alpha=alpha)
+print(f"log-ratios: {(logp - ref_logp).numpy().round(1)}")
+print(f"by hand {by_hand.item():.6f} | Method.loss {total.mean().item():.6f}")
+assert torch.allclose(by_hand, total.mean(), rtol=1e-5, atol=1e-6)
+
+# %% [markdown]
+# ## 8. What does the model answer now? (paper Fig. 7)
+#
+# Greedy answers at the last evaluation, first to **forget** questions, then to **retain** questions. The
 # repetition rate (share of repeated character 5-grams: ≈ 0 for a fluent sentence, → 1 for "DarioDarioDario…")
 # puts a number on degeneration. Look at both tables: a method can only claim to have *unlearned* if it still
-# answers the retain questions fluently and correctly.
-#
-# What we measured at full size (3 seeds, synthetic authors): GA's answers collapse into one repeated token
-# ("DarioDarioDario…", "Lantern Lantern …") on forget **and** retain questions (repetition ≈ 0.98). NPO+RT's
-# answers to retain questions stay fluent and correct (≈ 0.01–0.03), while its answers to forget questions are
-# wrong and, at this tiny scale, often repetitive too (≈ 0.6–0.9; on real TOFU authors ≈ 0.2: fluent-looking but
-# wrong). Compare with the paper's example answers of 7B models (its Fig. 7): the difference that matters is
-# that NPO+RT keeps the rest of the model intact.
+# answers the retain questions fluently and correctly. Compare with the paper's example answers of 7B models (its
+# Fig. 7).
 
 # %%
 answers = answers_table(CONFIG.out, split="forget")
@@ -189,27 +303,41 @@ retain_answers.head(2).T
 
 # %%
 cols = [c for c in answers.columns if c != "question"]
-pd.DataFrame({"forget questions": {c: answers[c].dropna().map(repetition_rate).mean() for c in cols},
-              "retain questions": {c: retain_answers[c].dropna().map(repetition_rate).mean() for c in cols}}
-             ).round(2).rename(index={"answer": "ground truth"})
+repetition = pd.DataFrame(
+    {"forget questions": {c: answers[c].dropna().map(repetition_rate).mean() for c in cols},
+     "retain questions": {c: retain_answers[c].dropna().map(repetition_rate).mean() for c in cols}}
+).round(2).rename(index={"answer": "ground truth"})
+repetition
 
 # %% [markdown]
 # ## Summary
 #
-# * A 1 M-parameter Llama memorises 20 fictitious authors in under a minute of CPU; its forget quality against a
-#   model that never saw the forget authors is tiny, so the benchmark can tell the two apart.
-# * Gradient ascent forgets by destroying the model: utility collapses, the forget KL keeps growing, the answers
-#   degenerate. Its forget quality only rises once its utility is gone.
-# * NPO's loss is bounded and its per-example weight fades as an answer is unlearned; with the retain term, NPO+RT
-#   reaches a forget quality the retain model would produce while keeping most of the utility (read the table:
-#   `first_good_epoch` is the first epoch with forget quality > 0.05 at ≥ 80 % of the fine-tuned utility).
+# The sentences below are computed from this run's numbers (they change with the seed and the settings).
+
+# %%
+mu_ft = summary["finetuned"]["model_utility"]
+print(f"fine-tuned model: forget quality {summary['finetuned']['forget_quality']:.2g}, utility {mu_ft:.3f}.")
+for m, s in summary["methods"].items():
+    last = s["evaluations"][-1] if s["evaluations"] else {}
+    fq = s["forget_quality_at_matched_utility"]
+    print(f"{m:7s} collapse (< {COLLAPSE_FRACTION:.0%} utility) at step {s['steps_to_collapse'] or 'never'}; "
+          f"best forget quality at >= {MATCHED_UTILITY_FRACTION:.0%} utility: "
+          f"{'none' if fq is None else f'{fq:.3g}'}; final utility {last.get('model_utility', float('nan')):.3f}")
+
+# %% [markdown]
+# * Gradient ascent forgets by destroying the model: its loss is unbounded, so utility and the forget KL follow
+#   the forget probability down (read the collapse steps above).
+# * NPO's loss is bounded and its per-example weight fades as an answer is unlearned (section 7); the retain term
+#   repairs what the forget term breaks, which is what NPO+RT's forget quality at matched utility measures.
 #
 # ## Exercises
 #
-# 1. Run with `DemoConfig(seed=1)` and `seed=2`: which conclusions survive a new seed? Forget quality on 40
-#    questions is noisy — by how much does the peak move?
-# 2. Raise β to 0.1 (the paper's value) and to 0.5. What happens to the forget truth ratio and forget quality?
-#    Why does a sum over ~40 memorised tokens call for a smaller β than a 7B model?
-# 3. Use `DemoConfig(data="<path to TOFU>")` with the real TOFU files (the first 20 real authors): is the ordering
-#    of the methods the same?
+# 1. Run with `seed=1` and `seed=2`: which conclusions survive a new seed? Forget quality on 40 questions is
+#    noisy — by how much does the peak move, and does the NPO / GA collapse ratio keep its sign?
+# 2. Raise β to 0.1 (the paper's value) and to 0.5. What happens to the forget truth ratio, forget quality and the
+#    collapse step? TOFU answers are about as long for Llama-2-7B as here (sums over tens of tokens), so length
+#    alone does not explain a different useful β: compare the log-ratios of section 7 with $1/\beta$ — how far
+#    must a sharply memorised answer fall before W fades?
+# 3. Use `DemoConfig.from_preset("real-tofu", data="<path to TOFU files>")` (the first 20 real authors; the
+#    preset fine-tunes longer and lowers β): is the ordering of the methods the same?
 # 4. Add `"NPO+KL"` and `"SimNPO"` to `methods`. Which keeps more utility, the retain NLL or the KL term?

@@ -14,16 +14,18 @@
 # ---
 
 # %% [markdown]
-# # 06 · Forgetting more: 10 % → 50 % → 90 % of the authors, the retain weight, and β
+# # 07 · Forgetting more: 10 % → 50 % → 90 % of the authors, the retain weight, and β
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/npo-lab/npo_lab/blob/main/notebooks/07_forgetting_more.ipynb)
 #
-# **What you will learn:** how unlearning gets harder as the forget set grows (paper Figs. 8, 11): GA versus
-# NPO+RT when 10 %, 50 % and 90 % of the mini-TOFU authors must be forgotten, with the retain weight raised as in
-# the paper (α = 5 for 50 %, 12 for 90 %); then two sweeps — the retain weight α and NPO's inverse temperature β.
+# **What you will learn:** how unlearning gets harder as the forget set grows (paper Figs. 8, 11): GA+RT, NPO and
+# NPO+RT when 10 %, 50 % and 90 % of the mini-TOFU authors must be forgotten, over several seeds, with the retain
+# weight raised as in the paper (α = 5 for 50 %, 12 for 90 %); a verdict table against the paper's claims; then two
+# sweeps — the retain weight α and NPO's inverse temperature β.
 #
-# **Runtime:** about 15 minutes on a 2-core laptop CPU (three retain models to train, 13 unlearning runs evaluated
-# after every epoch); the fine-tuned model is shared with notebook 05 through the cache. No GPU, no network.
+# **Runtime:** the longest notebook of the series on a laptop CPU (three retain models to train and about thirty
+# unlearning runs in full mode); it prints its own wall time at the end. The fine-tuned model is shared with
+# notebook 06 through the cache. No GPU, no network.
 
 # %%
 # npo_lab-install-cell: begin
@@ -40,31 +42,37 @@ if importlib.util.find_spec("npo_lab") is None:  # e.g. a fresh Colab runtime
 
 # %%
 import tempfile
+import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 
 from npo_lab import is_smoke
-from npo_lab.demo import PAPER_ALPHA, DemoConfig, load_demo, results_table, run_demo
-from npo_lab.plotting import (
-    method_color,
-    plot_forget_quality_vs_utility,
-    plot_model_utility_over_epochs,
-    set_style,
-)
+from npo_lab.experiments import PAPER_ALPHA, PRESETS, DemoConfig, load_demo, run_demo
+from npo_lab.experiments.reports import GOOD_FORGET_QUALITY, MATCHED_UTILITY_FRACTION
+from npo_lab.plotting import method_color, plot_forget_quality_vs_utility, plot_model_utility_over_epochs, set_style
 
 set_style()
-OUT = Path(tempfile.mkdtemp(prefix="npo_lab_06_"))
-BASE = DemoConfig(out=str(OUT), data="synthetic", seed=0, methods=("GA", "NPO+RT"), progress=False)
+T0 = time.perf_counter()
+OUT = Path(tempfile.mkdtemp(prefix="npo_lab_07_"))
+SETTINGS = dict(out=str(OUT), data="synthetic", seed=0, methods=("GA+RT", "NPO", "NPO+RT"), progress=False,
+                time_budget=None)
+BASE = DemoConfig.smoke(**SETTINGS) if is_smoke() else DemoConfig(**SETTINGS)
 SPLITS = ("forget10", "forget50", "forget90")
-ALPHAS = (1.0, 5.0, 12.0) if not is_smoke() else (1.0, 12.0)
-BETAS = (0.005, 0.02, 0.1, 0.5) if not is_smoke() else (0.02, 0.5)
+SEEDS = (0, 1, 2) if not is_smoke() else (0,)
+ALPHAS = (1.0, 5.0, 12.0) if not is_smoke() else (1.0, 5.0)
+BETAS = tuple(sorted({0.01, 0.02, BASE.beta, 0.1, 0.5})) if not is_smoke() else (BASE.beta, 0.5)
 quiet = dict(print_fn=lambda *a, **k: None)  # the tables below say what matters
-print("smoke mode:", is_smoke(), "| paper retain weights:", PAPER_ALPHA)
+print("smoke mode:", is_smoke(), "| seeds:", SEEDS, "| paper retain weights:", PAPER_ALPHA)
+print(f"β: {BASE.beta:g} (DemoConfig's default, synthetic authors); presets: {PRESETS}")
 
 # %% [markdown]
-# ## 1. Forget 10 %, 50 %, 90 % of the authors
+# One β for the whole series: `DemoConfig`'s default (printed above) is the value used in notebook 06 and by
+# `npo-lab demo` on the bundled synthetic authors; the `real-tofu` preset lowers it for the real TOFU authors. The
+# β sweep of section 4 includes the default, and reuses its run.
+#
+# ## 1. Forget 10 %, 50 %, 90 % of the authors, over seeds
 #
 # With 20 authors, `forget50` is the last 10 authors and `forget90` the last 18. Each forget split has its own
 # retain model (trained on the remaining authors only; cached). Forget quality is measured on the forget10
@@ -72,43 +80,89 @@ print("smoke mode:", is_smoke(), "| paper retain weights:", PAPER_ALPHA)
 # comparable across splits. The retain weight follows the paper: α = 1, 5, 12.
 
 # %%
-by_split = {}
-for split in SPLITS:
-    cfg = DemoConfig(**{**BASE.to_dict(), "out": str(OUT / split),
-                        "forget_split": split})
-    run_demo(cfg, **quiet)
-    by_split[split] = load_demo(cfg.out)
-    print(f"{split}: alpha = {cfg.resolved_alpha:g}, done")
+RUNS = {}  # (split, seed, alpha, beta) -> (summary, frames): every configuration runs once
 
+
+def demo(split, seed, **changes):
+    cfg = BASE.replace(forget_split=split, seed=seed, **changes)
+    key = (split, seed, cfg.resolved_alpha, cfg.beta)
+    if key not in RUNS:
+        cfg = cfg.replace(out=str(OUT / f"{split}_s{seed}_a{cfg.resolved_alpha:g}_b{cfg.beta:g}"))
+        run_demo(cfg, **quiet)
+        RUNS[key] = load_demo(cfg.out)
+    return RUNS[key]
+
+
+by_split = {(split, seed): demo(split, seed) for split in SPLITS for seed in SEEDS}
 rows = []
-for split, (summary, frames) in by_split.items():
-    t = results_table(summary)
-    t.insert(0, "forget_split", split)
-    rows.append(t)
-pd.concat(rows, ignore_index=True)[["forget_split", "method", "peak_forget_quality", "epoch_of_peak",
-                                    "utility_ratio_at_peak", "first_good_epoch", "final_model_utility"]]
+for (split, seed), (summary, _) in by_split.items():
+    mu_ft = summary["finetuned"]["model_utility"]
+    for method, m in summary["methods"].items():
+        rows.append({"forget_split": split, "seed": seed, "method": method,
+                     "fq_at_matched_utility": m["forget_quality_at_matched_utility"],
+                     "peak_forget_quality": m["peak_forget_quality"],
+                     "utility_ratio_at_peak": (m["model_utility_at_peak"] or 0) / mu_ft if mu_ft else None,
+                     "steps_to_collapse": m["steps_to_collapse"]})
+per_seed = pd.DataFrame(rows)
+per_seed
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(16, 4.8), sharey=True)
-for ax, (split, (summary, frames)) in zip(axes, by_split.items()):
+for ax, split in zip(axes, SPLITS):
+    summary, frames = by_split[(split, SEEDS[0])]
     plot_forget_quality_vs_utility(frames, finetuned=summary["finetuned"], ax=ax)
-    ax.set_title(f"{split} (α = {PAPER_ALPHA.get(split, 1.0):g} for NPO+RT)")
+    ax.set_title(f"{split}, seed {SEEDS[0]} (α = {PAPER_ALPHA.get(split, 1.0):g} for the +RT methods)")
 fig.tight_layout()
 
 # %% [markdown]
-# The larger the forget set, the more of the model's knowledge GA has to push down, and the faster it collapses.
-# NPO+RT keeps far more utility at 50 % and 90 % — helped by the larger retain weight — but note how the retain
-# set shrinks (only 2 authors remain at 90 %), so "utility" leans more and more on the general-knowledge set.
+# ## 2. The verdict: what reproduces at this scale?
 #
-# ## 2. The retain weight α (NPO+RT, forget50)
+# One number per method and split: the best forget quality among the evaluations that keep at least 80 % of the
+# fine-tuned model's utility (npo_lab's matched-utility rule; 0 when no evaluation keeps that much utility), as
+# mean ± sd over the seeds. Beside it, what the paper reports for 7B models (Sec. 5, Figs. 5, 8, 11).
+
+# %%
+PAPER = {
+    "GA+RT": "low forget quality until utility drops (Fig. 5)",
+    "NPO": "forgets, but loses utility without a retain term (Figs. 5, 8)",
+    "NPO+RT": "the best trade-off: high forget quality at kept utility, also at 50 % / 90 % (Figs. 5, 8, 11)",
+}
+per_seed["fq_matched"] = per_seed["fq_at_matched_utility"].fillna(0.0)
+stats = per_seed.groupby(["forget_split", "method"], sort=False)["fq_matched"].agg(["mean", "std", "min"])
+verdict = stats.reset_index()
+verdict["forget quality at ≥ 80 % utility"] = [
+    f"{r['mean']:.3g} ± {0 if pd.isna(r['std']) else r['std']:.2g}" for _, r in verdict.iterrows()]
+verdict["paper"] = verdict["method"].map(PAPER)
+verdict[["forget_split", "method", "forget quality at ≥ 80 % utility", "paper"]]
+
+# %%
+sentences = []
+for split in SPLITS:
+    s = stats.loc[split]
+    best = s["mean"].idxmax()
+    npo_rt_ok = "NPO+RT" in s.index and s.loc["NPO+RT", "min"] > GOOD_FORGET_QUALITY
+    sentences.append(
+        f"{split}: the best method at ≥ {MATCHED_UTILITY_FRACTION:.0%} utility is {best} "
+        f"(mean {s.loc[best, 'mean']:.3g}); NPO+RT "
+        + (f"exceeds {GOOD_FORGET_QUALITY} on every seed" if npo_rt_ok
+           else f"does not exceed {GOOD_FORGET_QUALITY} on every seed")
+        + (" — the paper's ordering reproduces." if best == "NPO+RT" and npo_rt_ok
+           else " — the paper's claim does not reproduce here at this scale."))
+print("\n".join(sentences))
+
+# %% [markdown]
+# The larger the forget set, the more of the model's knowledge the forget term pushes down. A caveat for reading
+# utility at 90 %: the retain part of model utility is evaluated on `retain_perturbed`, questions about the retain
+# authors — and at 90 % only 2 authors remain, so those questions are exactly the retain term's own training rows.
+# Retain utility then measures how well the retain term re-fits its training set, not generalisation; the real
+# authors and world facts parts of utility are the held-out evidence.
+#
+# ## 3. The retain weight α (NPO+RT, forget50)
 
 # %%
 alpha_runs = {}
 for alpha in ALPHAS:
-    cfg = DemoConfig(**{**BASE.to_dict(), "methods": ("NPO+RT",), "out": str(OUT / f"alpha{alpha:g}"),
-                        "forget_split": "forget50", "alpha": alpha})
-    run_demo(cfg, **quiet)
-    summary, frames = load_demo(cfg.out)
+    summary, frames = demo("forget50", SEEDS[0], alpha=alpha)  # α = 5 is section 1's run, reused
     alpha_runs[f"NPO+RT α={alpha:g}"] = frames["NPO+RT"]
     alpha_summary = summary
 
@@ -124,58 +178,58 @@ axes[0].set_title("forget50: NPO+RT with retain weight α");
 
 # %%
 pd.DataFrame([{"alpha": k, "peak forget quality": df["forget_quality"].max(),
-               "utility at peak / fine-tuned": df.loc[df["forget_quality"].idxmax(), "model_utility"]
-               / alpha_summary["finetuned"]["model_utility"],
-               "final utility / fine-tuned": df["model_utility"].iloc[-1] / alpha_summary["finetuned"]["model_utility"]}
+               "utility at peak / fine-tuned": df.loc[df["forget_quality"].idxmax(), "model_utility"] / mu_ft,
+               "final utility / fine-tuned": df["model_utility"].iloc[-1] / mu_ft}
               for k, df in alpha_runs.items()])
 
 # %% [markdown]
-# ## 3. NPO's β (NPO+RT, forget10)
+# ## 4. NPO's β (NPO+RT, forget10)
 #
 # β sets how far the log-ratio $\log\pi_\theta - \log\pi_{\text{ref}}$ must fall before NPO's weight
 # $2\sigma(\beta\cdot\text{log-ratio})$ fades: about $-1/\beta$ nats. As β → 0 NPO becomes GA (Proposition 1); a
 # large β stops pushing early, before the forget answers look like the retain model's guesses.
 
 # %%
-beta_rows, beta_runs = [], {}
+beta_rows = []
 for beta in BETAS:
-    cfg = DemoConfig(**{**BASE.to_dict(), "methods": ("NPO+RT",), "out": str(OUT / f"beta{beta:g}"), "beta": beta})
-    run_demo(cfg, **quiet)
-    summary, frames = load_demo(cfg.out)
-    df = frames["NPO+RT"]
-    mu_ft = summary["finetuned"]["model_utility"]
-    beta_runs[f"β={beta:g}"] = df
+    summary, frames = demo("forget10", SEEDS[0], beta=beta)  # the default β is section 1's run, reused
+    df, mu_ft = frames["NPO+RT"], summary["finetuned"]["model_utility"]
     peak = df["forget_quality"].idxmax()
     beta_rows.append({"beta": beta, "peak forget quality": df.loc[peak, "forget_quality"],
                       "utility at peak / fine-tuned": df.loc[peak, "model_utility"] / mu_ft,
-                      "final forget probability": df["forget_probability"].iloc[-1],
-                      "final forget truth ratio": df["forget_truth_ratio"].iloc[-1]})
+                      "fq at ≥ 80 % utility": summary["methods"]["NPO+RT"]["forget_quality_at_matched_utility"],
+                      "final forget probability": df["forget_probability"].iloc[-1]})
 beta_table = pd.DataFrame(beta_rows)
 beta_table
 
 # %%
-fig, ax = plt.subplots(figsize=(6, 4))
-ax.plot(beta_table["beta"], beta_table["peak forget quality"], "o-", color=method_color("NPO+RT"),
-        label="peak forget quality")
-ax.plot(beta_table["beta"], beta_table["utility at peak / fine-tuned"], "s--", color="0.4",
-        label="utility at the peak / fine-tuned")
-ax.set_xscale("log")
-ax.set_yscale("log")
-ax.set_xlabel("β")
-ax.legend();
+fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+axes[0].plot(beta_table["beta"], beta_table["peak forget quality"], "o-", color=method_color("NPO+RT"))
+axes[0].set(xscale="log", yscale="log", xlabel="β", ylabel="peak forget quality (KS p-value)",
+            title="NPO+RT, forget10: peak forget quality")
+axes[0].axhline(GOOD_FORGET_QUALITY, color="grey", linestyle="--", linewidth=0.8)
+axes[1].plot(beta_table["beta"], beta_table["utility at peak / fine-tuned"], "s-", color="0.4")
+axes[1].set(xscale="log", xlabel="β", ylabel="model utility at the peak / fine-tuned",
+            title="utility kept at that peak")
+axes[1].axhline(MATCHED_UTILITY_FRACTION, color="grey", linestyle="--", linewidth=0.8)
+fig.tight_layout()
 
 # %% [markdown]
 # ## Summary
 #
-# * Forgetting more is harder: at 50 % and 90 % GA collapses sooner, and NPO+RT needs a larger retain weight to
-#   hold on to utility (the paper's α = 5 and 12).
+# * The verdict table and the sentences under it say, split by split, whether NPO+RT keeps the paper's lead at
+#   this scale; the per-seed table shows how much a single seed can move forget quality on 40 questions.
 # * α trades forgetting for utility: a larger α slows the forgetting but keeps the model usable.
 # * β sets where NPO stops pushing. Too small and NPO behaves like GA; too large and it stops before the forget
-#   answers look "never learnt". Its useful range depends on the model and answer length — at this scale ≈ 0.02.
-#
+#   answers look "never learnt"; the sweep above locates the useful range for this model.
+
+# %%
+print(f"{len(RUNS)} demo runs in {time.perf_counter() - T0:.0f} s")
+
+# %% [markdown]
 # ## Exercises
 #
-# 1. Measure forget quality at 50 % with `BASE` at `seed=1` and `seed=2`. Does NPO+RT reach 0.05 at ≥ 80 % of the
-#    fine-tuned utility anywhere? (The issue reports a probe that did not.)
-# 2. Use the real TOFU authors (`data="<path to TOFU files>"`) for the forget-50 % comparison.
+# 1. Add seeds 3 and 4 to `SEEDS`: does the verdict change for forget50?
+# 2. Use the real TOFU authors (`DemoConfig.from_preset("real-tofu", data="<path to TOFU files>")` as `BASE`) for
+#    the forget-50 % comparison.
 # 3. Sweep the learning rate instead of β: which of the two moves the dip-then-recover pattern of NPO+RT more?

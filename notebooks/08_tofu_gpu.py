@@ -456,7 +456,8 @@ with pd.option_context("display.max_colwidth", 80):
 # %%
 if MEASURED:
     print(pd.DataFrame(MEASURED).T.to_string(float_format=lambda v: f"{v:.1f}"))
-    print(f"ESTIMATED training minutes per method (§1, not measured): {ESTIMATE.train_minutes}")
+    estimated = ", ".join(f"{m} {v:.1f}" for m, v in ESTIMATE.train_minutes.items())
+    print(f"ESTIMATED training minutes per method (§1, not measured): {estimated}")
 else:
     print("nothing run now")
 

@@ -72,6 +72,10 @@ def _coerce(name: str, value: Any, hint) -> Any:
         if not isinstance(value, str):
             raise ValueError(f"{name} must be a string, got {value!r}")
         return value
+    if kinds == {dict}:
+        if not isinstance(value, dict):
+            raise ValueError(f"{name} must be a JSON object (a dict), got {value!r}")
+        return value
     if kinds == {tuple}:  # tuple[str, ...]: a list (from JSON) or a single string is accepted
         value = (value,) if isinstance(value, str) else value
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
@@ -155,9 +159,13 @@ class Config:
     @classmethod
     def load(cls: type[C], path: str | Path) -> C:
         """Read a config saved by :meth:`save` (or a run record's ``config.json``)."""
-        from .errors import read_json_file
+        from .errors import UsageError, read_json_file
 
-        return cls.from_dict(read_json_file(path, what=f"{cls.__name__} file"))
+        data = read_json_file(path, what=f"{cls.__name__} file")
+        try:
+            return cls.from_dict(data)
+        except ValueError as e:  # name the file, not only the field
+            raise UsageError(f"{cls.__name__} file {str(path)!r}: {e}") from None
 
     # --------------------------------------------------------------------------------------------- helpers
     @classmethod

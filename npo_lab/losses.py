@@ -89,10 +89,7 @@ def _check_same_shape(**tensors: Tensor) -> None:
 def _check_counts(n_tokens: Tensor, like: Tensor, name: str = "n_tokens") -> Tensor:
     _check_same_shape(logp=like, **{name: n_tokens})
     if not (torch.isfinite(n_tokens) & (n_tokens == n_tokens.round()) & (n_tokens > 0)).all():
-        raise ValueError(
-            f"{name} must be > 0 for every sequence and a whole number of answer tokens (an answer whose labels "
-            f"are all masked?), got {n_tokens.tolist()[:8]}"
-        )
+        raise ValueError(f"{name} must be > 0 for every sequence and whole (all labels masked?): {n_tokens.tolist()}")
     return n_tokens
 
 

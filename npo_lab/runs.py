@@ -248,6 +248,13 @@ def check_output_dir(output_dir: str | Path, *, resume: bool = False, overwrite:
     if out.exists() and not out.is_dir():
         raise UsageError(f"output_dir {str(out)!r} exists and is not a directory")
     entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    parent = out
+    while not parent.exists() and parent != parent.parent:  # to be created: its nearest existing ancestor
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(
+            f"output_dir {str(out)!r} cannot be created or written: {str(parent)!r} is not a writable directory"
+        )
     if not entries:
         if resume:
             raise UsageError(f"resume=True but output_dir {str(out)!r} holds no checkpoint (no run to resume)")
@@ -337,7 +344,14 @@ def load_run(run_dir: str | Path):
 
     p = _run_dir(run_dir)
     config = load_config(p)
-    df = pd.DataFrame(read_jsonl(p / METRICS_FILE))
+    rows = read_jsonl(p / METRICS_FILE)
+    for i, row in enumerate(rows):
+        step = row.get("step", 0)
+        if isinstance(step, bool) or not isinstance(step, int):
+            raise UsageError(
+                f"run record file {str(p / METRICS_FILE)!r}: evaluation {i + 1} has step {step!r}, not an integer"
+            )
+    df = pd.DataFrame(rows)
     if df.empty:
         df = pd.DataFrame(columns=["step", "epoch"])
     df.insert(0, "run", p.name)
@@ -374,8 +388,10 @@ def load_runs(run_dirs: str | Path | Iterable[str | Path]):
                 frames.append(load_run(d))
             except (ValueError, OSError) as e:
                 warnings.warn(f"skipping run {str(d)!r}: {e}", stacklevel=2)
-    else:
+    elif isinstance(run_dirs, Iterable):
         frames = [load_run(d) for d in run_dirs]
+    else:
+        raise ValueError(f"run_dirs must be a directory or an iterable of run directories, got {run_dirs!r}")
     if not frames:
         raise ValueError("run_dirs holds no run records")
     return pd.concat(frames, ignore_index=True, sort=False)

@@ -15,6 +15,7 @@ train/eval mode afterwards.
 from __future__ import annotations
 
 import contextlib
+import numbers
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -50,9 +51,19 @@ def model_device(model) -> torch.device:
         return next(model.parameters()).device
 
 
+def _size(value, name: str, minimum: int) -> int:
+    """An integer setting (``2.0`` is 2; ``2.5``, NaN, ``True`` or a string are refused, naming ``name``)."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value).is_integer()
+    if not ok or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
 def _as_rows(rows) -> list[Mapping]:
     if hasattr(rows, "to_dict") and hasattr(rows, "columns") and not hasattr(rows, "features"):  # DataFrame
         rows = rows.to_dict("records")
+    if isinstance(rows, (str, bytes, Mapping)) or not hasattr(rows, "__iter__"):
+        raise ValueError(f"rows must be a list of mappings (or a Dataset / DataFrame), got {type(rows).__name__}")
     rows = list(rows)
     if not rows:
         raise ValueError("rows is empty: give at least one row with a question and an answer")
@@ -92,8 +103,8 @@ def iter_forward(
     """
     from .tofu.data import pad_batch
 
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+    batch_size = _size(batch_size, "batch_size", 1)
+    max_length = _size(max_length, "max_length", 2)
     rows = _as_rows(rows)
     feats = _encode(
         tokenizer, rows, template=template, max_length=max_length, question_key=question_key, answer_key=answer_key
@@ -103,8 +114,8 @@ def iter_forward(
     was_training = model.training
     model.eval()
     try:
-        for start in range(0, len(feats), int(batch_size)):
-            batch = {k: v.to(dev) for k, v in pad_batch(feats[start : start + int(batch_size)], pad_id).items()}
+        for start in range(0, len(feats), batch_size):
+            batch = {k: v.to(dev) for k, v in pad_batch(feats[start : start + batch_size], pad_id).items()}
             with torch.no_grad(), context() if context is not None else contextlib.nullcontext():
                 logits = model(
                     input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False

@@ -119,7 +119,7 @@ def test_figures_use_no_pyplot_state(tmp_path):
     backend = matplotlib.get_backend()
     before = plt.get_fignums()
     paths = write_figures(tmp_path, _frames(), {"forget_quality": 1e-9, "model_utility": 0.6}, {"model_utility": 0.59})
-    assert [p.name for p in paths] == ["forget_quality_vs_utility.png", "over_epochs.png"]
+    assert [p.name for p in paths] == ["forget_quality_vs_utility.png", "over_epochs.png", "utility_vs_step.png"]
     assert all(p.stat().st_size > 0 for p in paths)
     assert plt.get_fignums() == before and matplotlib.get_backend() == backend
 
@@ -144,6 +144,27 @@ def test_config_validation_smoke_and_json(tmp_path):
     assert mt.epochs == 1 and mt.hidden_size < DemoConfig().minitofu_config().hidden_size
     assert DemoConfig.load(small.save(tmp_path / "demo_config.json")) == small
     assert DemoConfig.from_dict({**small.to_dict(), "seed": 3}).seed == 3
+    u = DemoConfig().unlearn_config("GA", tmp_path, n_forget=40)  # 5 steps per epoch, every step up to epoch 4
+    assert (u.early_eval_every, u.early_eval_until, u.eval_every) == (1, 20, 0)
+    assert DemoConfig(early_eval_every=0).unlearn_config("GA", tmp_path, n_forget=40).early_eval_every == 0
+
+
+def test_real_tofu_preset_is_chosen_for_a_directory_and_recorded(tmp_path, monkeypatch):
+    import argparse
+
+    from npo_lab.cli.demo import add_arguments, demo_config
+
+    monkeypatch.delenv("NPO_LAB_SMOKE", raising=False)
+    real = DemoConfig.from_preset("real-tofu", beta=0.03)
+    assert (real.preset, real.beta, real.minitofu["epochs"]) == ("real-tofu", 0.03, 36)
+    with pytest.raises(ValueError, match="preset"):
+        DemoConfig(preset="nope")
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    cfg = demo_config(parser.parse_args(["--data", str(tmp_path), "--ft-epochs", "30"]))
+    assert (cfg.preset, cfg.beta, cfg.minitofu["epochs"]) == ("real-tofu", 0.02, 30)  # explicit options win
+    assert demo_config(parser.parse_args(["--data", str(tmp_path), "--preset", "none"])).preset is None
+    assert demo_config(parser.parse_args([])).preset is None  # the bundled synthetic authors
 
 
 def _cli(*argv):
@@ -231,7 +252,10 @@ def test_demo_smoke_end_to_end(smoke, capsys):
     assert 0 <= s["finetuned"]["model_utility"] <= 1 and 0 <= s["finetuned"]["forget_quality"] <= 1
     assert 0 <= s["retain"]["model_utility"] <= 1 and s["wall_seconds"] > 0
     for m in s["methods"].values():
-        assert [e["epoch"] for e in m["evaluations"]] == [1, 2]
+        # 20 forget rows, 8 per step: 3 steps per epoch; the early evaluation at step 2, then each epoch's end
+        assert [e["step"] for e in m["evaluations"]] == [2, 3, 6]
+        assert [e["epoch"] for e in m["evaluations"]][1:] == [1, 2]
+        assert m["steps_to_collapse"] is None or m["steps_to_collapse"] in (2, 3, 6)
         assert all(e["step"] > 0 and e["forget_kl"] > 0 for e in m["evaluations"])
         assert m["peak_forget_quality"] == max(e["forget_quality"] for e in m["evaluations"])
     for name in (
@@ -241,6 +265,8 @@ def test_demo_smoke_end_to_end(smoke, capsys):
         "demo.json",
         "figures/forget_quality_vs_utility.png",
         "figures/over_epochs.png",
+        "figures/utility_vs_step.png",
+        "runs/NPO_RT/forget_log_ratios.json",
         "eval_logs/retain.json",
         "eval_logs/finetuned.json",
         "runs/NPO_RT/metrics.jsonl",
@@ -251,6 +277,9 @@ def test_demo_smoke_end_to_end(smoke, capsys):
     assert not list(out.rglob("forget_kl.jsonl"))  # the forget KL lives in the run records' metrics.jsonl
     rows = [json.loads(line) for line in (out / "runs" / "GA" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [e["step"] for e in s["methods"]["GA"]["evaluations"]]
+    ratios = json.loads((out / "runs" / "NPO_RT" / "forget_log_ratios.json").read_text())
+    assert [r["step"] for r in ratios] == [2, 3, 6] and all(len(r["log_ratios"]) == 20 for r in ratios)
+    assert all(x < 0 for x in ratios[-1]["log_ratios"])  # unlearning lowered every forget answer's log-prob
     info = json.loads((out / "demo.json").read_text())
     assert info["status"] == "completed" and info["config"]["n_authors"] == 10
     printed = capsys.readouterr().out
@@ -265,7 +294,7 @@ def test_demo_smoke_end_to_end(smoke, capsys):
     info = json.loads((out / "demo.json").read_text())
     assert all(info["minitofu"]["log"]["cached"].values())
     assert list(json.loads((out / "demo_summary.json").read_text())["methods"]) == ["GA"]
-    assert len((out / "runs" / "GA" / "metrics.jsonl").read_text().splitlines()) == 1  # the 1-epoch run's record
+    assert len((out / "runs" / "GA" / "metrics.jsonl").read_text().splitlines()) == 2  # the 1-epoch run: steps 2, 3
     assert (out / "runs" / "NPO_RT" / "metrics.jsonl").exists()  # the demo deletes nothing
 
 

@@ -1,16 +1,14 @@
-"""The GPU recipes are runnable as written: the accelerate config files exist and say what the docs say, every
-command in docs/multi_gpu.md, notebook 08 and the config files' comments parses (accelerate's own launcher parser
-for `accelerate launch`, npo_lab's parsers for `npo-lab ...`), notebook 08 carries the Colab GPU metadata, and
-bench/bench_gpu.py runs its whole code path on a CPU with tiny sizes.
+"""The GPU recipes are runnable as written: the accelerate config files (package data, npo_lab/gpu/accelerate/)
+exist and say what the docs say, every command in docs/multi_gpu.md, notebook 08 and the config files' comments
+parses (accelerate's own launcher parser for `accelerate launch`, npo_lab's parsers for `npo-lab ...`), notebook 08
+carries the Colab GPU metadata, and `npo-lab bench-gpu --tiny` runs its whole code path on a CPU.
 
 No GPU is needed: these checks make sure that whoever has one can copy the commands and run them.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import math
 import re
 import shlex
 import subprocess
@@ -25,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "multi_gpu.md"
 NOTEBOOK_PY = ROOT / "notebooks" / "08_tofu_gpu.py"
 NOTEBOOK_IPYNB = ROOT / "notebooks" / "08_tofu_gpu.ipynb"
-ACCEL = ROOT / "configs" / "accelerate"
+ACCEL = ROOT / "npo_lab" / "gpu" / "accelerate"
+ACCEL_REF = "npo_lab/gpu/accelerate/"  # how the docs and commands name the files (from the repository root)
 EXPECTED_TYPES = {"ddp.yaml": "MULTI_GPU", "deepspeed_zero3.yaml": "DEEPSPEED", "cpu_2proc.yaml": "MULTI_GPU"}
 
 
@@ -54,7 +53,7 @@ def fenced_commands(text: str, strip_prefix: str = "") -> list[str]:
             line[len(strip_prefix) :] if line.startswith(strip_prefix) else line.lstrip("#")
             for line in text.splitlines()
         )
-    blocks = re.findall(r"```(?:bash|sh)?\n(.*?)```", text, flags=re.S)
+    blocks = [b for lang, b in re.findall(r"```(\w*)\n(.*?)```", text, flags=re.S) if lang in ("bash", "sh", "")]
     return [c for b in blocks for c in _join_continuations(b.splitlines())]
 
 
@@ -86,7 +85,7 @@ def all_commands():
     cmds = [("docs/multi_gpu.md", c) for c in doc_commands()]
     cmds += [("notebooks/08_tofu_gpu.py", c) for c in notebook_commands()]
     for f in sorted(ACCEL.glob("*.yaml")):
-        cmds += [(f"configs/accelerate/{f.name}", c) for c in comment_commands(f)]
+        cmds += [(f"{ACCEL_REF}{f.name}", c) for c in comment_commands(f)]
     return cmds
 
 
@@ -142,12 +141,12 @@ def test_deepspeed_config_is_zero3_with_auto_batch():
 
 def test_docs_reference_every_config_file_and_only_existing_ones():
     text = DOC.read_text()
-    referenced = set(re.findall(r"configs/accelerate/[\w.\-]+\.(?:yaml|json)", text))
+    referenced = set(re.findall(re.escape(ACCEL_REF) + r"[\w.\-]+\.(?:yaml|json)", text))
     assert referenced, "docs/multi_gpu.md references no accelerate config file"
     for ref in referenced:
         assert (ROOT / ref).is_file(), f"docs/multi_gpu.md references {ref}, which does not exist"
     for f in ACCEL.glob("*.yaml"):
-        assert f"configs/accelerate/{f.name}" in referenced, f"{f.name} is not documented in docs/multi_gpu.md"
+        assert f"{ACCEL_REF}{f.name}" in referenced, f"{f.name} is not documented in docs/multi_gpu.md"
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -171,7 +170,7 @@ def test_documented_command_parses(where, cmd):
         return
     assert argv[:2] == ["accelerate", "launch"], f"{where}: unexpected command {cmd!r}"
     args = parse_accelerate(argv[2:])
-    assert args.config_file, f"{where}: use a config file from configs/accelerate/"
+    assert args.config_file, f"{where}: use a config file from {ACCEL_REF}"
     cfg_path = ROOT / args.config_file
     assert cfg_path.is_file(), f"{where}: {args.config_file} does not exist"
     assert args.module and args.training_script == "npo_lab.cli", f"{where}: launch `-m npo_lab.cli`"
@@ -248,36 +247,38 @@ def test_notebook_08_is_colab_gpu_ready():
 
 
 # --------------------------------------------------------------------------------------------------------------
-# bench/bench_gpu.py
+# the packaged config files
 # --------------------------------------------------------------------------------------------------------------
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_gpu", ROOT / "bench" / "bench_gpu.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def test_accelerate_config_helper(tmp_path):
+    from npo_lab.gpu import ACCELERATE_CONFIGS, accelerate_config
+
+    assert {p.stem for p in ACCEL.glob("*.yaml")} == set(ACCELERATE_CONFIGS)
+    for name in ACCELERATE_CONFIGS:
+        assert accelerate_config(name) == ACCEL / f"{name}.yaml"
+    # a copy usable from any directory: the DeepSpeed JSON named by an absolute path
+    copy = accelerate_config("deepspeed_zero3", out_dir=tmp_path / "cfg")
+    ds = Path(yaml.safe_load(copy.read_text())["deepspeed_config"]["deepspeed_config_file"])
+    assert ds.is_absolute() and ds == ACCEL / "ds_zero3.json"
+    with pytest.raises(ValueError, match="name must be one of"):
+        accelerate_config("fsdp")
+    proc = subprocess.run(
+        [sys.executable, "-m", "npo_lab.gpu", "ddp"], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert proc.returncode == 0 and Path(proc.stdout.strip()) == ACCEL / "ddp.yaml"
 
 
-def test_bench_peak_table_and_dtype():
-    import torch
-
-    b = _bench()
-    assert b.peak_flops("NVIDIA H100 80GB HBM3") == 989e12
-    assert b.peak_flops("NVIDIA A100-SXM4-40GB") == 312e12  # not A10
-    assert b.peak_flops("NVIDIA L40S") == 362e12  # not L4
-    assert b.peak_flops("NVIDIA L4") == 121e12
-    assert b.peak_flops("Tesla T4") == 65e12
-    assert math.isnan(b.peak_flops("cpu"))
-    assert b.pick_dtype(torch.device("cpu")) == torch.float32
-    assert b.pick_dtype(torch.device("cpu"), "bf16") == torch.bfloat16
-
-
+# --------------------------------------------------------------------------------------------------------------
+# npo-lab bench-gpu
+# --------------------------------------------------------------------------------------------------------------
 def test_bench_gpu_tiny_runs_on_cpu(tmp_path):
     import torch
 
+    from npo_lab.cli import main
+
     torch.set_num_threads(1)
     out = tmp_path / "bench.json"
-    b = _bench()
-    b.main(["--tiny", "--batch", "2", "--seq", "16", "--steps", "1", "--warmup", "1", "--grad-ckpt", "--out", str(out)])
+    argv = ["bench-gpu", "--tiny", "--batch", "2", "--seq", "16", "--steps", "1", "--warmup", "1", "--grad-ckpt"]
+    assert main([*argv, "--out", str(out)]) == 0
     rec = json.loads(out.read_text())  # strict JSON (no NaN)
     by = {r["config"]: r for r in rec["results"]}
     assert set(by) == {"full/cached", "full/recompute", "lora/cached", "lora/recompute"}
@@ -290,3 +291,12 @@ def test_bench_gpu_tiny_runs_on_cpu(tmp_path):
     flops = {k: v["model_tflops_per_s"] * v["step_s"] for k, v in by.items()}
     assert flops["full/recompute"] == pytest.approx(flops["full/cached"] * 7 / 6, rel=1e-6)
     assert set(rec["ratios"]) >= {"full: cached/recompute step time", "cached: lora/full step time"}
+
+
+def test_bench_gpu_user_errors_before_any_work(tmp_path, capsys):
+    from npo_lab.cli import main
+
+    assert main(["bench-gpu", "--tiny", "--steps", "0"]) == 2
+    assert main(["bench-gpu", "--tiny", "--out", str(tmp_path / "missing" / "b.json")]) == 2
+    err = capsys.readouterr().err
+    assert "npo-lab bench-gpu: error: --steps must be >= 1" in err and "does not exist" in err

@@ -3,7 +3,7 @@
 Each subcommand is a small module ``npo_lab.cli.<name>`` defining ``add_arguments(parser)`` and
 ``run(args) -> int``; this file is only the table below (a module is imported only when its command runs, so
 ``npo-lab --help`` stays fast) and :func:`main`, which applies one error contract to every command: a user error
-(:class:`~npo_lab.errors.UsageError`, ``ValueError``, ``FileNotFoundError``) prints one line
+(a bad option, :class:`~npo_lab.errors.UsageError`, ``ValueError``, ``FileNotFoundError``) prints one line
 ``npo-lab <command>: error: <message>`` on stderr and exits with status 2; Ctrl-C exits with 130. Set
 ``NPO_LAB_TRACEBACK=1`` to see the full traceback instead.
 """
@@ -34,12 +34,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad option is one line too: ``npo-lab <command>: error: <message>``, exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; only ``command``'s options are added (importing its module)."""
-    parser = argparse.ArgumentParser(prog="npo-lab", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="npo-lab", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.commands = {}  # name -> its parser (an option it does not know is reported by it)
     for name, (module, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = parser.commands[name] = sub.add_parser(name, help=help_text, description=help_text)
         if name == command:
             importlib.import_module(module).add_arguments(p)
     return parser
@@ -51,7 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     command = next((a for a in argv if not a.startswith("-")), None)
     if command is not None and command not in COMMANDS:
         build_parser().error(f"unknown command {command!r}; choose from {', '.join(COMMANDS)}")
-    args = build_parser(command).parse_args(argv)
+    parser = build_parser(command)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return int(importlib.import_module(COMMANDS[args.command][0]).run(args) or 0)
     except (ValueError, FileNotFoundError) as e:  # UsageError is a ValueError

@@ -60,8 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data",
         help="'synthetic' (bundled authors, default), 'hub', or a directory of TOFU "
-        "JSON-lines files (e.g. the first 20 real authors; measured best there with --ft-epochs 36 "
-        "--beta 0.02)",
+        "JSON-lines files (e.g. the first 20 real authors; the real-tofu preset is then chosen)",
     )
     parser.add_argument(
         "--forget",
@@ -83,6 +82,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="run the optional methods (IDK+RT, DPO+RT) only while the job stays within this many "
         f"seconds (default {d.time_budget:g}; 'inf': always run them)",
     )
+    parser.add_argument(
+        "--preset",
+        help="named settings (real-tofu: --ft-epochs 36 --beta 0.02; chosen automatically when --data is a "
+        "directory; 'none' to turn that off); options given explicitly override the preset",
+    )
     parser.add_argument("--device", help="where unlearning and evaluation run: auto (default), cpu, cuda, mps")
     parser.add_argument(
         "--no-progress",
@@ -93,7 +97,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def demo_config(args: argparse.Namespace):
     """The :class:`~npo_lab.experiments.DemoConfig` the options describe (raises ``ValueError`` on bad ones)."""
-    from ..experiments import DemoConfig
+    from ..experiments import PRESETS, DemoConfig
 
     if args.config:
         base = DemoConfig.load(args.config)
@@ -105,7 +109,15 @@ def demo_config(args: argparse.Namespace):
     if args.ft_epochs is not None:
         changes["minitofu"] = {**(base.minitofu or {}), "epochs": args.ft_epochs}
     changes["progress"] = not args.no_progress and sys.stdout.isatty()
-    return base.replace(**changes)
+    preset = getattr(args, "preset", None)
+    auto = not args.config and not (args.smoke or is_smoke())  # smoke sizes stay seconds-long
+    if preset is None and auto and changes.get("data", base.data) not in ("synthetic", "hub"):
+        preset = "real-tofu"
+    if preset in (None, "none"):
+        return base.replace(**changes)
+    if preset not in PRESETS:
+        raise ValueError(f"--preset must be one of {', '.join(PRESETS)} or none, got {preset!r}")
+    return DemoConfig.from_preset(preset, base, **changes)
 
 
 def _quiet_library_bars() -> None:

@@ -1,4 +1,4 @@
-"""Experiments: the mini-TOFU demo (``npo-lab demo``, ``make demo``, notebooks 05 and 06) and its reports.
+"""Experiments: the mini-TOFU demo (``npo-lab demo``, ``make demo``, notebooks 06 and 07) and its reports.
 
 * :mod:`.minitofu_demo` — :class:`DemoConfig` and :func:`run_demo`: prepare the tiny models, evaluate them,
   unlearn with several methods, write the reports;
@@ -11,10 +11,11 @@ A demo directory (``--out``, default ``runs/demo``) holds::
                             status and seconds, skipped methods, status (running / completed / interrupted)
     demo_summary.json       the results, per method (format in npo_lab.experiments.reports)
     runs/<method>/          one run record per method (npo_lab.runs: config.json, metrics.jsonl with forget_kl,
-                            samples.jsonl, summary.json); NPO+RT is written NPO_RT
+                            samples.jsonl, summary.json) and forget_log_ratios.json (per evaluation: step, epoch,
+                            the forget rows' log π_θ − log π_ref); NPO+RT is written NPO_RT
     eval_logs/retain.json, eval_logs/finetuned.json   TOFU eval logs of the two reference models
     answers_finetuned.json  the fine-tuned model's sample answers
-    table.csv, answers.csv, answers.md, figures/*.png  the reports
+    table.csv, answers.csv, answers.md, figures/*.png  the reports (utility_vs_step.png: collapse points)
 
 A run record's ``summary.json`` describes one unlearning run; ``demo_summary.json`` compares the methods of a demo.
 """
@@ -25,6 +26,7 @@ from .minitofu_demo import (
     DEMO_METHODS,
     OPTIONAL_METHODS,
     PAPER_ALPHA,
+    PRESETS,
     DemoConfig,
     check_data,
     check_device,
@@ -49,6 +51,7 @@ __all__ = [
     "DEMO_SUMMARY_FILE",
     "OPTIONAL_METHODS",
     "PAPER_ALPHA",
+    "PRESETS",
     "DemoConfig",
     "ForgetKL",
     "answers_table",

@@ -7,13 +7,17 @@ up without bound; NPO's adaptive weight makes it level off (paper arXiv 2404.058
 :class:`ForgetKL` is a metric ``metric(model) -> float`` of the kind the evaluation of unlearning accepts
 (``unlearn(..., eval_metrics={"forget_kl": metric})``): its values land in the run's ``metrics.jsonl`` rows.
 Both passes go through :func:`npo_lab.scoring.iter_forward` (batched, no grad, eval mode).
+
+The same forward pass gives each forget row's log-ratio ``log π_θ(y|x) − log π_ref(y|x)`` (summed answer
+log-probs, :func:`npo_lab.losses.sequence_logprob`), the quantity NPO's adaptive weight
+``W = 2σ(β · log-ratio)`` reads (paper Sec. 4); :attr:`ForgetKL.log_ratios` keeps one list per call.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ..losses import kl_to_ref
+from ..losses import kl_to_ref, sequence_logprob
 from ..scoring import iter_forward
 
 __all__ = ["ForgetKL", "forget_kl"]
@@ -23,7 +27,8 @@ class ForgetKL:
     """``E_forget KL(π_ref ‖ π_θ)`` (answer tokens) of a model against ``ref_model``, computed on call.
 
     The reference logits are computed once, here, and kept on the CPU (rows × length × vocabulary floats: a few
-    MB for the mini-TOFU models). ``metric(model)`` runs the same batches through ``model`` and returns the mean.
+    MB for the mini-TOFU models). ``metric(model)`` runs the same batches through ``model`` and returns the mean;
+    it also appends the rows' log-ratios ``log π_θ − log π_ref`` (a list of N floats) to :attr:`log_ratios`.
     """
 
     def __init__(
@@ -41,17 +46,23 @@ class ForgetKL:
             raise ValueError("rows is empty: the forget KL needs at least one forget row")
         self.tokenizer = tokenizer
         self.options = {"template": template, "max_length": int(max_length), "batch_size": int(batch_size)}
-        self.ref_logits = [logits.float().cpu() for _, logits in self._forward(ref_model)]
+        self.ref_logits, self.ref_logp = [], []
+        for batch, logits in self._forward(ref_model):
+            self.ref_logits.append(logits.float().cpu())
+            self.ref_logp.append(sequence_logprob(logits.float(), batch["labels"]).cpu())
+        self.log_ratios: list[list[float]] = []
 
     def _forward(self, model):
         return iter_forward(model, self.tokenizer, self.rows, **self.options)
 
     def __call__(self, model) -> float:
-        total, n = 0.0, 0
-        for (batch, logits), ref in zip(self._forward(model), self.ref_logits, strict=True):
+        total, n, ratios = 0.0, 0, []
+        for (batch, logits), ref, ref_logp in zip(self._forward(model), self.ref_logits, self.ref_logp, strict=True):
             kl = kl_to_ref(logits.float(), ref.to(logits.device), batch["labels"])
             total += float(kl.sum())
             n += kl.numel()
+            ratios += (sequence_logprob(logits.float(), batch["labels"]).cpu() - ref_logp).tolist()
+        self.log_ratios.append(ratios)
         return total / n
 
 

@@ -6,8 +6,11 @@
 2. TOFU evaluation of both models (:func:`reference_logs`, cached too); the retain model's eval log is the
    reference of forget quality.
 3. Unlearning of the forget authors with each method of :attr:`DemoConfig.methods`
-   (:func:`npo_lab.unlearn.unlearn`, one run record per method), evaluated after every epoch; the forget KL
-   (:class:`~npo_lab.experiments.forget_kl.ForgetKL`) is one more metric of each evaluation.
+   (:func:`npo_lab.unlearn.unlearn`, one run record per method), all at the same learning rate and schedule,
+   evaluated after every ``early_eval_every`` optimiser steps during the first ``early_eval_epochs`` epochs (where
+   GA and NPO collapse: ``steps_to_collapse``) and after every epoch; the forget KL and the forget rows'
+   log-ratios (:class:`~npo_lab.experiments.forget_kl.ForgetKL`) are recorded at each evaluation. Every
+   evaluation is the full TOFU evaluation (the same rows, generation and ROUGE), so early and late numbers compare.
 4. The reports (:mod:`npo_lab.experiments.reports`): ``demo_summary.json``, tables, sample answers, figures.
 
 The output directory's layout is described in :mod:`npo_lab.experiments`. Ctrl-C stops the current method, keeps
@@ -17,6 +20,7 @@ every completed evaluation and still writes the summary, tables and figures.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -33,6 +37,7 @@ __all__ = [
     "DEMO_METHODS",
     "OPTIONAL_METHODS",
     "PAPER_ALPHA",
+    "PRESETS",
     "DEMO_FILE",
     "DemoConfig",
     "check_out_dir",
@@ -47,6 +52,10 @@ OPTIONAL_METHODS = ("IDK+RT", "DPO+RT")  # run only while the time budget allows
 PAPER_ALPHA = {"forget50": 5.0, "forget90": 12.0}  # the paper's retain weight for large forget sets (Sec. 5)
 DEMO_FILE = "demo.json"
 DEVICES = ("auto", "cpu", "cuda", "mps")  # auto: the Trainer's choice (a GPU when there is one)
+LOG_RATIOS_FILE = "forget_log_ratios.json"  # per run record: the forget rows' log-ratios at each evaluation
+#: named settings; ``real-tofu``: real TOFU authors need longer fine-tuning to be memorised and a smaller β
+#: (their answers are longer and less regular than the synthetic ones)
+PRESETS: dict[str, dict[str, Any]] = {"real-tofu": {"beta": 0.02, "minitofu": {"epochs": 36}}}
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,11 @@ class DemoConfig(Config):
     eval_max_rows: int = option(300, "rows per eval split", ge=1)
     eval_batch_size: int = option(32, "evaluation batch size", ge=1)
     num_samples: int = option(5, "greedy answers recorded per evaluation", ge=0)
+    early_eval_every: int = option(
+        1, "also evaluate every N optimiser steps during the first early_eval_epochs (0: once per epoch only)", ge=0
+    )
+    early_eval_epochs: float = option(4.0, "epochs of the early evaluations (where GA and NPO collapse)", ge=0)
+    preset: str | None = option(None, "the named preset these settings started from (PRESETS), for the record")
     time_budget: float | None = option(
         240.0,
         "seconds: an optional method (IDK+RT, DPO+RT) starts only if the time spent so far plus the mean "
@@ -97,6 +111,8 @@ class DemoConfig(Config):
                 raise ValueError(f"unknown method {m!r} in methods; choose from {', '.join(METHODS)}")
         if len(set(self.methods)) != len(self.methods):
             raise ValueError(f"methods must not repeat a method, got {list(self.methods)}")
+        if self.preset is not None and self.preset not in PRESETS:
+            raise ValueError(f"preset must be one of {', '.join(PRESETS)} or None, got {self.preset!r}")
         if not self.data.strip():
             raise ValueError("data must be 'synthetic', 'hub' or a directory of TOFU files, got ''")
         self.minitofu_config()  # validates the overrides
@@ -104,14 +120,33 @@ class DemoConfig(Config):
     @classmethod
     def smoke(cls, **changes) -> DemoConfig:
         """A demo small enough for tests and CI (seconds to a minute): :meth:`MiniTofuConfig.smoke` models,
-        2 epochs, 8 rows per eval split. ``changes`` override any field (``minitofu`` is merged)."""
+        2 epochs, 8 rows per eval split, one early evaluation. ``changes`` override any field (``minitofu`` is
+        merged)."""
         from ..minitofu import MiniTofuConfig
 
         small, full = MiniTofuConfig.smoke().to_dict(), MiniTofuConfig().to_dict()
         sizes = {k: v for k, v in small.items() if v != full[k] and k not in ("source", "seed", "n_authors")}
         sizes.update(changes.pop("minitofu", None) or {})
-        base: dict[str, Any] = {"n_authors": small["n_authors"], "epochs": 2.0, "eval_max_rows": 8, "minitofu": sizes}
+        base: dict[str, Any] = {
+            **{"n_authors": small["n_authors"], "epochs": 2.0, "eval_max_rows": 8, "minitofu": sizes},
+            **{"early_eval_every": 2, "early_eval_epochs": 1.0},  # one early evaluation (step 2) per method
+        }
         return cls(**{**base, **changes})
+
+    @classmethod
+    def from_preset(cls, name: str, base: DemoConfig | None = None, **changes) -> DemoConfig:
+        """``base`` (default :class:`DemoConfig`) with the settings of preset ``name`` (:data:`PRESETS`), then
+        ``changes``; ``minitofu`` overrides are merged."""
+        if name not in PRESETS:
+            raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {name!r}")
+        base = base or cls()
+        merged = {**PRESETS[name], **changes}
+        merged["minitofu"] = {
+            **(base.minitofu or {}),
+            **PRESETS[name].get("minitofu", {}),
+            **(changes.get("minitofu") or {}),
+        }
+        return base.replace(preset=name, **merged)
 
     @property
     def resolved_alpha(self) -> float:
@@ -126,9 +161,12 @@ class DemoConfig(Config):
             {"source": self.data, "seed": self.seed, "n_authors": self.n_authors, **(self.minitofu or {})}
         )
 
-    def unlearn_config(self, method: str, output_dir: str | Path, max_length: int = 160):
-        """The :class:`~npo_lab.unlearn.UnlearnConfig` of one method's run."""
+    def unlearn_config(self, method: str, output_dir: str | Path, max_length: int = 160, n_forget: int = 0):
+        """The :class:`~npo_lab.unlearn.UnlearnConfig` of one method's run (``n_forget`` forget rows: the early
+        evaluations cover the first :attr:`early_eval_epochs` epochs of ``ceil(n_forget / batch_size)`` steps)."""
         from ..unlearn import UnlearnConfig
+
+        until = int(self.early_eval_epochs * math.ceil(n_forget / self.batch_size)) if self.early_eval_every else 0
 
         return UnlearnConfig(
             method=method,
@@ -142,6 +180,8 @@ class DemoConfig(Config):
             weight_decay=self.weight_decay,
             seed=self.seed,
             eval_every=0,
+            early_eval_every=self.early_eval_every if until else 0,
+            early_eval_until=until,
             eval_at_start=False,
             eval_max_rows=self.eval_max_rows,
             eval_batch_size=self.eval_batch_size,
@@ -321,12 +361,13 @@ def _unlearn_one(job: _Job, setting, method: str, retain_log: dict, idk, metrics
     model = setting.fresh_model()
     if cfg.device != "auto":
         model.to(cfg.device)
+    n_forget = len(setting.forget_rows)
     return unlearn(
         model,
         setting.tokenizer,
         setting.forget_rows,
         setting.retain_rows,
-        cfg.unlearn_config(method, d, max_length=setting.config.max_length),
+        cfg.unlearn_config(method, d, max_length=setting.config.max_length, n_forget=n_forget),
         idk_answers=idk,
         retain_log=retain_log,
         eval_source=setting.source_dir,
@@ -335,6 +376,21 @@ def _unlearn_one(job: _Job, setting, method: str, retain_log: dict, idk, metrics
         overwrite=True,
         training_overrides=overrides,
     )
+
+
+def _write_log_ratios(run_dir: Path, log_ratios: list) -> None:
+    """``<run>/forget_log_ratios.json``: ``[{"step", "epoch", "log_ratios": [...]}]``, one entry per evaluation
+    (the i-th call of the forget-KL metric belongs to the i-th row of ``metrics.jsonl``)."""
+    from ..runs import METRICS_FILE, load_run
+
+    if not (run_dir / METRICS_FILE).exists():
+        return
+    df = load_run(run_dir)
+    rows = [
+        {"step": int(r["step"]), "epoch": float(r["epoch"]), "log_ratios": lr}
+        for (_, r), lr in zip(df.iterrows(), log_ratios)
+    ]
+    (run_dir / LOG_RATIOS_FILE).write_text(json.dumps(rows) + "\n", encoding="utf-8")
 
 
 def _unlearn_methods(job: _Job, setting, retain_log: dict) -> None:
@@ -359,7 +415,11 @@ def _unlearn_methods(job: _Job, setting, retain_log: dict) -> None:
         if _over_budget(job, method, durations):
             continue
         tm = time.perf_counter()
-        result = _unlearn_one(job, setting, method, retain_log, idk, {"forget_kl": kl})
+        kl.log_ratios = []
+        try:
+            result = _unlearn_one(job, setting, method, retain_log, idk, {"forget_kl": kl})
+        finally:
+            _write_log_ratios(job.run_dirs[method], kl.log_ratios)
         durations.append(time.perf_counter() - tm)
         job.info["methods"][method] = {"seconds": durations[-1], "status": result.summary["status"]}
         last = result.metrics[-1] if result.metrics else {}

@@ -48,6 +48,7 @@ __all__ = [
     "answers_markdown",
     "answers_text",
     "write_figures",
+    "plot_utility_vs_step",
 ]
 
 DEMO_SUMMARY_FILE = "demo_summary.json"
@@ -324,8 +325,9 @@ def answers_text(df, n: int = 2) -> str:
 # figures
 # --------------------------------------------------------------------------------------------------------------
 def write_figures(out: str | Path, frames: Mapping, finetuned: Mapping, retain: Mapping) -> list[Path]:
-    """``figures/forget_quality_vs_utility.png`` (paper Fig. 5 at this scale) and ``figures/over_epochs.png``
-    (forget quality, model utility, forget probability and forget KL over epochs) under ``out``."""
+    """``figures/forget_quality_vs_utility.png`` (paper Fig. 5 at this scale), ``figures/over_epochs.png``
+    (forget quality, model utility, forget probability and forget KL over epochs) and
+    ``figures/utility_vs_step.png`` (:func:`plot_utility_vs_step`) under ``out``."""
     from matplotlib.figure import Figure
 
     from ..plotting import (
@@ -360,4 +362,33 @@ def write_figures(out: str | Path, frames: Mapping, finetuned: Mapping, retain: 
         plot_forget_kl_over_epochs(with_kl, ax=axes[1, 1])
     paths.append(fig_dir / "over_epochs.png")
     fig.savefig(paths[-1])
+    fig = Figure(figsize=(7, 4.5), layout="tight")
+    plot_utility_vs_step(frames, finetuned.get("model_utility"), ax=fig.subplots())
+    paths.append(fig_dir / "utility_vs_step.png")
+    fig.savefig(paths[-1])
     return paths
+
+
+def plot_utility_vs_step(frames: Mapping, finetuned_utility: float | None, *, ax):
+    """Model utility vs optimiser step for every method on one axis, each method's collapse (first evaluation
+    below ``COLLAPSE_FRACTION`` × the fine-tuned utility) marked with an ×; the two thresholds as dashed lines."""
+    mu_ft = _num(finetuned_utility)
+    for method, df in frames.items():
+        steps, mus = [0] if mu_ft is not None else [], [mu_ft] if mu_ft is not None else []
+        for _, r in df.iterrows():
+            if int(r["step"]) > 0 and _num(r.get("model_utility")) is not None:
+                steps.append(int(r["step"]))
+                mus.append(float(r["model_utility"]))
+        (line,) = ax.plot(steps, mus, marker=".", label=method)
+        collapsed = [(s, m) for s, m in zip(steps, mus) if mu_ft is not None and m < COLLAPSE_FRACTION * mu_ft]
+        if collapsed:
+            ax.plot(*collapsed[0], marker="x", markersize=12, mew=2.5, color=line.get_color(), linestyle="none")
+    if mu_ft is not None:
+        for frac, label in ((COLLAPSE_FRACTION, "collapse"), (MATCHED_UTILITY_FRACTION, "matched utility")):
+            ax.axhline(frac * mu_ft, color="grey", linestyle="--", linewidth=0.8)
+            ax.annotate(f"{label} ({frac:.0%} of fine-tuned)", (0, frac * mu_ft), fontsize=8, va="bottom")
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel("model utility")
+    ax.set_title("model utility during unlearning (× = collapse)")
+    ax.legend(fontsize=8)
+    return ax

@@ -2,7 +2,8 @@
 the record of checkpoints the run created.
 
 Evaluation (:class:`UnlearnEvalCallback`, main process only) runs at step 0 (``eval_at_start``), every
-``eval_every`` steps (or at each epoch's end when it is 0) and once more at the end: the TOFU evaluation
+``eval_every`` steps (or at each epoch's end when it is 0), every ``early_eval_every`` steps up to step
+``early_eval_until`` (to time a collapse early in training) and once more at the end: the TOFU evaluation
 (:func:`npo_lab.tofu.evaluate.evaluate` + :func:`npo_lab.tofu.metrics.summarize`: forget quality against the
 retain model's eval log, model utility, forget probability, forget truth ratio), the mean training-loss terms
 since the previous evaluation, and every extra metric of ``eval_metrics`` — ``{name: fn}`` with
@@ -148,7 +149,9 @@ class UnlearnEvalCallback(TrainerCallback):
             self.run(state)
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.config.eval_every > 0 and state.global_step % self.config.eval_every == 0:
+        step, cfg = state.global_step, self.config
+        early = cfg.early_eval_every > 0 and step <= cfg.early_eval_until and step % cfg.early_eval_every == 0
+        if early or (cfg.eval_every > 0 and step % cfg.eval_every == 0):
             self.run(state)
 
     def on_epoch_end(self, args, state, control, **kwargs):

@@ -36,8 +36,19 @@ RESUMABLE_FIELDS = frozenset(
         "gradient_checkpointing",
         "save_eval_logs",
         "num_samples",
+        "early_eval_every",
+        "early_eval_until",
     }
 )
+
+
+def _check_transformers_name(field: str, value: str, module: str, enum: str) -> None:
+    """``value`` must be a member of the transformers enum ``module.enum`` (scheduler and optimiser names)."""
+    import importlib
+
+    names = [e.value for e in getattr(importlib.import_module(module), enum)]
+    if value not in names:
+        raise ValueError(f"{field} must be one of {', '.join(names)}; got {value!r}")
 
 
 def _loss(default, help, **kw):
@@ -109,6 +120,10 @@ class UnlearnConfig(Config):
         "evaluation at all, and no retain_log needed)",
         ge=-1,
     )
+    early_eval_every: int = _eval(
+        0, "also evaluate every N optimiser steps up to step early_eval_until (0: no early evaluations)", ge=0
+    )
+    early_eval_until: int = _eval(0, "last optimiser step of the early evaluations (early_eval_every)", ge=0)
     eval_at_start: bool = _eval(
         True, "also evaluate before unlearning (step 0), so curves start at the fine-tuned model"
     )
@@ -162,6 +177,8 @@ class UnlearnConfig(Config):
             raise ValueError("lora_target_modules must name at least one module")
         if not self.output_dir.strip():
             raise ValueError("output_dir must not be empty")
+        _check_transformers_name("lr_scheduler", self.lr_scheduler, "transformers.trainer_utils", "SchedulerType")
+        _check_transformers_name("optim", self.optim, "transformers.training_args", "OptimizerNames")
 
     def experiment(self) -> dict:
         """The fields that define what is learnt (all but :data:`RESUMABLE_FIELDS`), for resume checks."""

@@ -199,7 +199,8 @@ class Unlearner(Trainer):
                 if "logp" in wanted:
                     values[LossInputs.field(name, "logp")] = sequence_logprob(logits, group["labels"], validate=False)
                 if "kl" in wanted:
-                    values[LossInputs.field(name, "kl")] = kl_to_ref(logits, self._ref_logits(group), group["labels"])
+                    ref = self._ref_logits(group)
+                    values[LossInputs.field(name, "kl")] = kl_to_ref(logits, ref, group["labels"], validate=False)
         return LossInputs(**values)
 
     # ---------------------------------------------------------------------------------------------- loss
