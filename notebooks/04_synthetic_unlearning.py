@@ -208,10 +208,10 @@ t0 = time.perf_counter()
 df_kl = random_features_experiment(task=task, methods=list(KL_METHODS), steps=STEPS, eval_every=25, progress=True)
 print(f"{len(KL_METHODS)} methods: {time.perf_counter() - t0:.1f} s")
 pairs = [m for base in ("GA", "DPO", "NPO") for m in (f"{base}+RT", f"{base}+KL")]
-df_pairs = pd.concat([df, df_kl], ignore_index=True)
-df_pairs = df_pairs[df_pairs["method"].isin(pairs)]
-summary_pairs = summarize_experiment(df_pairs).loc[pairs]
-fig = synthetic_figure(df_pairs, "figure4", title="input gap 1: retain NLL (+RT) vs KL to π_ref (+KL)")
+df_all = pd.concat([df, df_kl], ignore_index=True)
+df_pairs = pd.concat([df_all[df_all["method"] == m] for m in pairs], ignore_index=True)  # in pair order
+summary_pairs = summarize_experiment(df_pairs)
+fig = synthetic_figure(df_pairs, "figure4", title=r"input gap 1: retain NLL (+RT) vs KL to $\pi_{\mathrm{ref}}$ (+KL)")
 summary_pairs[["forget_min", "step_of_forget_min", "forget_end", "retain_end", "retain_max"]].round(4)
 
 
@@ -305,7 +305,7 @@ compare_pairs(s0)
 # %%
 from npo_lab.widgets import SyntheticExplorer  # noqa: E402
 
-SyntheticExplorer(pd.concat([df, df_kl], ignore_index=True)).widget()
+SyntheticExplorer(df_all).widget()
 
 # %% [markdown]
 # ## Summary

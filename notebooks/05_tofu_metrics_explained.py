@@ -255,7 +255,9 @@ legend = plotting.legend_outside(ax)
 
 # %% [markdown]
 # For one and the same pair of models, the forget quality on 40 questions spans a few orders of magnitude
-# depending on the questions drawn (printed above). What this means for comparing methods on a 40-question split:
+# depending on the questions drawn (printed above). (The gaps between the bars are real: with 40 questions per
+# sample, D is a multiple of 1/40, so the p-value takes few distinct values.) What this means for comparing
+# methods on a 40-question split:
 #
 # * A difference in forget quality between two methods that is smaller than this spread says little about the
 #   methods: another set of 40 questions could reverse it. Report the split and n, and compare methods on the

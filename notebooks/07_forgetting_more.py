@@ -84,6 +84,7 @@ RUNS = {}  # (split, seed, alpha, beta) -> (summary, frames): every configuratio
 
 
 def demo(split, seed, **changes):
+    """The demo of one configuration, run only if no earlier run had the same split, seed, α and β."""
     cfg = BASE.replace(forget_split=split, seed=seed, **changes)
     key = (split, seed, cfg.resolved_alpha, cfg.beta)
     if key not in RUNS:
@@ -162,7 +163,7 @@ print("\n".join(sentences))
 # %%
 alpha_runs = {}
 for alpha in ALPHAS:
-    summary, frames = demo("forget50", SEEDS[0], alpha=alpha)  # α = 5 is section 1's run, reused
+    summary, frames = demo("forget50", SEEDS[0], alpha=alpha, methods=("NPO+RT",))  # α = 5: section 1's run
     alpha_runs[f"NPO+RT α={alpha:g}"] = frames["NPO+RT"]
     alpha_summary = summary
 
@@ -192,7 +193,7 @@ pd.DataFrame([{"alpha": k, "peak forget quality": df["forget_quality"].max(),
 # %%
 beta_rows = []
 for beta in BETAS:
-    summary, frames = demo("forget10", SEEDS[0], beta=beta)  # the default β is section 1's run, reused
+    summary, frames = demo("forget10", SEEDS[0], beta=beta, methods=("NPO+RT",))  # default β: section 1's run
     df, mu_ft = frames["NPO+RT"], summary["finetuned"]["model_utility"]
     peak = df["forget_quality"].idxmax()
     beta_rows.append({"beta": beta, "peak forget quality": df.loc[peak, "forget_quality"],

@@ -238,7 +238,7 @@ for bits in AUDIT.bits:
 
 # %%
 cols = [c for b in AUDIT.bits for c in (f"quant{b}_forget_probability", f"quant{b}_retain_probability")]
-pd.DataFrame(result["models"]).T[["forget_probability", *cols]].astype(float)
+pd.DataFrame(result["models"]).T[["forget_probability", "retain_probability", *cols]].astype(float)
 
 # %% [markdown]
 # ## 7. Paraphrased questions

@@ -8,7 +8,8 @@ flat dict of numbers (``None`` where an audit was not run):
 * ``auc_<attack>`` / ``privleak_<attack>`` for each attack of :mod:`npo_lab.audit.mia`, and ``auc`` /
   ``privleak`` of the headline attack (:attr:`AuditConfig.attack`; open-unlearning's ``privleak`` uses min-k);
 * ``exact_memorization``, ``extraction_strength`` (:mod:`npo_lab.audit.memorization`);
-* ``forget_probability``, ``forget_truth_ratio``, ``forget_quality`` (TOFU, vs the retain model);
+* ``forget_probability``, ``forget_truth_ratio``, ``forget_quality`` (TOFU, vs the retain model) and
+  ``retain_probability`` (as many retain rows as forget rows, spread over the retain authors);
 * ``relearn_forget_probability``, ``relearn_truth_ratio``, ``relearn_forget_quality`` on the held-out half after
   relearning, against the relearned retain model, and ``relearn_recovery`` = this probability minus the
   relearned retain model's;
@@ -132,7 +133,8 @@ class AuditData:
 
 def audit_data(source, forget_split: str | None = None) -> AuditData:
     """:class:`AuditData` of a prepared mini-TOFU setting (:class:`~npo_lab.minitofu.MiniTofu`) or of a TOFU source
-    (``'synthetic'``, ``'hub'`` or a directory) and ``forget_split`` (default forget10).
+    (``'synthetic'``, ``'hub'``, a directory or ``None``, see :func:`~npo_lab.tofu.data.load_tofu`) and
+    ``forget_split`` (default: the setting's, else forget10).
 
     forget: ``eval_split_for(forget_split)``; holdout: the holdout split of as many authors
     (``holdout10`` for forget splits above 10 %); retain: ``retain_split_for(forget_split)``.
@@ -210,6 +212,7 @@ def _run_stage(stage, model, tokenizer, data: AuditData, cfg: AuditConfig, ref: 
     elif stage == "forget":
         art["forget_log"] = log = forget_log(model, tokenizer, data.forget, **kw)
         out.update(forget_metrics(log, ref["forget_log"]))
+        out.update(_retain_probability(model, tokenizer, data, kw))
     elif stage == "relearning":
         train, held_out = split_halves(data.forget, cfg.seed)
         m = relearned_copy(
@@ -237,9 +240,21 @@ def _run_stage(stage, model, tokenizer, data: AuditData, cfg: AuditConfig, ref: 
     return out
 
 
-def _quantization(model, tokenizer, data, cfg, ref, art, kw) -> dict:
+def _retain_subset(data: AuditData) -> list[dict]:
+    """As many retain rows as forget rows, spread over the retain authors (a utility check for the attacks)."""
+    return data.retain[:: max(1, len(data.retain) // len(data.forget))][: len(data.forget)]
+
+
+def _retain_probability(model, tokenizer, data: AuditData, kw) -> dict:
     from ..scoring import score_answers
 
+    rows = _retain_subset(data)
+    if not rows:
+        return {}
+    return {"retain_probability": float(score_answers(model, tokenizer, rows, **kw).probability().mean())}
+
+
+def _quantization(model, tokenizer, data, cfg, ref, art, kw) -> dict:
     if "forget_log" not in ref:  # the forget stage was skipped: the reference log is needed all the same
         art["forget_log"] = forget_log(model, tokenizer, data.forget, **kw)
     out = {}
@@ -249,9 +264,8 @@ def _quantization(model, tokenizer, data, cfg, ref, art, kw) -> dict:
         out[f"quant{b}_forget_probability"] = res["forget_probability"]
         out[f"quant{b}_truth_ratio"] = res["forget_truth_ratio"]
         out[f"quant{b}_forget_quality"] = res["forget_quality"]
-        if data.retain:
-            p = score_answers(q, tokenizer, data.retain, **kw).probability()
-            out[f"quant{b}_retain_probability"] = float(p.mean())
+        for key, value in _retain_probability(q, tokenizer, data, kw).items():
+            out[f"quant{b}_{key}"] = value
         del q
     return out
 

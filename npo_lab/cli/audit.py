@@ -40,7 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--finetuned", default=None, metavar="MODEL", help="the fine-tuned model, audited too")
     parser.add_argument("--tokenizer", default=None, metavar="PATH", help="tokenizer (default: --reference's)")
     parser.add_argument(
-        "--data", default=None, metavar="SOURCE", help="TOFU source: a directory, 'hub' or 'synthetic' (default)"
+        "--data",
+        default=None,
+        metavar="SOURCE",
+        help="TOFU source: a directory, 'hub' or 'synthetic' (default: $NPO_LAB_TOFU_DIR, else synthetic)",
     )
     parser.add_argument("--forget", default="forget10", choices=FORGET_SPLITS, help="forget split (default forget10)")
     parser.add_argument("--template", default=None, choices=list(TEMPLATES), help="prompt template (default: guessed)")
@@ -165,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
         template=args.template or "qa",
     )
     plan = _plan(args)
-    data = audit_data(args.data if args.data is not None else "synthetic", args.forget)  # bad data fails here
+    data = audit_data(args.data, args.forget)  # bad data fails here, before any model is loaded
     from transformers import AutoTokenizer
 
     tok_path = args.tokenizer or str(plan["retain"])

@@ -2,7 +2,9 @@
 
 The matrices are small, so each thread runs torch on one intra-op thread: several OpenMP threads per product
 cost more in synchronisation than they save. torch releases the GIL inside its operations, so threads that work
-on different seeds overlap their matrix products.
+on different seeds overlap their matrix products: the pretraining runs whole seeds per thread
+(:func:`map_chunks`), the unlearning keeps one Python loop over all seeds and splits only its batched matrix
+products (:class:`SplitProducts`), so that the per-step work in Python is not repeated per thread.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-__all__ = ["check_workers", "seed_chunks", "map_chunks", "single_thread"]
+__all__ = ["check_workers", "seed_chunks", "map_chunks", "single_thread", "SplitProducts"]
 
 
 @contextlib.contextmanager
@@ -59,3 +61,36 @@ def map_chunks(fn: Callable, chunks: list[slice], stop: threading.Event | None =
                 raise
             stop.set()
             return [f.result() for f in futures]
+
+
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+class SplitProducts:
+    """``torch.bmm`` with the batch (the seeds) split over ``workers`` threads; one thread: plain ``bmm``.
+
+    Use as a context manager (the helper threads end on exit)."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self._pool = ThreadPoolExecutor(workers - 1, initializer=_one_thread) if workers > 1 else None
+
+    def bmm(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """``a (S, m, k) @ b (S, k, n)`` → ``(S, m, n)``."""
+        if self._pool is None or a.shape[0] < 2:
+            return torch.bmm(a, b)
+        out = a.new_empty(a.shape[0], a.shape[1], b.shape[2])
+        first, *rest = seed_chunks(a.shape[0], self.workers)
+        futures = [self._pool.submit(torch.bmm, a[c], b[c], out=out[c]) for c in rest]
+        torch.bmm(a[first], b[first], out=out[first])
+        for f in futures:
+            f.result()
+        return out
+
+    def __enter__(self) -> SplitProducts:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)

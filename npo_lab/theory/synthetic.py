@@ -24,7 +24,7 @@ from npo_lab.configs import Config, option
 from npo_lab.losses import BETA_MAX, get_method
 
 from .gradients import check_backend
-from .parallel import check_workers, map_chunks, seed_chunks, single_thread
+from .parallel import SplitProducts, check_workers, single_thread
 from .random_features import SyntheticTask, check_input_gap, make_task
 from .training import METRICS, Heads, unlearn_seeds
 
@@ -144,23 +144,15 @@ def _specs(methods, input_gap: int) -> list[UnlearnSpec]:
 
 
 def _run(task: SyntheticTask, heads: Heads, steps: int, eval_every: int, workers: int, backend: str, bar):
-    """Every seed block on its thread; returns ``(evaluated steps, metrics (E, 3, S, M) in heads order)``."""
-    stop, lock = threading.Event(), threading.Lock()
-
-    def tick(n: int) -> None:
-        if bar is not None:
-            with lock:
-                bar.update(n)
-
-    def run(ks: slice):
-        return unlearn_seeds(task, ks, heads, steps, eval_every, backend, stop, tick)
-
-    with single_thread():
-        blocks = map_chunks(run, seed_chunks(len(task.seeds), workers), stop)
-    n_eval = min(len(done) for done, _ in blocks)
+    """All seeds in one loop, the matrix products split over ``workers`` threads; returns ``(evaluated steps,
+    metrics (E, 3, S, M) in heads order)``."""
+    stop = threading.Event()
+    tick = None if bar is None else bar.update
+    with single_thread(), SplitProducts(workers) as products:
+        done, metrics = unlearn_seeds(task, slice(None), heads, steps, eval_every, backend, products, stop, tick)
     if stop.is_set():
-        warnings.warn(f"interrupted: returning the {n_eval} evaluations done so far", stacklevel=3)
-    return blocks[0][0][:n_eval], np.concatenate([m[:n_eval].numpy() for _, m in blocks], axis=2)
+        warnings.warn(f"interrupted: returning the {len(done)} evaluations done so far", stacklevel=3)
+    return done, metrics.numpy()
 
 
 def random_features_experiment(
@@ -189,7 +181,8 @@ def random_features_experiment(
         steps: GD steps of unlearning; eval_every: steps between evaluations (step 0 and the last included).
         task: a prebuilt :func:`make_task` (its gap and seeds win); otherwise ``make_task(input_gap, seeds,
             **task_kwargs)`` (e.g. ``pretrain_steps=2000`` for quick tests).
-        progress: show a tqdm bar. workers: threads, the seeds split between them (``None``: 1).
+        progress: show a tqdm bar. workers: threads for the matrix products, the seeds split between them
+            (``None``: 1); the table does not depend on it.
         backend: ``"chain"`` (autograd through the library's terms to the loss inputs, the model's derivative
             after) or ``"autograd"`` (autograd from :meth:`~npo_lab.losses.Method.loss` to θ; slower); same table.
     Interrupting (Ctrl-C) returns the evaluations done so far, with a warning.

@@ -24,6 +24,7 @@ from npo_lab.losses import LossInputs, Method
 
 from .gradients import ObjectiveGradient, split_fields
 from .logistic import LogitGradient, answer_constants, field_value
+from .parallel import SplitProducts
 from .random_features import GROUP_INPUTS, SyntheticTask
 
 __all__ = ["METRICS", "Heads", "unlearn_seeds"]
@@ -59,14 +60,14 @@ class _Distances:
         return kl.mean(dim=-1)
 
 
-def _evaluator(task: SyntheticTask, ks: slice) -> Callable[[Tensor], Tensor]:
+def _evaluator(task: SyntheticTask, ks: slice, products: SplitProducts) -> Callable[[Tensor], Tensor]:
     """``θ (S, M, F)`` → the three :data:`METRICS` ``(3, S, M)`` on the evaluation sets of seeds ``ks``."""
     pef, per = task.phi_eval_forget[ks].transpose(1, 2), task.phi_eval_retain[ks].transpose(1, 2)
     retr, ref = task.theta_retr[ks].unsqueeze(1), task.theta_ref[ks].unsqueeze(1)  # (S, 1, F)
     to_retr_f, to_retr_r, to_ref_f = _Distances(retr @ pef), _Distances(retr @ per), _Distances(ref @ pef)
 
     def evaluate(theta: Tensor) -> Tensor:
-        zf, zr = torch.bmm(theta, pef), torch.bmm(theta, per)
+        zf, zr = products.bmm(theta, pef), products.bmm(theta, per)
         return torch.stack([to_retr_f(zf), to_retr_r(zr), to_ref_f(zf)])
 
     return evaluate
@@ -81,7 +82,7 @@ def _answers(task: SyntheticTask, ks: slice, groups) -> dict[str, dict[str, Tens
     return out
 
 
-def _chain_step(task: SyntheticTask, ks: slice, heads: Heads):
+def _chain_step(task: SyntheticTask, ks: slice, heads: Heads, products: SplitProducts):
     """The GD step ``θ ← θ − lr · ∇θ`` of ``backend="chain"`` (see the module docstring)."""
     objective = ObjectiveGradient(heads.methods, heads.hypers)
     groups = {g for g, _ in split_fields(objective.needs).values()}
@@ -91,10 +92,10 @@ def _chain_step(task: SyntheticTask, ks: slice, heads: Heads):
     phi_t = {s: p.transpose(1, 2) for s, p in phi.items()}
 
     def step(theta: Tensor) -> None:
-        z = {s: torch.bmm(theta[:, : heads.rows[s]], phi_t[s]) for s in sets}
+        z = {s: products.bmm(theta[:, : heads.rows[s]], phi_t[s]) for s in sets}
         grad = None
         for s, dz in sorted(grad_z(z).items()):  # "forget" (every head) first
-            g = torch.bmm(dz, phi[s])  # ∂L/∂θ through this set's logits
+            g = products.bmm(dz, phi[s])  # ∂L/∂θ through this set's logits
             if grad is None and g.shape == theta.shape:
                 grad = g
                 continue
@@ -120,7 +121,7 @@ def _split_by_set(method: Method) -> dict[str, Method]:
     return {s: Method(f"{method.name} [{s}]", tuple(terms), method.description) for s, terms in out.items()}
 
 
-def _autograd_step(task: SyntheticTask, ks: slice, heads: Heads):
+def _autograd_step(task: SyntheticTask, ks: slice, heads: Heads, products: SplitProducts):
     """The GD step of ``backend="autograd"``: :meth:`Method.loss` per run and data set, autograd down to θ."""
     parts = [_split_by_set(m) for m in heads.methods]
     needs = {s: split_fields(frozenset().union(*(p[s].needs for p in parts if s in p))) for s in ("forget", "retain")}
@@ -153,16 +154,17 @@ def unlearn_seeds(
     steps: int,
     eval_every: int,
     backend: str,
+    products: SplitProducts,
     stop: threading.Event | None = None,
     tick: Callable[[int], None] | None = None,
 ):
     """Unlearning for seeds ``ks`` and all heads from ``θ_ref``; returns the evaluated steps and the metrics
-    ``(E, 3, S, M)`` (heads in ``heads.order``). ``stop`` ends the loop early; ``tick(n)`` reports steps done."""
-    step = (_chain_step if backend == "chain" else _autograd_step)(task, ks, heads)
-    evaluate = _evaluator(task, ks)
+    ``(E, 3, S, M)`` (heads in ``heads.order``). ``products`` computes the matrix products (split over threads);
+    ``stop`` ends the loop early; ``tick(n)`` reports steps done; Ctrl-C keeps the evaluations done so far."""
+    step = (_chain_step if backend == "chain" else _autograd_step)(task, ks, heads, products)
+    evaluate = _evaluator(task, ks, products)
     theta = task.theta_ref[ks].unsqueeze(1).repeat(1, len(heads.methods), 1)  # (S, M, F)
     done, records = [0], [evaluate(theta)]
-    torch.set_num_threads(1)  # per OS thread: a worker does not inherit the caller's setting
     try:
         with torch.no_grad():
             for t in range(1, steps + 1):
@@ -174,8 +176,7 @@ def unlearn_seeds(
                     records.append(evaluate(theta))
                     if tick is not None:
                         tick((t - done[-2]) * theta.shape[0])
-    except KeyboardInterrupt:  # on the main thread (one seed block): keep the evaluations done so far
-        if stop is None:
-            raise
-        stop.set()
+    except KeyboardInterrupt:
+        if stop is not None:
+            stop.set()
     return done, torch.stack(records)
