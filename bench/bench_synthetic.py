@@ -1,8 +1,9 @@
 """Time of the full Figure-4 experiment (6 methods × 5 seeds × 2000 steps, input gap 1): target ≤ 20 s, stretch ≤ 5 s.
 
-Run: ``.venv/bin/python bench/bench_synthetic.py [--workers 1 2] [--check]``.
+Run: ``.venv/bin/python bench/bench_synthetic.py [--workers 1 2] [--check] [--save CSV]``.
 
-For each ``workers`` value (threads; the seeds are split between them):
+For each ``workers`` value (threads: the pretraining splits the seeds between them, the unlearning its batched
+matrix products):
 
 * **cold**: a fresh, empty ``$NPO_LAB_CACHE`` directory, so the initial and retrained models are trained (20 000
   full-batch GD steps from θ = 0 at lr 0.05, as in the paper) and then the 2000 unlearning steps run with an
