@@ -25,6 +25,11 @@ A run directory (written by :func:`npo_lab.unlearn.unlearn`) holds
 * ``manifest.json`` — the entries this run (or the run it resumed) created. Only they are ever removed again:
   by ``overwrite`` or the checkpoint clean-up; files npo_lab did not write are never deleted.
 
+An experiment that compares several runs (:mod:`npo_lab.experiments`, ``npo-lab demo``) keeps each run in
+``runs/<method>/`` in this format and writes its own ``demo.json`` (configuration, timings) and
+``demo_summary.json`` (per-method evaluations, peaks, steps to collapse) beside them: a different file from a
+run's ``summary.json``.
+
 All files are strict JSON (non-finite numbers are written as ``null``), UTF-8; never pickle.
 :func:`check_output_dir` decides, before any model is loaded, whether a directory may receive a run;
 :func:`load_run` / :func:`load_runs` turn records into ``pandas.DataFrame`` objects (one row per evaluation).

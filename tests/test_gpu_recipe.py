@@ -298,5 +298,7 @@ def test_bench_gpu_user_errors_before_any_work(tmp_path, capsys):
 
     assert main(["bench-gpu", "--tiny", "--steps", "0"]) == 2
     assert main(["bench-gpu", "--tiny", "--out", str(tmp_path / "missing" / "b.json")]) == 2
+    assert main(["bench-gpu", "--tiny", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "npo-lab bench-gpu: error: --steps must be >= 1" in err and "does not exist" in err
+    assert "is a directory" in err

@@ -383,7 +383,7 @@ def plot_utility_vs_step(frames: Mapping, finetuned_utility: float | None, *, ax
         collapsed = [(s, m) for s, m in zip(steps, mus) if mu_ft is not None and m < COLLAPSE_FRACTION * mu_ft]
         if collapsed:
             ax.plot(*collapsed[0], marker="x", markersize=12, mew=2.5, color=line.get_color(), linestyle="none")
-    if mu_ft is not None:
+    if mu_ft:  # no thresholds to draw for a fine-tuned utility of 0 (untrained smoke-size models)
         for frac, label in ((COLLAPSE_FRACTION, "collapse"), (MATCHED_UTILITY_FRACTION, "matched utility")):
             ax.axhline(frac * mu_ft, color="grey", linestyle="--", linewidth=0.8)
             ax.annotate(f"{label} ({frac:.0%} of fine-tuned)", (0, frac * mu_ft), fontsize=8, va="bottom")

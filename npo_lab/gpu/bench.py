@@ -203,9 +203,11 @@ def _check(args) -> None:
     for name, low in (("batch", 1), ("seq", 2), ("steps", 1), ("warmup", 0)):
         if getattr(args, name) < low:
             raise UsageError(f"--{name} must be >= {low}, got {getattr(args, name)}")
-    parent = Path(args.out).expanduser().resolve().parent
-    if not parent.is_dir():
-        raise UsageError(f"--out {args.out!r}: directory {str(parent)!r} does not exist")
+    out = Path(args.out).expanduser()
+    if out.is_dir():
+        raise UsageError(f"--out {args.out!r} is a directory: name the JSON file to write")
+    if not out.resolve().parent.is_dir():
+        raise UsageError(f"--out {args.out!r}: directory {str(out.resolve().parent)!r} does not exist")
 
 
 def run_benchmark(args) -> dict:

@@ -67,23 +67,28 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-class SplitProducts:
-    """``torch.bmm`` with the batch (the seeds) split over ``workers`` threads; one thread: plain ``bmm``.
+def _products(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> None:
+    """``out[k] = a[k] @ b[k]``, one ``mm`` per seed (faster than ``torch.bmm`` for these small float64 blocks)."""
+    for k in range(a.shape[0]):
+        torch.mm(a[k], b[k], out=out[k])
 
-    Use as a context manager (the helper threads end on exit)."""
+
+class SplitProducts:
+    """Batched matrix products ``a (S, m, k) @ b (S, k, n)`` with the batch (the seeds) split over ``workers``
+    threads. Use as a context manager (the helper threads end on exit)."""
 
     def __init__(self, workers: int):
         self.workers = workers
         self._pool = ThreadPoolExecutor(workers - 1, initializer=_one_thread) if workers > 1 else None
 
     def bmm(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """``a (S, m, k) @ b (S, k, n)`` → ``(S, m, n)``."""
-        if self._pool is None or a.shape[0] < 2:
-            return torch.bmm(a, b)
         out = a.new_empty(a.shape[0], a.shape[1], b.shape[2])
+        if self._pool is None or a.shape[0] < 2:
+            _products(a, b, out)
+            return out
         first, *rest = seed_chunks(a.shape[0], self.workers)
-        futures = [self._pool.submit(torch.bmm, a[c], b[c], out=out[c]) for c in rest]
-        torch.bmm(a[first], b[first], out=out[first])
+        futures = [self._pool.submit(_products, a[c], b[c], out[c]) for c in rest]
+        _products(a[first], b[first], out[first])
         for f in futures:
             f.result()
         return out
