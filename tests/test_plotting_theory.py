@@ -145,6 +145,9 @@ def test_band_statistics_numbers():
     assert sd.loc[0, "center"] == pytest.approx(35 / 3) and sd.loc[0, "lo"] < 0  # why mean ± sd is for linear axes
     iqr = band_statistics(df, "v", band="iqr")
     np.testing.assert_allclose(iqr.loc[0], [2.0, 1.5, 17.0])
+    both = band_statistics(pd.concat([df.assign(m="a"), df.assign(m="b", v=2 * df.v)]), "v", by="m", band="gsd")
+    np.testing.assert_allclose(both.loc["a"].to_numpy(), g.to_numpy())  # one group per (m, step)
+    np.testing.assert_allclose(both.loc["b"].to_numpy(), 2 * g.to_numpy())
     with pytest.raises(ValueError, match="linear axes"):
         band_statistics(df, "v", band="sd", log_y=True)
     with pytest.raises(ValueError, match="band must be one of"):

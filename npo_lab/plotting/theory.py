@@ -199,10 +199,10 @@ def _check_df(df: pd.DataFrame, cols: Sequence[str]) -> None:
 
 
 def band_statistics(
-    df: pd.DataFrame, metric: str, *, x: str = "step", band: str = "gsd", log_y: bool = False
+    df: pd.DataFrame, metric: str, *, x: str = "step", by: str | None = None, band: str = "gsd", log_y: bool = False
 ) -> pd.DataFrame:
-    """Centre line and band of ``metric`` over the rows (seeds) sharing an ``x`` value: columns
-    ``center, lo, hi``, indexed by ``x``.
+    """Centre line and band of ``metric`` over the rows (seeds) sharing an ``x`` value (and a ``by`` value, e.g.
+    the method): columns ``center, lo, hi``, indexed by ``x`` (or by ``(by, x)``).
 
     * ``"gsd"``: ``exp(μ)`` and ``exp(μ ∓ s)``, μ and s the mean and (population) sd of ``log metric`` — the
       geometric mean ×/÷ the geometric sd, symmetric on a log axis and never below 0;
@@ -215,11 +215,13 @@ def band_statistics(
         raise ValueError(f"band must be one of {', '.join(BANDS)}, got {band!r}")
     if band == "sd" and log_y:
         raise ValueError("band='sd' (mean ± sd) is for linear axes; use 'gsd' or 'iqr' with log_y=True")
-    _check_df(df, [x, metric])
+    keys = [x] if by is None else [by, x]
+    _check_df(df, [*keys, metric])
     v = df[metric].to_numpy(dtype=np.float64)
     if log_y or band == "gsd":
         v = _positive(v, np.nanmax(np.abs(v), initial=0.0))
-    g = pd.Series(np.log(v) if band == "gsd" else v, index=df[x].to_numpy()).dropna().groupby(level=0)
+    index = pd.MultiIndex.from_frame(df[keys]) if by is not None else pd.Index(df[x])
+    g = pd.Series(np.log(v) if band == "gsd" else v, index=index).dropna().groupby(level=list(range(len(keys))))
     if band == "gsd":
         mu, s = g.mean(), g.std(ddof=0).fillna(0.0)
         return pd.DataFrame({"center": np.exp(mu), "lo": np.exp(mu - s), "hi": np.exp(mu + s)})
@@ -254,8 +256,11 @@ def plot_band(
     ax = _ax(ax)
     labels = list(dict.fromkeys(df[hue]))
     colors = dict(colors or label_colors(labels))
+    stats = band_statistics(df, metric, x=x, by=hue, band=band, log_y=log_y)
     for lab in labels:
-        st = band_statistics(df[df[hue] == lab], metric, x=x, band=band, log_y=log_y)
+        if lab not in stats.index.get_level_values(0):
+            continue  # no value to draw (all non-positive on a log axis)
+        st = stats.loc[lab]
         c = colors.get(lab, method_color(lab))
         ax.plot(st.index, st["center"], color=c, lw=2, label=lab)
         ax.fill_between(st.index, st["lo"], st["hi"], color=c, alpha=0.18, lw=0)
