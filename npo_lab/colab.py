@@ -36,7 +36,7 @@ def repo_url(pyproject: str | Path | None = None) -> str:
     if path.is_file():
         m = _URL_LINE.search(path.read_text(encoding="utf-8"))
         if not m:
-            raise ValueError(f"{path} has no [project.urls] Repository = \"...\" line")
+            raise ValueError(f'{path} has no [project.urls] Repository = "..." line')
         return m.group(2).rstrip("/")
     from importlib.metadata import metadata
 

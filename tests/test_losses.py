@@ -10,8 +10,8 @@ import torch.nn.functional as F
 
 from npo_lab import losses as L
 from npo_lab.losses import (
-    LossInputs,
     METHODS,
+    LossInputs,
     dpo_loss,
     ga_loss,
     get_method,
@@ -226,17 +226,19 @@ def test_registry_has_the_paper_names():
 def _inputs(B=4):
     g = torch.Generator().manual_seed(2)
     r = lambda: -torch.rand(B, generator=g) * 30 - 1  # noqa: E731
-    return LossInputs(**{
-        "forget_logp": r(),
-        "forget_ref_logp": r(),
-        "forget_n_tokens": torch.full((B,), 20),
-        "retain_logp": r(),
-        "retain_n_tokens": torch.full((B,), 15),
-        "idk_logp": r(),
-        "idk_ref_logp": r(),
-        "idk_n_tokens": torch.full((B,), 8),
-        "retain_kl": torch.rand(B, generator=g),
-    })
+    return LossInputs(
+        **{
+            "forget_logp": r(),
+            "forget_ref_logp": r(),
+            "forget_n_tokens": torch.full((B,), 20),
+            "retain_logp": r(),
+            "retain_n_tokens": torch.full((B,), 15),
+            "idk_logp": r(),
+            "idk_ref_logp": r(),
+            "idk_n_tokens": torch.full((B,), 8),
+            "retain_kl": torch.rand(B, generator=g),
+        }
+    )
 
 
 def test_methods_are_weighted_sums_of_terms():
@@ -250,9 +252,7 @@ def test_methods_are_weighted_sums_of_terms():
     total, _ = get_method("GA+KL").loss(i, beta=beta, alpha=alpha)
     torch.testing.assert_close(total, ga_loss(i.forget_logp, i.forget_n_tokens) + alpha * i.retain_kl)
     total, _ = get_method("DPO").loss(i, beta=beta, alpha=alpha)
-    torch.testing.assert_close(
-        total, dpo_loss(i.idk_logp, i.forget_logp, i.idk_ref_logp, i.forget_ref_logp, beta)
-    )
+    torch.testing.assert_close(total, dpo_loss(i.idk_logp, i.forget_logp, i.idk_ref_logp, i.forget_ref_logp, beta))
     total, _ = get_method("IDK+RT").loss(i, beta=beta, alpha=alpha)
     torch.testing.assert_close(total, nll_loss(i.idk_logp, i.idk_n_tokens) + alpha * rt)
     for name in PAPER_NAMES:
@@ -334,8 +334,18 @@ def test_bad_alpha_and_gamma():
 
 
 def test_public_api_listed():
-    for name in ["sequence_logprob", "ga_loss", "nll_loss", "npo_loss", "npo_weight", "dpo_loss", "simnpo_loss",
-                 "kl_to_ref", "METHODS", "get_method"]:
+    for name in [
+        "sequence_logprob",
+        "ga_loss",
+        "nll_loss",
+        "npo_loss",
+        "npo_weight",
+        "dpo_loss",
+        "simnpo_loss",
+        "kl_to_ref",
+        "METHODS",
+        "get_method",
+    ]:
         assert name in L.__all__
 
 
@@ -358,7 +368,9 @@ def test_ga_and_retain_nll_are_batch_token_means_like_outputs_loss():
     _, parts = get_method("GA").loss(x, ga_reduction="sum")
     torch.testing.assert_close(parts["ga"], torch.tensor([-6.0, -2.0]))
     # NPO keeps per-sequence sums
-    _, parts = get_method("NPO").loss(LossInputs(forget_logp=torch.tensor([-6.0]), forget_ref_logp=torch.tensor([-6.0])))
+    _, parts = get_method("NPO").loss(
+        LossInputs(forget_logp=torch.tensor([-6.0]), forget_ref_logp=torch.tensor([-6.0]))
+    )
     assert parts["npo"].item() == pytest.approx(2 / 0.1 * math.log(2))
 
 
