@@ -67,6 +67,20 @@ def test_version_has_one_home():
     assert npo_lab.__version__.count(".") == 2
 
 
+def test_colab_links_command_checks_and_rewrites_a_fork(tmp_path, capsys):
+    from npo_lab.cli import main
+
+    assert main(["colab-links", "--check", "--root", str(ROOT)]) == 0
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks", ignore=_IGNORE)
+    assert main(["colab-links", "--repo", "someone/npo_lab-fork", "--root", str(tmp_path)]) == 0
+    assert main(["colab-links", "--check", "--root", str(tmp_path)]) == 0
+    assert 'Repository = "https://github.com/someone/npo_lab-fork"' in (tmp_path / "pyproject.toml").read_text()
+    assert "github/someone/npo_lab-fork/blob/main/notebooks/" in (tmp_path / "notebooks" / NOTEBOOK).read_text()
+    assert main(["colab-links", "--check", "--root", str(ROOT / "docs")]) == 2  # not a checkout: a usage error
+    assert "no checkout at" in capsys.readouterr().err
+
+
 # --------------------------------------------------------------------------------------------------------------
 # build, install (slow)
 # --------------------------------------------------------------------------------------------------------------
