@@ -1293,11 +1293,6 @@ def test_bench_gpu_cli_refuses_bad_settings_before_benchmarking(tmp_path, capsys
     assert_refused(["bench-gpu", "--tiny", *extra], capsys, tmp_path, fragment)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bench-gpu checks only --out's parent: an --out that is a directory fails "
-    "after the whole benchmark (npo_lab/gpu/bench.py _check)",
-)
 def test_bench_gpu_cli_out_that_is_a_directory(tmp_path, capsys, no_benchmark):
     _user_files(tmp_path / "mine")
     assert_refused(["bench-gpu", "--tiny", "--out", tmp_path / "mine"], capsys, tmp_path, "--out")
