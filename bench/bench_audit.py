@@ -4,6 +4,7 @@ Usage (from the repository root, after `make install`):
 
     .venv/bin/python bench/bench_audit.py --seeds 0 1 2          # bundled synthetic authors, the demo's settings
     .venv/bin/python bench/bench_audit.py --smoke                # seconds: small models, few rows
+    .venv/bin/python bench/bench_audit.py --seeds 0 --threads 1  # a shared, loaded machine: one torch thread
 
 For each seed: the demo's mini-TOFU setting (`DemoConfig(seed=s)`: tokenizer, fine-tuned and retain models, cached),
 one unlearning run per method with the demo's hyper-parameters (no evaluation during training), then
@@ -133,8 +134,12 @@ def main(argv=None) -> int:
     p.add_argument("--methods", nargs="+", default=list(DEMO_METHODS))
     p.add_argument("--smoke", action="store_true", help="small models and rows (seconds)")
     p.add_argument("--out", default=None, help="directory for bench_audit.json (default: a temporary one)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = p.parse_args(argv)
     import torch
+
+    if args.threads:  # on a loaded machine, one thread per process avoids OpenMP contention on these tiny models
+        torch.set_num_threads(args.threads)
 
     out = Path(args.out or tempfile.mkdtemp(prefix="bench_audit_"))
     out.mkdir(parents=True, exist_ok=True)

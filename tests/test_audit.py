@@ -298,7 +298,7 @@ def test_audit_models_end_to_end(tiny, tmp_path):
     ref, ft = res["models"]["retain"], res["models"]["finetuned"]
     assert ref["privleak"] == pytest.approx(0.0) and ref["relearn_recovery"] == pytest.approx(0.0)
     assert ref["forget_quality"] == pytest.approx(1.0)
-    for key in ("auc_loss", "auc_zlib", "auc_min_k", "auc_min_k++", "extraction_strength", "quant4_truth_ratio"):
+    for key in ("auc_loss", "auc_zlib", "auc_min_k", "auc_min_k++", "extraction_strength", "quant4_forget_probability"):
         assert 0.0 <= ft[key] <= 1.0
     assert ft["auc"] == ft["auc_min_k++"] and 0 <= ft["paraphrase_rouge"] <= 1
     json.dumps(res, allow_nan=False)

@@ -2,7 +2,7 @@
 tiny model end to end through the CLI and writes a run record. The same code runs under DDP / DeepSpeed on GPUs.
 
 Note: on a CPU machine `accelerate launch --multi_gpu --num_processes 2` (or the config
-configs/accelerate/cpu_2proc.yaml) starts two processes; `--cpu --num_processes 2` silently starts one. The test
+npo_lab/gpu/accelerate/cpu_2proc.yaml) starts two processes; `--cpu --num_processes 2` silently starts one. The test
 checks that the Trainer really saw world size 2.
 """
 
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from npo_lab.gpu import accelerate_config
 from npo_lab.runs import load_run, read_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +55,7 @@ def test_accelerate_two_process_npo_rt_via_cli(tmp_path, launch):
     )
     out = tmp_path / "run"
     if launch == "config_file":
-        how = ["--config_file", str(ROOT / "configs" / "accelerate" / "cpu_2proc.yaml")]
+        how = ["--config_file", str(accelerate_config("cpu_2proc"))]
     else:
         how = [
             "--multi_gpu",

@@ -1,6 +1,6 @@
 """Attacks that try to bring "forgotten" answers back: relearning, quantization, paraphrased questions.
 
-An unlearned model that merely *suppresses* an answer may still hold it. Three cheap probes, each followed by the
+An unlearned model that merely *suppresses* an answer may still hold it. Three cheap probes, each read with the
 forget metrics of TOFU (:mod:`npo_lab.tofu.metrics`: probability ``P̃``, truth ratio, forget quality):
 
 * **relearning** (Hu et al. 2024, arXiv 2406.13356; Lynch et al. 2024, arXiv 2402.16835, Sec. 4): fine-tune a
@@ -10,7 +10,8 @@ forget metrics of TOFU (:mod:`npo_lab.tofu.metrics`: probability ``P̃``, truth 
   held-out probability after relearning minus the relearned retain model's;
 * **quantization** (Zhang et al. 2025, arXiv 2410.16454, Sec. 4): round-to-nearest fake quantization of every
   ``nn.Linear`` weight (:func:`quantize_tensor`, per-group asymmetric min–max, 8 and 4 bits, group 128) — an
-  unlearning update smaller than the rounding step can vanish, restoring the fine-tuned model's answers;
+  unlearning update smaller than the rounding step can vanish, restoring the fine-tuned model's answers (read
+  with the forget probability ``P̃``);
 * **paraphrase probe**: the forget questions reworded (TOFU's ``paraphrased_question``): the probability of the
   original answer and the ROUGE-L recall of the greedy answer.
 """
@@ -161,12 +162,21 @@ def relearned_copy(model, tokenizer, rows: Sequence, **kwargs):
 def forget_log(model, tokenizer, rows: Sequence, *, template="qa", max_length: int = 256, batch_size: int = 16):
     """A TOFU eval log with only the forget section, for eval ``rows`` (``answer``, ``paraphrased_answer``,
     ``perturbed_answer``): per-row losses of every answer, no generation
-    (:func:`npo_lab.tofu.evaluate.evaluate_rows` with ``generate=False``)."""
+    (:func:`npo_lab.tofu.evaluate.evaluate_rows` with ``generate=False``). ``batch_size`` counts sequences: a
+    pass scores ``max(1, batch_size // (2 + K))`` questions with their ``2 + K`` answers."""
     from ..tofu.evaluate import evaluate_rows
     from ..tofu.logs import section_key
 
+    rows = list(rows)
+    k = len(rows[0].get("perturbed_answer") or []) if rows else 0
     sec = evaluate_rows(
-        model, tokenizer, list(rows), template=template, batch_size=batch_size, max_length=max_length, generate=False
+        model,
+        tokenizer,
+        rows,
+        template=template,
+        batch_size=max(1, int(batch_size) // (2 + k)),
+        max_length=max_length,
+        generate=False,
     )
     return {section_key("forget"): sec}
 

@@ -13,8 +13,8 @@ flat dict of numbers (``None`` where an audit was not run):
 * ``relearn_forget_probability``, ``relearn_truth_ratio``, ``relearn_forget_quality`` on the held-out half after
   relearning, against the relearned retain model, and ``relearn_recovery`` = this probability minus the
   relearned retain model's;
-* ``quant<b>_forget_probability``, ``quant<b>_truth_ratio``, ``quant<b>_forget_quality`` (vs the unquantized
-  retain model) and ``quant<b>_retain_probability`` for each bit width ``b``;
+* ``quant<b>_forget_probability`` and ``quant<b>_retain_probability`` for each bit width ``b`` (the answers'
+  probability only: one pass per set keeps the attack cheap);
 * ``paraphrase_probability``, ``paraphrase_rouge``.
 
 ``pandas.DataFrame(result["models"]).T`` (or :func:`audit_table`) reads the result: one row per model.
@@ -212,7 +212,8 @@ def _run_stage(stage, model, tokenizer, data: AuditData, cfg: AuditConfig, ref: 
     elif stage == "forget":
         art["forget_log"] = log = forget_log(model, tokenizer, data.forget, **kw)
         out.update(forget_metrics(log, ref["forget_log"]))
-        out.update(_retain_probability(model, tokenizer, data, kw))
+        if data.retain:
+            out["retain_probability"] = _probability(model, tokenizer, _retain_subset(data), kw)
     elif stage == "relearning":
         train, held_out = split_halves(data.forget, cfg.seed)
         m = relearned_copy(
@@ -234,10 +235,16 @@ def _run_stage(stage, model, tokenizer, data: AuditData, cfg: AuditConfig, ref: 
         ref_prob = forget_metrics(ref["relearn_log"])["forget_probability"]
         out["relearn_recovery"] = res["forget_probability"] - ref_prob
     elif stage == "quantization":
-        out.update(_quantization(model, tokenizer, data, cfg, ref, art, kw))
+        out.update(_quantization(model, tokenizer, data, cfg, kw))
     elif stage == "paraphrase":
         out.update(paraphrase_probe(model, tokenizer, data.forget, generate=cfg.generate, **kw))
     return out
+
+
+def _probability(model, tokenizer, rows, kw) -> float:
+    from ..scoring import score_answers
+
+    return float(score_answers(model, tokenizer, rows, **kw).probability().mean())
 
 
 def _retain_subset(data: AuditData) -> list[dict]:
@@ -245,27 +252,14 @@ def _retain_subset(data: AuditData) -> list[dict]:
     return data.retain[:: max(1, len(data.retain) // len(data.forget))][: len(data.forget)]
 
 
-def _retain_probability(model, tokenizer, data: AuditData, kw) -> dict:
-    from ..scoring import score_answers
-
-    rows = _retain_subset(data)
-    if not rows:
-        return {}
-    return {"retain_probability": float(score_answers(model, tokenizer, rows, **kw).probability().mean())}
-
-
-def _quantization(model, tokenizer, data, cfg, ref, art, kw) -> dict:
-    if "forget_log" not in ref:  # the forget stage was skipped: the reference log is needed all the same
-        art["forget_log"] = forget_log(model, tokenizer, data.forget, **kw)
+def _quantization(model, tokenizer, data: AuditData, cfg: AuditConfig, kw) -> dict:
+    """Forget (and retain) probability of each quantized copy: the answers only, one pass per set."""
     out = {}
     for b in cfg.bits:
         q = quantize_model(model, b, cfg.group_size)
-        res = forget_metrics(forget_log(q, tokenizer, data.forget, **kw), ref["forget_log"])
-        out[f"quant{b}_forget_probability"] = res["forget_probability"]
-        out[f"quant{b}_truth_ratio"] = res["forget_truth_ratio"]
-        out[f"quant{b}_forget_quality"] = res["forget_quality"]
-        for key, value in _retain_probability(q, tokenizer, data, kw).items():
-            out[f"quant{b}_{key}"] = value
+        out[f"quant{b}_forget_probability"] = _probability(q, tokenizer, data.forget, kw)
+        if data.retain:
+            out[f"quant{b}_retain_probability"] = _probability(q, tokenizer, _retain_subset(data), kw)
         del q
     return out
 

@@ -6,7 +6,7 @@ data come from. Settings, data, the retain log and ``--out`` (new, ``--resume`` 
 terminal (a log file, CI) there are no progress bars: one line per stage and one every 10 seconds of training, on
 stderr.
 
-Several processes: ``accelerate launch --config_file configs/accelerate/ddp.yaml -m npo_lab.cli unlearn ...``.
+Several processes: ``accelerate launch --config_file npo_lab/gpu/accelerate/ddp.yaml -m npo_lab.cli unlearn ...``.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@
 * **finalise** saves the model if asked, removes this run's checkpoints, writes ``summary.json``.
 
 The run record is described in :mod:`npo_lab.runs`. Several GPUs: the same through the command line,
-``accelerate launch --config_file configs/accelerate/ddp.yaml -m npo_lab.cli unlearn ...``.
+``accelerate launch --config_file npo_lab/gpu/accelerate/ddp.yaml -m npo_lab.cli unlearn ...``.
 """
 
 from __future__ import annotations
