@@ -29,6 +29,7 @@ import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from functools import cached_property
 
 import torch
 import torch.nn.functional as F
@@ -322,12 +323,12 @@ class Term:
     fn: Callable[..., Tensor]
     doc: str
 
-    @property
+    @cached_property
     def inputs(self) -> tuple[str, ...]:
         params = inspect.signature(self.fn).parameters.values()
         return tuple(p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD)
 
-    @property
+    @cached_property
     def hyper(self) -> tuple[str, ...]:
         params = inspect.signature(self.fn).parameters.values()
         return tuple(p.name for p in params if p.kind is p.KEYWORD_ONLY)
