@@ -157,7 +157,10 @@ def main(argv=None) -> int:
                 flush=True,
             )
     summary, text = summarise(runs)
-    print(f"\nmean ± sd over seeds {args.seeds} (forget-vs-holdout AUC and privleak: min-k++)\n{text}")
+    print(f"\nmean ± sd over seeds {args.seeds} (auc: min-k++, privleak: min-k)\n{text}")
+    for name in ("finetuned", "retain"):
+        aucs = {a: _mean_sd([r["all"][name][f"auc_{a}"] for r in runs]) for a in ("loss", "zlib", "min_k", "min_k++")}
+        print(f"{name} forget-vs-holdout AUC by attack: {aucs}")
     print("\ntargets:", json.dumps(summary["targets"]))
     print("audit seconds per seed:", [round(r["audit_seconds"], 1) for r in runs], "(the machine may be shared)")
     path = out / "bench_audit.json"

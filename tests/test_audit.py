@@ -300,7 +300,8 @@ def test_audit_models_end_to_end(tiny, tmp_path):
     assert ref["forget_quality"] == pytest.approx(1.0)
     for key in ("auc_loss", "auc_zlib", "auc_min_k", "auc_min_k++", "extraction_strength", "quant4_forget_probability"):
         assert 0.0 <= ft[key] <= 1.0
-    assert ft["auc"] == ft["auc_min_k++"] and 0 <= ft["paraphrase_rouge"] <= 1
+    assert ft["auc"] == ft["auc_min_k++"] and ft["privleak"] == ft["privleak_min_k"]
+    assert 0 <= ft["paraphrase_rouge"] <= 1
     json.dumps(res, allow_nan=False)
     table = audit_table(res)
     assert list(table.index) == ["retain", "finetuned"] and "relearn_recovery" in table.columns
@@ -315,6 +316,8 @@ def test_audit_config_validation():
         AuditConfig(bits=(1,))
     with pytest.raises(ValueError, match="attack"):
         AuditConfig(attack="gradnorm")
+    with pytest.raises(ValueError, match="privleak_attack"):
+        AuditConfig(privleak_attack="ref")
     assert AuditConfig(bits=[4]).to_dict()["bits"] == [4]
 
 

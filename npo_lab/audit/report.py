@@ -5,8 +5,9 @@ target of unlearning) on three sets of rows (:class:`AuditData`): the forget eva
 perturbed answers, and paraphrased questions), holdout rows (authors no model saw) and retain rows. Per model, a
 flat dict of numbers (``None`` where an audit was not run):
 
-* ``auc_<attack>`` / ``privleak_<attack>`` for each attack of :mod:`npo_lab.audit.mia`, and ``auc`` /
-  ``privleak`` of the headline attack (:attr:`AuditConfig.attack`; open-unlearning's ``privleak`` uses min-k);
+* ``auc_<attack>`` / ``privleak_<attack>`` for each attack of :mod:`npo_lab.audit.mia`; ``auc`` is the AUC of
+  :attr:`AuditConfig.attack` (min-k++) and ``privleak`` that of :attr:`AuditConfig.privleak_attack` (min-k, as
+  open-unlearning computes MUSE's privleak on TOFU: ``configs/eval/tofu_metrics/privleak.yaml``);
 * ``exact_memorization``, ``extraction_strength`` (:mod:`npo_lab.audit.memorization`);
 * ``forget_probability``, ``forget_truth_ratio``, ``forget_quality`` (TOFU, vs the retain model) and
   ``retain_probability`` (as many retain rows as forget rows, spread over the retain authors);
@@ -68,7 +69,8 @@ class AuditConfig:
 
     audits: tuple[str, ...] = AUDITS  # which audits run
     k: float = 0.4  # fraction of tokens of min-k % / min-k++ (open-unlearning's TOFU setting)
-    attack: str = "min_k++"  # the headline attack of ``auc`` / ``privleak``
+    attack: str = "min_k++"  # the attack of the headline ``auc``
+    privleak_attack: str = "min_k"  # the attack of the headline ``privleak`` (open-unlearning's choice)
     relearn_steps: int = 8  # AdamW steps of the relearning attack
     relearn_learning_rate: float = 1e-3
     relearn_batch_size: int = 8
@@ -87,8 +89,9 @@ class AuditConfig:
         bad = [a for a in self.audits if a not in AUDITS]
         if bad or not self.audits:
             raise ValueError(f"audits must be a non-empty subset of {', '.join(AUDITS)}; got {list(self.audits)}")
-        if self.attack not in ATTACKS:
-            raise ValueError(f"attack must be one of {', '.join(ATTACKS)}; got {self.attack!r}")
+        for name in ("attack", "privleak_attack"):
+            if getattr(self, name) not in ATTACKS:
+                raise ValueError(f"{name} must be one of {', '.join(ATTACKS)}; got {getattr(self, name)!r}")
         if not isinstance(self.k, (int, float)) or isinstance(self.k, bool) or not 0 < self.k <= 1:
             raise ValueError(f"k must be a fraction in (0, 1], got {self.k!r}")
         if not self.relearn_learning_rate > 0:
@@ -208,7 +211,7 @@ def _run_stage(stage, model, tokenizer, data: AuditData, cfg: AuditConfig, ref: 
             art["aucs"] = aucs = mia_aucs(stats, answer_stats(model, tokenizer, data.holdout, **kw), cfg.k)
             for a in ATTACKS:
                 out[f"auc_{a}"], out[f"privleak_{a}"] = aucs[a], privleak(aucs[a], ref["aucs"][a])
-            out["auc"], out["privleak"] = out[f"auc_{cfg.attack}"], out[f"privleak_{cfg.attack}"]
+            out["auc"], out["privleak"] = out[f"auc_{cfg.attack}"], out[f"privleak_{cfg.privleak_attack}"]
     elif stage == "forget":
         art["forget_log"] = log = forget_log(model, tokenizer, data.forget, **kw)
         out.update(forget_metrics(log, ref["forget_log"]))

@@ -48,7 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--forget", default="forget10", choices=FORGET_SPLITS, help="forget split (default forget10)")
     parser.add_argument("--template", default=None, choices=list(TEMPLATES), help="prompt template (default: guessed)")
     parser.add_argument("--audits", nargs="+", default=list(AUDITS), choices=AUDITS, help="audits to run (all)")
-    parser.add_argument("--attack", default=d.attack, choices=ATTACKS, help=f"headline MIA (default {d.attack})")
+    parser.add_argument("--attack", default=d.attack, choices=ATTACKS, help=f"MIA of 'auc' (default {d.attack})")
+    parser.add_argument(
+        "--privleak-attack", default=d.privleak_attack, choices=ATTACKS, help=f"MIA of 'privleak' ({d.privleak_attack})"
+    )
     parser.add_argument("--max-rows", type=_positive_int, default=None, metavar="N", help="rows per set (all)")
     parser.add_argument("--relearn-steps", type=_positive_int, default=d.relearn_steps, metavar="K")
     parser.add_argument("--relearn-lr", type=float, default=d.relearn_learning_rate, metavar="LR")
@@ -155,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = AuditConfig(
         audits=tuple(args.audits),
         attack=args.attack,
+        privleak_attack=args.privleak_attack,
         relearn_steps=args.relearn_steps,
         relearn_learning_rate=args.relearn_lr,
         relearn_batch_size=args.relearn_batch_size,
