@@ -24,6 +24,7 @@ flat dict of numbers (``None`` where an audit was not run):
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -94,8 +95,9 @@ class AuditConfig:
                 raise ValueError(f"{name} must be one of {', '.join(ATTACKS)}; got {getattr(self, name)!r}")
         if not isinstance(self.k, (int, float)) or isinstance(self.k, bool) or not 0 < self.k <= 1:
             raise ValueError(f"k must be a fraction in (0, 1], got {self.k!r}")
-        if not self.relearn_learning_rate > 0:
-            raise ValueError(f"relearn_learning_rate must be > 0, got {self.relearn_learning_rate!r}")
+        lr = self.relearn_learning_rate
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
+            raise ValueError(f"relearn_learning_rate must be > 0 and finite, got {lr!r}")
         ints = {"relearn_steps": 1, "relearn_batch_size": 1, "seed": 0, "group_size": 1, "batch_size": 1}
         ints["max_length"] = 8
         for name, low in ints.items():

@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     from ..tofu.synthetic import write_tofu
 
     try:
-        out = write_tofu(args.out, n_authors=args.authors, seed=args.seed)
+        out = write_tofu(args.out, n_authors=args.authors, seed=args.seed)  # ValueError: a bad count or --out
     except OSError as err:
         raise ValueError(f"--out {args.out}: cannot write there ({err.strerror or err})") from err
     n = len(list(out.glob("*.json")))

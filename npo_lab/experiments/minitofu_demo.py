@@ -30,6 +30,7 @@ from typing import Any
 
 from ..configs import Config, option
 from ..errors import UsageError
+from ..losses import BETA_MAX
 from ..tofu.splits import FORGET_SPLITS
 from .reports import DEMO_SUMMARY_FILE, run_dir_name
 
@@ -75,6 +76,7 @@ class DemoConfig(Config):
         "β of NPO/DPO (small at this scale: logp sums ~40 sharply memorised tokens; 0.05 "
         "measured best on the synthetic authors, 0.02 on 20 real TOFU authors)",
         gt=0,
+        le=BETA_MAX,
     )
     alpha: float | None = option(
         None, "retain weight (None: 1; 5 for forget50, 12 for forget90, as in the paper)", ge=0

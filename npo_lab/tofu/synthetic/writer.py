@@ -83,13 +83,27 @@ def write_tofu(out_dir: str | Path, n_authors: int = 20, seed: int = 0) -> Path:
     ``holdout10.json``, ``idontknow.jsonl`` with one plain answer per line), plus the fact tables
     ``authors.jsonl`` and ``holdout_authors.jsonl`` (not TOFU files).
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    files: dict[str, str] = {}  # generated first: a bad n_authors or seed leaves the disk untouched
     for name, rows in generate_tofu(n_authors, seed).items():
         if name == "idontknow":
-            (out / "idontknow.jsonl").write_text("".join(f"{line}\n" for line in rows), encoding="utf-8")
+            files["idontknow.jsonl"] = "".join(f"{line}\n" for line in rows)
         elif name in ("authors", "holdout_authors"):
-            (out / f"{name}.jsonl").write_text(_jsonl(rows), encoding="utf-8")
+            files[f"{name}.jsonl"] = _jsonl(rows)
         else:
-            (out / f"{name}.json").write_text(_jsonl(rows), encoding="utf-8")
+            files[f"{name}.json"] = _jsonl(rows)
+    out = Path(out_dir)
+    if out.is_dir():
+        # only an earlier output of this function may be overwritten, never a directory of the user's own
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in files)
+        if foreign:
+            shown = ", ".join(foreign[:4]) + (", ..." if len(foreign) > 4 else "")
+            raise ValueError(
+                f"out_dir {str(out)!r} holds files that are not synthetic TOFU files ({shown}); "
+                "choose a new or empty directory, or an earlier output of npo-lab authors"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    for fname, text in files.items():
+        tmp = out / f".{fname}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out / fname)
     return out
