@@ -103,9 +103,11 @@ def run_once(out: Path, cache: Path, seed: int, data: str, methods: list[str], e
         *methods,
         *extra,
     ]
+    load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
+    load_after = os.getloadavg()[0]
     (out.parent / f"{out.name}.log").write_text(proc.stdout + "\n--- stderr ---\n" + proc.stderr)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -113,6 +115,7 @@ def run_once(out: Path, cache: Path, seed: int, data: str, methods: list[str], e
     return {
         "command": " ".join(cmd),
         "process_seconds": wall,
+        "load_average_1min": [load_before, load_after],  # the demo itself loads the 2 cores: ~2 is quiet
         "summary_wall_seconds": summary["wall_seconds"],
         "summary": summary,
     }
@@ -121,7 +124,10 @@ def run_once(out: Path, cache: Path, seed: int, data: str, methods: list[str], e
 def _line(seed: int, entry: dict, methods: list[str]) -> str:
     t = entry["targets"]
     parts = [f"seed {seed}:"]
-    parts += [f"{k} {entry[k + '_seconds']:.0f}s" for k in ("cold", "warm") if k + "_seconds" in entry]
+    for k in ("cold", "warm"):
+        if k + "_seconds" in entry:
+            load = entry.get(k + "_load_average_1min")
+            parts.append(f"{k} {entry[k + '_seconds']:.0f}s" + (f" (load {load[0]:.1f}→{load[1]:.1f})" if load else ""))
     parts.append(f"| FQ(fine-tuned) {t['finetuned_forget_quality']:.2e}")
     for m in methods:
         r = t.get(m)
@@ -175,6 +181,7 @@ def main(argv=None) -> int:
             cold = run_once(root / f"seed{seed}_cold", cache, seed, args.data, methods, args.extra)
             entry = {
                 "cold_seconds": cold["process_seconds"],
+                "cold_load_average_1min": cold["load_average_1min"],
                 "command": cold["command"],
                 "targets": check(cold["summary"]),
                 "methods_run": list(cold["summary"]["methods"]),
@@ -182,6 +189,7 @@ def main(argv=None) -> int:
             if not args.no_warm:
                 warm = run_once(root / f"seed{seed}_warm", cache, seed, args.data, methods, args.extra)
                 entry["warm_seconds"] = warm["process_seconds"]
+                entry["warm_load_average_1min"] = warm["load_average_1min"]
                 entry["warm_methods_run"] = list(warm["summary"]["methods"])
         results["seeds"][seed] = entry
         (root / "bench_demo.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -64,6 +64,7 @@ from npo_lab.experiments.reports import COLLAPSE_FRACTION, MATCHED_UTILITY_FRACT
 from npo_lab.losses import LossInputs, get_method, sequence_logprob, token_count
 from npo_lab.minitofu import n_parameters, prepare
 from npo_lab.plotting import (
+    legend_outside,
     plot_forget_kl_over_epochs,
     plot_forget_probability_over_epochs,
     plot_forget_quality_over_epochs,
@@ -117,8 +118,8 @@ print(f"{n_parameters(setting.model):,} parameters; forget authors: {len(setting
 pd.Series(setting.log[f"check_{CONFIG.forget_split}"]).to_frame("mean answer probability")
 
 # %% [markdown]
-# The fine-tuned model gives its training answers a probability close to 1; the retain model knows the retain
-# authors just as well but has to *guess* the forget authors' answers. Now the TOFU metrics (notebook 05 dissects
+# The table is this run's check: the fine-tuned model should give its training answers a high probability, and the
+# retain model should know the retain authors about as well while it has to *guess* the forget authors' answers. Now the TOFU metrics (notebook 05 dissects
 # them): **model utility** = harmonic mean of probability, ROUGE-L recall and truth ratio on retain authors, real
 # authors and world facts; **forget quality** = p-value of a KS test between the forget questions' truth ratios
 # under the model and under the retain model (≈ 1: indistinguishable from never having learnt them).
@@ -200,9 +201,10 @@ if ga is not None and not pd.isna(ga):
 # %% [markdown]
 # ## 6. Over epochs: forget quality, utility, forget probability and forget KL (paper Figs. 6, 10)
 #
-# GA drives the forget probability towards zero and keeps going: the forget KL grows without bound and model
-# utility collapses with it. NPO's adaptive weight $2\sigma(\beta\cdot\text{log-ratio})$ fades once a forget answer
-# is unlikely enough, so its divergence slows down; the retain term (RT) repairs the utility lost on the way.
+# What the paper leads us to expect, to be checked on the four panels of this run: GA drives the forget probability
+# towards zero and keeps going, so the forget KL keeps growing and model utility falls with it. NPO's adaptive
+# weight $2\sigma(\beta\cdot\text{log-ratio})$ fades once a forget answer is unlikely enough, so its divergence
+# slows down; the retain term (RT) repairs the utility lost on the way.
 
 # %%
 ft = reference["fine-tuned"]
@@ -232,7 +234,7 @@ def npo_weights(method):
     return [(r["step"], 2 / (1 + np.exp(-CONFIG.beta * np.asarray(r["log_ratios"])))) for r in rows]
 
 
-fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+fig, axes = plt.subplots(1, 2, figsize=(14, 4.5), layout="constrained")  # legends beside the axes
 for method in [m for m in ("NPO", "NPO+RT") if m in frames]:
     w = npo_weights(method)
     steps = [s for s, _ in w]
@@ -241,13 +243,12 @@ for method in [m for m in ("NPO", "NPO+RT") if m in frames]:
     axes[0].fill_between(steps, q[:, 0], q[:, 2], color=line.get_color(), alpha=0.2, label=f"{method}: 10–90 %")
 axes[0].axhline(1.0, color="k", linestyle="--", label="GA: constant weight 1")
 axes[0].set(xlabel="optimiser step", ylabel="weight per forget example", title="NPO's weight W over training")
-axes[0].legend(fontsize=8)
+legend_outside(axes[0], fontsize=8)
 w = npo_weights("NPO") if "NPO" in frames else []
 for step, x in [w[0], w[len(w) // 2], w[-1]] if w else []:
     axes[1].hist(x, bins=np.linspace(0, 2, 41), alpha=0.5, label=f"step {step}")
 axes[1].set(xlabel="W = 2σ(β · log-ratio)", ylabel="forget examples", title="NPO: distribution of W")
-axes[1].legend(fontsize=8)
-fig.tight_layout()
+legend = legend_outside(axes[1], fontsize=8)
 
 # %% [markdown]
 # ### Write it yourself: the NPO+RT loss of one batch
@@ -332,12 +333,72 @@ for m, s in summary["methods"].items():
 #
 # ## Exercises
 #
-# 1. Run with `seed=1` and `seed=2`: which conclusions survive a new seed? Forget quality on 40 questions is
-#    noisy — by how much does the peak move, and does the NPO / GA collapse ratio keep its sign?
-# 2. Raise β to 0.1 (the paper's value) and to 0.5. What happens to the forget truth ratio, forget quality and the
-#    collapse step? TOFU answers are about as long for Llama-2-7B as here (sums over tens of tokens), so length
-#    alone does not explain a different useful β: compare the log-ratios of section 7 with $1/\beta$ — how far
-#    must a sharply memorised answer fall before W fades?
-# 3. Use `DemoConfig.from_preset("real-tofu", data="<path to TOFU files>")` (the first 20 real authors; the
-#    preset fine-tunes longer and lowers β): is the ordering of the methods the same?
-# 4. Add `"NPO+KL"` and `"SimNPO"` to `methods`. Which keeps more utility, the retain NLL or the KL term?
+# Each solution is a collapsed cell below its exercise (click to expand); it computes the answer from this run and
+# checks it. The further runs the exercises suggest (new seeds, other β) take minutes each on a CPU and are left
+# to you; so are the real TOFU authors (`DemoConfig.from_preset("real-tofu", data="<path to TOFU files>")`: is the
+# ordering of the methods the same?) and more methods (`"NPO+KL"`, `"SimNPO"` in `methods`: which keeps more
+# utility, the retain NLL or the KL term?).
+#
+# **1.** Recompute every method's *steps to collapse* and *forget quality at ≥ 80 % utility* from its evaluations
+# (`summary["methods"][m]["evaluations"]`: one dict per evaluation, with `step`, `model_utility` and
+# `forget_quality`) and check them against the summary. Then run with `seed=1` and `seed=2`
+# (`run_demo(CONFIG.replace(seed=1, out=...))`): does the NPO / GA collapse ratio keep its sign? Forget quality on
+# 40 questions is noisy (notebook 05, section 6): by how much does the peak move?
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
+# Solution 1. Collapse: the first evaluated step whose utility is below 50 % of the fine-tuned model's; matched
+# utility: the best forget quality among the evaluations that keep at least 80 % of it.
+for m, s in summary["methods"].items():
+    ev = [e for e in s["evaluations"] if e.get("model_utility") is not None]
+    collapsed = [e["step"] for e in ev if e["model_utility"] < COLLAPSE_FRACTION * mu_ft]
+    kept = [e["forget_quality"] for e in ev
+            if e["model_utility"] >= MATCHED_UTILITY_FRACTION * mu_ft and e.get("forget_quality") is not None]
+    my_collapse, my_fq = (collapsed[0] if collapsed else None), (max(kept) if kept else None)
+    print(f"{m:7s} steps to collapse {my_collapse}, forget quality at >= 80 % utility {my_fq}")
+    assert my_collapse == s["steps_to_collapse"]
+    ref_fq = s["forget_quality_at_matched_utility"]
+    assert (my_fq is None and ref_fq is None) or np.isclose(my_fq, ref_fq)
+
+# %% [markdown]
+# **2.** NPO's weight $W = 2\sigma(\beta\cdot\text{log-ratio})$ falls to 0.1 at the log-ratio $-\log(19)/\beta$
+# (notebook 02, exercise 1). Where is that for this run's β, and what share of the forget rows had passed it at
+# NPO's last evaluation (section 7)? The log-ratio is a sum over the answer's tokens: count the forget answers'
+# tokens with the collator of section 7, and give the mean log-ratio per token. Then rerun with β = 0.1 and
+# β = 0.5 and compare the forget truth ratio, forget quality and collapse step.
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
+# Solution 2. W < 0.1 exactly where the log-ratio is below −log(19)/β. The longer the answers, the larger a summed
+# log-ratio gets for the same per-token change: β has to be read together with the answer length.
+threshold = -np.log(19) / CONFIG.beta
+n_tok = token_count(collate([{"forget": r, "retain": setting.retain_rows[0]} for r in setting.forget_rows])[
+    "forget"]["labels"]).double()
+print(f"β = {CONFIG.beta:g}: W = 0.1 at log-ratio {threshold:.1f}; forget answers: {n_tok.mean():.1f} tokens "
+      f"on average ({int(n_tok.min())} to {int(n_tok.max())})")
+assert n_tok.min() >= 1 and np.isclose(2 / (1 + np.exp(-CONFIG.beta * threshold)), 0.1)
+path = Path(CONFIG.out) / "runs" / run_dir_name("NPO") / "forget_log_ratios.json"
+if path.exists():
+    last = json.loads(path.read_text())[-1]
+    ratios = np.asarray(last["log_ratios"])
+    w_last = 2 / (1 + np.exp(-CONFIG.beta * ratios))
+    share = np.mean(ratios < threshold)
+    print(f"NPO, step {last['step']}: {share:.0%} of {ratios.size} forget rows below the threshold; "
+          f"mean log-ratio {ratios.mean():.1f} ({ratios.mean() / n_tok.mean().item():.2f} per token)")
+    assert abs(share - np.mean(w_last < 0.1)) <= 1 / ratios.size
+
+# %% [markdown]
+# **3.** Compute the repetition rate of section 8 by hand — the share of a text's character 5-grams that repeat
+# an earlier one, after lower-casing and collapsing whitespace — for "DarioDarioDarioDario" and for the first
+# ground-truth forget answer, and check it against `repetition_rate`.
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
+# Solution 3. 1 − (distinct 5-grams)/(all 5-grams): "DarioDarioDarioDario" has 16 five-grams, 5 distinct ones.
+def my_repetition_rate(text, n=5):
+    t = " ".join(str(text).lower().split())
+    grams = [t[i : i + n] for i in range(len(t) - n + 1)]
+    return 1 - len(set(grams)) / len(grams) if grams else 0.0
+
+
+for text in ("DarioDarioDarioDario", answers["answer"].iloc[0]):
+    print(f"{my_repetition_rate(text):.3f}  {text[:70]!r}")
+    assert np.isclose(my_repetition_rate(text), repetition_rate(text))
+assert np.isclose(my_repetition_rate("DarioDarioDarioDario"), 1 - 5 / 16)

@@ -462,6 +462,33 @@ else:
     print("nothing run now")
 
 # %% [markdown]
+# ### 6b. Optional: is it really forgotten? (off by default)
+#
+# Set `RUN_AUDIT = True` to run the audits of notebook 09 — membership inference of forget vs holdout answers,
+# privacy leakage, extraction strength, 8/4-bit quantization, paraphrased questions — on the real checkpoint
+# against its retain model, the audits' target (`npo_lab.audit.audit_models`; the result is saved as
+# `audit.json` beside the runs). It needs a checkpoint with a retain model in the registry (the Llama-3.x ones)
+# and TOFU's holdout split. The relearning attack fine-tunes a full copy of the model (16 bytes per parameter
+# with AdamW), so it is left out of `AUDITS` here: add `"relearning"` on a card with room for it. Expect minutes.
+
+# %%
+RUN_AUDIT = False  # True: audit the fine-tuned checkpoint against the retain model (minutes on a GPU)
+AUDITS = ("mia", "memorization", "forget", "quantization", "paraphrase")  # + "relearning" on a large card
+if RUN_AUDIT and not CKPT.retain_model:
+    print(f"{CHECKPOINT} has no retain model in the registry: the audits need one")
+elif RUN_AUDIT:
+    from npo_lab.audit import AuditConfig, audit_models, audit_table, save_audit
+
+    audit_kw = dict(audits=AUDITS, template=TEMPLATE, max_length=RUN_PLAN.max_length, max_rows=RUN_PLAN.eval_max_rows)
+    AUDIT = (AuditConfig.smoke if SMOKE else AuditConfig)(batch_size=RUN_PLAN.eval_batch_size, **audit_kw)
+    audited = {"finetuned": get_model(CHECKPOINT), "retain": get_model(CKPT.retain_model)}
+    AUDIT_RESULT = audit_models(audited, tokenizer, SOURCE, config=AUDIT, forget_split=FORGET_SPLIT)
+    save_audit(AUDIT_RESULT, RUNS_DIR / "audit.json")
+    display(audit_table(AUDIT_RESULT))
+    del audited
+    load.free_memory()
+
+# %% [markdown]
 # ## Beyond one GPU
 #
 # The same engine runs on several GPUs through `accelerate`: the command line `npo-lab unlearn` takes the options

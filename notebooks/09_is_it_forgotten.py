@@ -173,7 +173,8 @@ table[["auc"]].join(pd.DataFrame(result["models"]).T[["auc_loss", "auc_zlib", "a
 # $$\text{privleak} = \frac{(1-\text{AUC}) - (1-\text{AUC}_\text{retain})}{1-\text{AUC}_\text{retain}}\times 100 .$$
 # 0 is the target (the retain model scores exactly 0); about −100: the forget answers look like training data
 # (not unlearned); large and positive: they look *less* familiar than never-seen answers (over-unlearned — an
-# attacker learns membership from that too).
+# attacker learns membership from that too). Below it is applied to the min-k++ AUC (the table's `auc`); the
+# table's `privleak` column applies it to the min-k % AUC (`AUDIT.privleak_attack`, open-unlearning's choice).
 
 # %%
 a = result["models"]
@@ -290,6 +291,8 @@ for method in METHODS:
 # * The verdicts above are computed on this tiny model and one seed; `bench/bench_audit.py --seeds 0 1 2` repeats
 #   them over seeds. Relearning and quantization results at 7B scale (Hu et al. 2024; Zhang et al. 2025) depend on
 #   the learning rate of unlearning and the size of the update relative to the quantization step.
+# * `npo-lab demo --audit` runs the same audits as the demo's last step (`audit.json`, `audit.csv`,
+#   `figures/audit.png`, and the headline numbers in `demo_summary.json`).
 #
 # ## Exercises
 #
@@ -305,13 +308,15 @@ assert abs(roc_auc([1.2, 0.8, 2.0], [2.0, 3.1]) - 11 / 12) < 1e-12
 
 # %% [markdown]
 # **2.** With the retain model's AUC at 0.5, which AUC gives privleak = +50? Then recompute the fine-tuned
-# model's privleak from the two AUCs in `result` and compare it with the table.
+# model's privleak from the two AUCs of the attack `AUDIT.privleak_attack` in `result` and compare it with the
+# table.
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
 # Solution 2. ((1 − a) − 0.5) / 0.5 · 100 = 50  ⇔  1 − a = 0.75  ⇔  a = 0.25: forget answers *less* familiar than
 # unseen ones. The fine-tuned model's privleak follows from its AUC and the retain model's.
 assert abs(privleak(0.25, 0.5) - 50) < 1e-6
-a_ft, a_rt = result["models"]["finetuned"]["auc"], result["models"]["retain"]["auc"]
+att = f"auc_{AUDIT.privleak_attack}"  # the AUC the table's privleak is computed from (min-k %)
+a_ft, a_rt = result["models"]["finetuned"][att], result["models"]["retain"][att]
 by_hand = ((1 - a_ft) - (1 - a_rt)) / (1 - a_rt) * 100
 print(f"fine-tuned privleak by hand {by_hand:.2f}, in the table {result['models']['finetuned']['privleak']:.2f}")
 assert abs(by_hand - result["models"]["finetuned"]["privleak"]) < 1e-6

@@ -349,3 +349,101 @@ def test_cli_runs_on_saved_models(tiny, tmp_path, capsys):
     res = json.loads(out.read_text())
     assert set(res["models"]) == {"retain", "unlearned"} and res["n_rows"]["forget"] == 4
     assert res["models"]["unlearned"]["privleak"] == pytest.approx(0.0)  # the same weights as the reference
+
+
+# --------------------------------------------------------------------------------------------------------------
+# npo-lab demo --audit
+# --------------------------------------------------------------------------------------------------------------
+# one evaluation per method (no early ones), smoke models trained once per module (shared cache)
+DEMO_SIZES = dict(epochs=1.0, early_eval_every=0, num_samples=1, progress=False, minitofu={"epochs": 2})
+AUDIT_OUTPUTS = ("audit.json", "audit.csv", "figures/audit.png")
+
+
+@pytest.fixture(scope="module")
+def demo_cache(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NPO_LAB_CACHE", str(tmp_path_factory.mktemp("demo_cache")))
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        yield
+
+
+def test_demo_cli_audit_flag():
+    import argparse
+
+    from npo_lab.cli.demo import add_arguments, demo_config
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    on = demo_config(parser.parse_args(["--smoke", "--audit"]))
+    assert on.audit and AuditConfig(**on.audit_config) == AuditConfig.smoke()  # smoke: the audit's smoke sizes
+    assert not demo_config(parser.parse_args(["--smoke"])).audit
+    assert demo_config(parser.parse_args(["--audit"])).audit_config is None  # full sizes
+
+
+def test_audit_config_overrides_are_validated():
+    from npo_lab.experiments import DemoConfig
+
+    assert AuditConfig.from_dict(AuditConfig.smoke().to_dict()) == AuditConfig.smoke()
+    with pytest.raises(ValueError, match=r"unknown AuditConfig field\(s\) \['rows'\]"):
+        DemoConfig(audit_config={"rows": 3})
+    with pytest.raises(ValueError, match="max_rows"):
+        DemoConfig(audit_config={"max_rows": 1})
+    with pytest.raises(ValueError, match="JSON object"):
+        AuditConfig.from_dict([1])
+
+
+@pytest.mark.slow
+def test_demo_audit_writes_every_model(demo_cache, tmp_path):
+    import pandas as pd
+
+    from npo_lab.experiments import DemoConfig, run_demo
+
+    out = tmp_path / "demo"
+    s = run_demo(DemoConfig.smoke(out=str(out), methods=("GA", "NPO"), audit=True, **DEMO_SIZES), print_fn=print)
+    for name in (*AUDIT_OUTPUTS, "table.csv", "figures/over_epochs.png"):
+        assert (out / name).exists(), name
+    models = ["retain", "finetuned", "GA", "NPO"]
+    entry = json.loads((out / "demo_summary.json").read_text())["audit"]
+    assert entry == s["audit"] and entry["status"] == "completed" and entry["file"] == "audit.json"
+    assert list(entry["models"]) == models and entry["models"]["retain"]["privleak"] == pytest.approx(0.0)
+    assert all(0 <= entry["models"][m]["auc"] <= 1 for m in models)
+    res = json.loads((out / "audit.json").read_text())
+    assert list(res["models"]) == models and res["reference"] == "retain"
+    assert res["config"]["max_rows"] == 8 and res["config"]["relearn_steps"] == 2  # AuditConfig.smoke sizes
+    assert list(pd.read_csv(out / "audit.csv")["model"]) == models
+    info = json.loads((out / "demo.json").read_text())
+    assert info["status"] == "completed" and info["audit"] == "completed" and info["config"]["audit"] is True
+
+
+@pytest.mark.slow
+def test_demo_without_audit_writes_no_audit(demo_cache, tmp_path):
+    from npo_lab.experiments import DemoConfig, run_demo
+
+    out = tmp_path / "demo"
+    s = run_demo(DemoConfig.smoke(out=str(out), methods=("GA",), **DEMO_SIZES), print_fn=lambda *a: None)
+    assert "audit" not in s and "audit" not in json.loads((out / "demo_summary.json").read_text())
+    assert not any((out / name).exists() for name in AUDIT_OUTPUTS)
+    assert "audit" not in json.loads((out / "demo.json").read_text())
+    assert (out / "table.csv").exists()
+
+
+@pytest.mark.parametrize("error, status", [(RuntimeError("boom"), "failed"), (KeyboardInterrupt(), "interrupted")])
+def test_demo_audit_entry_reports_a_failure_instead_of_raising(monkeypatch, tmp_path, error, status):
+    from types import SimpleNamespace
+
+    import npo_lab.audit.report as R
+
+    seen = {}
+
+    def broken(out_dir, setting, models, *, config, progress, say):
+        seen["config"] = config
+        raise error
+
+    monkeypatch.setattr(R, "demo_audit", broken)
+    setting = SimpleNamespace(config=SimpleNamespace(max_length=64, template="qa"))
+    lines = []
+    entry = R.demo_audit_entry(tmp_path, setting, {}, {"max_rows": 4}, False, lines.append)
+    assert entry["status"] == status and entry["seconds"] >= 0 and ("error" in entry) == (status == "failed")
+    assert seen["config"] == AuditConfig(max_length=64, template="qa", max_rows=4)
+    assert "demo's results are kept" in lines[-1]
+    json.dumps(entry, allow_nan=False)

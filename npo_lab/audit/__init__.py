@@ -9,7 +9,8 @@ Forget quality and model utility (TOFU) say what a model *answers*; a model that
 * :mod:`.attacks` — relearning on half of the forget set (Hu et al. 2024, arXiv 2406.13356), 8/4-bit
   quantization (Zhang et al. 2025, arXiv 2410.16454), paraphrased questions;
 * :mod:`.report` — :func:`audit_models` runs them all on several models into one JSON-able result,
-  :func:`audit_table` reads it, :func:`demo_audit` writes the demo's ``audit.json``, ``audit.csv`` and figure;
+  :func:`audit_table` reads it, :func:`demo_audit` writes the demo's ``audit.json``, ``audit.csv`` and figure
+  (:func:`demo_audit_entry`: ``npo-lab demo --audit``'s last step);
 * :mod:`.figure` — :func:`plot_audit`, models × audits with the retain model as the target.
 
 Example (a prepared mini-TOFU setting and unlearned models)::
@@ -54,6 +55,7 @@ from .report import (
     audit_models,
     audit_table,
     demo_audit,
+    demo_audit_entry,
     save_audit,
 )
 
@@ -72,6 +74,7 @@ __all__ = [
     "audit_models",
     "audit_table",
     "demo_audit",
+    "demo_audit_entry",
     "exact_memorization",
     "extraction_strength",
     "forget_log",

@@ -47,6 +47,7 @@ __all__ = [
     "audit_models",
     "audit_table",
     "demo_audit",
+    "demo_audit_entry",
     "save_audit",
 ]
 
@@ -113,6 +114,16 @@ class AuditConfig:
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AuditConfig:
+        """An :class:`AuditConfig` from a JSON object (:meth:`to_dict`); unknown fields raise ``ValueError``."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"an AuditConfig must be a JSON object (a dict), got {data!r}")
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown AuditConfig field(s) {unknown}; known: {', '.join(cls.__dataclass_fields__)}")
+        return cls(**data)
 
     @classmethod
     def smoke(cls, **changes) -> AuditConfig:
@@ -410,3 +421,41 @@ def demo_audit(
         say(f"[audit] figure failed: {err!r}")
     say(f"[audit] done in {result['total_seconds']:.1f}s\n" + table.to_string(float_format=lambda x: f"{x:.3g}"))
     return result
+
+
+def demo_audit_entry(
+    out_dir: str | Path,
+    setting,
+    models: Mapping[str, Any],
+    overrides: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    say: Callable[[str], Any] = print,
+) -> dict:
+    """:func:`demo_audit` as the demo's last step; returns the ``"audit"`` entry of ``demo_summary.json``.
+
+    ``overrides``: :class:`AuditConfig` fields (``DemoConfig.audit_config``; the setting's template and
+    ``max_length`` by default). Never raises for a failed or interrupted (Ctrl-C) audit: the entry says so
+    (``status`` ``"failed"`` with ``error``, or ``"interrupted"``) and the demo's results stay as written. A completed
+    entry holds ``status``, ``file`` (``audit.json``), ``reference``, ``seconds`` and ``models``: per model the
+    headline columns (:data:`TABLE_COLUMNS`, ``None`` where not measured).
+    """
+    from ..runs import to_jsonable
+
+    t0 = time.perf_counter()
+    try:
+        base = {"max_length": setting.config.max_length, "template": setting.config.template}
+        cfg = AuditConfig.from_dict({**base, **dict(overrides or {})})
+        result = demo_audit(out_dir, setting, models, config=cfg, progress=progress, say=say)
+    except KeyboardInterrupt:
+        say("[audit] interrupted: the demo's results are kept")
+        return {"status": "interrupted", "seconds": time.perf_counter() - t0}
+    except Exception as err:  # the audit must never cost the demo's results
+        say(f"[audit] failed: {err!r} (the demo's results are kept)")
+        return {"status": "failed", "error": repr(err), "seconds": time.perf_counter() - t0}
+    return {
+        "status": "completed",
+        "file": AUDIT_FILE,
+        "reference": result["reference"],
+        "seconds": result["total_seconds"],
+        "models": to_jsonable(audit_table(result).to_dict(orient="index")),  # NaN -> None
+    }

@@ -33,6 +33,7 @@ _FIELDS = {
     "alpha": "alpha",
     "eval_max_rows": "eval_max_rows",
     "device": "device",
+    "audit": "audit",
 }
 
 
@@ -89,6 +90,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", help="where unlearning and evaluation run: auto (default), cpu, cuda, mps")
     parser.add_argument(
+        "--audit",
+        action="store_true",
+        default=None,
+        help="at the end, audit the fine-tuned, retain and unlearned models (npo_lab.audit: membership inference, "
+        "extraction, relearning, quantization, paraphrases) into audit.json, audit.csv and figures/audit.png",
+    )
+    parser.add_argument(
         "--no-progress",
         action="store_true",
         help="no progress bars, one line per stage (the default when stdout is not a terminal)",
@@ -134,7 +142,8 @@ def _quiet_library_bars() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the demo; 0 when at least one method ran, 1 when none did, 130 when interrupted (Ctrl-C)."""
+    """Run the demo; 0 when at least one method ran, 1 when none did, 130 when interrupted (Ctrl-C, also during
+    the audit). A failed audit is reported (``demo_summary.json``'s ``audit`` entry) and does not change the status."""
     import json
 
     from ..experiments import DEMO_FILE, run_demo
@@ -144,6 +153,6 @@ def run(args: argparse.Namespace) -> int:
         _quiet_library_bars()
     summary = run_demo(cfg, print_fn=lambda line: print(line, flush=True))
     info = json.loads((Path(cfg.out) / DEMO_FILE).read_text(encoding="utf-8"))
-    if info.get("interrupted"):
+    if info.get("interrupted") or info.get("audit") == "interrupted":
         return 130
     return 0 if summary.get("methods") else 1

@@ -16,6 +16,8 @@ A demo directory (``--out``, default ``runs/demo``) holds::
     eval_logs/retain.json, eval_logs/finetuned.json   TOFU eval logs of the two reference models
     answers_finetuned.json  the fine-tuned model's sample answers
     table.csv, answers.csv, answers.md, figures/*.png  the reports (utility_vs_step.png: collapse points)
+    audit.json, audit.csv, figures/audit.png           with --audit: npo_lab.audit of the fine-tuned, retain
+                            and unlearned models (demo_summary.json's "audit": status and headline numbers)
 
 A run record's ``summary.json`` describes one unlearning run; ``demo_summary.json`` compares the methods of a demo.
 """

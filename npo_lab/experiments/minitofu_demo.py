@@ -12,6 +12,7 @@
    log-ratios (:class:`~npo_lab.experiments.forget_kl.ForgetKL`) are recorded at each evaluation. Every
    evaluation is the full TOFU evaluation (the same rows, generation and ROUGE), so early and late numbers compare.
 4. The reports (:mod:`npo_lab.experiments.reports`): ``demo_summary.json``, tables, sample answers, figures.
+5. With ``audit``, last: every model's audit (:func:`npo_lab.audit.demo_audit_entry`; ``audit.json``, ...).
 
 The output directory's layout is described in :mod:`npo_lab.experiments`. Ctrl-C stops the current method, keeps
 every completed evaluation and still writes the summary, tables and figures.
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..audit.report import AuditConfig, demo_audit_entry
 from ..configs import Config, option
 from ..errors import UsageError
 from ..losses import BETA_MAX
@@ -101,6 +103,8 @@ class DemoConfig(Config):
     minitofu: dict | None = option(None, "MiniTofuConfig overrides (None: its defaults)")
     device: str = option("auto", "where unlearning and evaluation run", choices=DEVICES)
     progress: bool = option(True, "progress bars (False: one line per stage)")
+    audit: bool = option(False, "audit the models at the end (npo_lab.audit: audit.json, audit.csv, figure)")
+    audit_config: dict | None = option(None, "AuditConfig overrides (None: its defaults; smoke: its smoke sizes)")
 
     def __post_init__(self) -> None:
         from ..losses import METHODS
@@ -118,12 +122,14 @@ class DemoConfig(Config):
         if not self.data.strip():
             raise ValueError("data must be 'synthetic', 'hub' or a directory of TOFU files, got ''")
         self.minitofu_config()  # validates the overrides
+        if self.audit_config is not None:
+            AuditConfig.from_dict(self.audit_config)  # validates the overrides
 
     @classmethod
     def smoke(cls, **changes) -> DemoConfig:
         """A demo small enough for tests and CI (seconds to a minute): :meth:`MiniTofuConfig.smoke` models,
-        2 epochs, 8 rows per eval split, one early evaluation. ``changes`` override any field (``minitofu`` is
-        merged)."""
+        2 epochs, 8 rows per eval split, one early evaluation, :meth:`AuditConfig.smoke` audit sizes. ``changes``
+        override any field (``minitofu`` is merged)."""
         from ..minitofu import MiniTofuConfig
 
         small, full = MiniTofuConfig.smoke().to_dict(), MiniTofuConfig().to_dict()
@@ -132,6 +138,7 @@ class DemoConfig(Config):
         base: dict[str, Any] = {
             **{"n_authors": small["n_authors"], "epochs": 2.0, "eval_max_rows": 8, "minitofu": sizes},
             **{"early_eval_every": 2, "early_eval_epochs": 1.0},  # one early evaluation (step 2) per method
+            "audit_config": {k: v for k, v in AuditConfig.smoke().to_dict().items() if v != AuditConfig().to_dict()[k]},
         }
         return cls(**{**base, **changes})
 
@@ -252,6 +259,7 @@ class _Job:
     finetuned: dict = field(default_factory=dict)
     retain: dict = field(default_factory=dict)
     run_dirs: dict = field(default_factory=dict)
+    models: dict = field(default_factory=dict)  # {method: final unlearned model}, kept for the audit only
 
     def seconds(self) -> float:
         return time.perf_counter() - self.t0
@@ -423,6 +431,8 @@ def _unlearn_methods(job: _Job, setting, retain_log: dict) -> None:
         finally:
             _write_log_ratios(job.run_dirs[method], kl.log_ratios)
         durations.append(time.perf_counter() - tm)
+        if cfg.audit:
+            job.models[method] = result.model
         job.info["methods"][method] = {"seconds": durations[-1], "status": result.summary["status"]}
         last = result.metrics[-1] if result.metrics else {}
         job.say(
@@ -452,12 +462,16 @@ def _reports(job: _Job, summary: dict, frames: dict) -> None:
         job.say(answers_text(answers, n=2))
 
 
+def _write_summary(job: _Job, summary: dict) -> None:
+    (job.out / DEMO_SUMMARY_FILE).write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
+
 def _finish(job: _Job) -> dict:
     from .reports import method_frames, summarize_runs
 
     frames = method_frames(job.run_dirs)
     summary = summarize_runs(frames, job.finetuned, job.retain, job.seconds())
-    (job.out / DEMO_SUMMARY_FILE).write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    _write_summary(job, summary)
     if job.finetuned:
         _reports(job, summary, frames)
     job.info["status"] = "interrupted" if job.info["interrupted"] else "completed"
@@ -490,4 +504,10 @@ def run_demo(config: DemoConfig | None = None, *, print_fn: Callable[[str], Any]
     except KeyboardInterrupt:
         job.info["interrupted"] = True
         print_fn("[demo] interrupted: writing what is done")
-    return _finish(job)
+    summary = _finish(job)
+    if cfg.audit and not job.info["interrupted"]:  # last: its failure or Ctrl-C is recorded, nothing written is lost
+        summary["audit"] = demo_audit_entry(out, setting, job.models, cfg.audit_config, cfg.progress, print_fn)
+        job.info["audit"] = summary["audit"]["status"]
+        _write_summary(job, summary)
+        job.write_info()
+    return summary
