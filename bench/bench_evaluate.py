@@ -3,6 +3,7 @@
 Run: .venv/bin/python bench/bench_evaluate.py   (prints both times and the ratio, measured side by side, twice)
 """
 
+import os
 import time
 
 import numpy as np
@@ -53,7 +54,8 @@ for _ in range(2):
     t = time.perf_counter()
     ref = naive()
     tn = time.perf_counter() - t
-    print(f"batched evaluate {tb:.2f}s   one-at-a-time {tn:.2f}s   speed-up {tn / tb:.1f}x")
+    load = os.getloadavg()[0]  # this bench uses one thread: ~1 is a quiet 2-core machine
+    print(f"batched evaluate {tb:.2f}s   one-at-a-time {tn:.2f}s   speed-up {tn / tb:.1f}x   (load average {load:.2f})")
 for key in log:
     np.testing.assert_allclose(np.array(log[key]["avg_gt_loss"]), np.array(ref[key])[:, 0], rtol=1e-4)
 print("losses agree")
