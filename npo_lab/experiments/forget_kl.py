@@ -15,12 +15,16 @@ log-probs, :func:`npo_lab.losses.sequence_logprob`), the quantity NPO's adaptive
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from ..losses import kl_to_ref, sequence_logprob
 from ..scoring import iter_forward
 
-__all__ = ["ForgetKL", "forget_kl"]
+__all__ = ["ForgetKL", "forget_kl", "LOG_RATIOS_FILE"]
+
+LOG_RATIOS_FILE = "forget_log_ratios.json"  # per run record: the forget rows' log-ratios at each evaluation
 
 
 class ForgetKL:
@@ -64,6 +68,20 @@ class ForgetKL:
             ratios += (sequence_logprob(logits.float(), batch["labels"]).cpu() - ref_logp).tolist()
         self.log_ratios.append(ratios)
         return total / n
+
+    def write_log_ratios(self, run_dir: str | Path) -> None:
+        """``<run>/forget_log_ratios.json``: ``[{"step", "epoch", "log_ratios": [...]}]``, one entry per evaluation
+        (the i-th call of this metric belongs to the i-th row of the run's ``metrics.jsonl``); nothing without one."""
+        from ..runs import METRICS_FILE, load_run
+
+        run_dir = Path(run_dir)
+        if not (run_dir / METRICS_FILE).exists():
+            return
+        rows = [
+            {"step": int(r["step"]), "epoch": float(r["epoch"]), "log_ratios": lr}
+            for (_, r), lr in zip(load_run(run_dir).iterrows(), self.log_ratios)
+        ]
+        (run_dir / LOG_RATIOS_FILE).write_text(json.dumps(rows) + "\n", encoding="utf-8")
 
 
 def forget_kl(

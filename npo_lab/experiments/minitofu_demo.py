@@ -55,7 +55,6 @@ OPTIONAL_METHODS = ("IDK+RT", "DPO+RT")  # run only while the time budget allows
 PAPER_ALPHA = {"forget50": 5.0, "forget90": 12.0}  # the paper's retain weight for large forget sets (Sec. 5)
 DEMO_FILE = "demo.json"
 DEVICES = ("auto", "cpu", "cuda", "mps")  # auto: the Trainer's choice (a GPU when there is one)
-LOG_RATIOS_FILE = "forget_log_ratios.json"  # per run record: the forget rows' log-ratios at each evaluation
 #: named settings; ``real-tofu``: real TOFU authors need longer fine-tuning to be memorised and a smaller β
 #: (their answers are longer and less regular than the synthetic ones)
 PRESETS: dict[str, dict[str, Any]] = {"real-tofu": {"beta": 0.02, "minitofu": {"epochs": 36}}}
@@ -300,19 +299,14 @@ def reference_logs(setting, cfg: DemoConfig) -> tuple[dict, dict]:
     return logs[0], logs[1]
 
 
-def _device_models(setting, device: str) -> None:
-    if device != "auto":
-        setting.model.to(device)
-        setting.retain_model.to(device)
-
-
 def _prepare(job: _Job):
     from ..minitofu import prepare
 
     cfg = job.cfg
     job.say(f"[demo] preparing tokenizer, fine-tuned and retain models ({cfg.data}, {cfg.forget_split}) ...")
     setting = prepare(cfg.minitofu_config(), cfg.forget_split, progress=cfg.progress)
-    _device_models(setting, cfg.device)
+    for model in (setting.model, setting.retain_model) if cfg.device != "auto" else ():
+        model.to(cfg.device)
     job.info["minitofu"] = {
         "config": setting.config.to_dict(),
         "log": setting.log,
@@ -388,21 +382,6 @@ def _unlearn_one(job: _Job, setting, method: str, retain_log: dict, idk, metrics
     )
 
 
-def _write_log_ratios(run_dir: Path, log_ratios: list) -> None:
-    """``<run>/forget_log_ratios.json``: ``[{"step", "epoch", "log_ratios": [...]}]``, one entry per evaluation
-    (the i-th call of the forget-KL metric belongs to the i-th row of ``metrics.jsonl``)."""
-    from ..runs import METRICS_FILE, load_run
-
-    if not (run_dir / METRICS_FILE).exists():
-        return
-    df = load_run(run_dir)
-    rows = [
-        {"step": int(r["step"]), "epoch": float(r["epoch"]), "log_ratios": lr}
-        for (_, r), lr in zip(df.iterrows(), log_ratios)
-    ]
-    (run_dir / LOG_RATIOS_FILE).write_text(json.dumps(rows) + "\n", encoding="utf-8")
-
-
 def _unlearn_methods(job: _Job, setting, retain_log: dict) -> None:
     """One unlearning run per method (optional methods within the time budget); Ctrl-C propagates."""
     from tqdm.auto import tqdm
@@ -429,7 +408,7 @@ def _unlearn_methods(job: _Job, setting, retain_log: dict) -> None:
         try:
             result = _unlearn_one(job, setting, method, retain_log, idk, {"forget_kl": kl})
         finally:
-            _write_log_ratios(job.run_dirs[method], kl.log_ratios)
+            kl.write_log_ratios(job.run_dirs[method])
         durations.append(time.perf_counter() - tm)
         if cfg.audit:
             job.models[method] = result.model
