@@ -408,7 +408,7 @@ epoch0 = {"step": 0, "epoch": 0.0, **finetuned_summary}
 frames = {c.method: pd.concat([pd.DataFrame([epoch0]), load_run(c.output_dir)], ignore_index=True) for c in CONFIGS}
 ax = plotting.plot_forget_quality_vs_utility(frames, finetuned=finetuned_summary, retain=retain_summary)
 ax.set_title(f"{CHECKPOINT.split('/')[-1]}, {FORGET_SPLIT}" + (" (smoke)" if SMOKE else ""))
-plt.show()
+plt.show();
 
 # %% [markdown]
 # The per-epoch curves (paper Fig. 6): forget quality (log scale below 0.1), model utility with the fine-tuned and
@@ -419,7 +419,7 @@ plt.show()
 # %%
 axes = plotting.plot_run_panels(frames, finetuned=finetuned_summary, retain=retain_summary)
 plt.tight_layout()
-plt.show()
+plt.show();
 
 # %% [markdown]
 # Your run next to the published numbers of the registry (open-unlearning's `docs/repro.md` for the Llama-3.2-1B
@@ -511,20 +511,142 @@ elif RUN_AUDIT:
 #   no more memory than gradient ascent.
 # * The prompt must be the checkpoint's own (system prompt and fixed date for the Llama-3.x checkpoints), and
 #   forget quality only means something against a retain model evaluated the same way (same template, same n).
-# * GA reaches the forget set fastest and destroys the model; NPO slows the collapse down; NPO+RT keeps model
-#   utility while the forget quality rises — the paper's Figs. 5 and 6.
+# * The paper reports (Figs. 5, 6) that GA reaches the forget set fastest and destroys the model, that NPO slows
+#   the collapse down and that NPO+RT keeps model utility while the forget quality rises. The smoke run (a tiny
+#   random model on a CPU) does not show it: only a GPU run on the real checkpoint can.
 # * Memory: 16 bytes per trained parameter with AdamW and fp32 master weights; LoRA brings a 1 B model to a 16 GB
 #   T4; 7 B full fine-tuning needs ZeRO-3 over several GPUs. Evaluation with generation dominates the time.
 #
 # ## Exercises
 #
-# 1. Switch `CHECKPOINT` to `locuslab/tofu_ft_phi-1.5` (template `qa`). Does NPO+RT reach forget quality > 0.05
-#    within 10 epochs, as in the paper's phi-1.5 results?
-# 2. Run NPO+RT with LoRA and without (on an A100) at the same learning rate, then at 1e-4 for LoRA. How do forget
-#    quality and model utility paths differ? What does that say about the paper's lr 1e-5 for adapters?
-# 3. Run the plan `session.SESSION_PLANS[0].replace(methods=("GA+RT", "NPO+RT"))` and compare both with the
-#    published GradDiff and NPO rows of the table in §5. Are the differences within what n = 300 vs 400 explains?
-# 4. Set `BETA = 0.01` and compare NPO with GA (Proposition 1 of notebook 02: β → 0 recovers GA).
-# 5. Measure your card with `npo-lab bench-gpu` (cached vs recomputed reference, full vs LoRA, peak memory, MFU)
-#    and compare its MFU with the assumed `mfu` of your card in `npo_lab.gpu.plan.CARDS`. How far off was the
-#    time estimate of §1?
+# **1.** Switch `CHECKPOINT` to `locuslab/tofu_ft_phi-1.5` (template `qa`). Does NPO+RT reach forget quality > 0.05
+# within 10 epochs, as in the paper's phi-1.5 results?
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
+# Solution 1. Set CHECKPOINT = "locuslab/tofu_ft_phi-1.5" in §0 and rerun: the registry supplies the prompt format,
+# the tokenizer, the LoRA targets and the retain reference. Whether NPO+RT passes 0.05 only that GPU run can tell,
+# and the registry records no published phi-1.5 number to check it against (§5's published columns stay empty).
+from npo_lab.tofu.checkpoints import published
+from npo_lab.tofu.templates import TEMPLATES
+
+phi = get_checkpoint("locuslab/tofu_ft_phi-1.5")
+print(f"template {phi.template!r}: {TEMPLATES[phi.template].prompt('Who is X?')!r}")
+print(f"tokenizer from {phi.tokenizer_fallback}; LoRA on {', '.join(phi.lora_target_modules)}")
+print(f"retain reference: TOFU's published log (model {phi.reference_log!r}, 300 forget rows), downloaded from")
+print(f"  {phi.retain_log_url}")
+refs = [r for m in ("finetuned", "retain", "NPO", "GradDiff") if (r := published(phi.hub_id, m, FORGET_SPLIT))]
+print(f"published numbers in the registry: {refs or 'none recorded'}")
+T4_GIB = plan.get_card("T4").memory_gib
+print(f"LoRA needed on a T4 ({T4_GIB:.3g} GiB): {session.needs_lora(phi.hub_id, T4_GIB)}")
+assert phi.template == "qa" and TEMPLATES["qa"].prompt("Who is X?") == "Question: Who is X?\nAnswer: "
+assert phi.retain_model is None and phi.reference_log == "phi" and not phi.references and not refs
+
+# %% [markdown]
+# **2.** Run NPO+RT with LoRA and without (on an A100) at the same learning rate, then at 1e-4 for LoRA. How do
+# forget quality and model utility paths differ? What does that say about the paper's lr 1e-5 for adapters?
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
+# Solution 2. What the estimator says (estimates, not measurements) for NPO+RT on this notebook's checkpoint. The
+# paths themselves need the three GPU runs: USE_LORA = False, then True with LORA_LEARNING_RATE = 1e-5, then 1e-4,
+# each in its own NPO_LAB_RUNS directory (the runs directory does not name the learning rate, and a run with a
+# changed hyper-parameter is refused). Look in §5 for: does the LoRA path at 1e-5 leave the fine-tuned model's
+# star at all in 10 epochs? At 1e-4, does it reach the full run's forget quality, and at what model utility? If
+# LoRA at 1e-5 barely moves, the paper's lr (chosen for full fine-tuning) does not carry over to adapters.
+npo_rt = session.SESSION_PLANS[0].replace(methods=("NPO+RT",))
+mem = {}
+for card in ("A100 40GB", "T4 16GB"):
+    for r in (0, LORA_R):
+        cfgs = npo_rt.configs(N_FORGET_TOFU, **session.run_settings(CHECKPOINT, lora_r=r))
+        est = plan.estimate(CHECKPOINT, card, cfgs, forget_split=FORGET_SPLIT)
+        mem[card, r] = est.memory_gib
+        print(
+            f"{card}, {f'LoRA r={r}' if r else 'full'}: {est.trainable:.3g} trained parameters, "
+            f"{est.memory_gib:.3g} GiB ({'fits' if est.fits else 'does NOT fit'}), "
+            f"training {sum(est.train_minutes.values()):.3g} min"
+        )
+assert all(mem[card, LORA_R] < mem[card, 0] for card in ("A100 40GB", "T4 16GB"))
+
+# %% [markdown]
+# **3.** Run the plan `session.SESSION_PLANS[0].replace(methods=("GA+RT", "NPO+RT"))` and compare both with the
+# published GradDiff and NPO rows of the table in §5. Are the differences within what n = 300 vs 400 explains?
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
+# Solution 3. The published rows are computed on all 400 forget rows, the paper's plan evaluates 300. The bundled
+# Llama-2-7B logs (fine-tuned vs retain90, 300 forget rows, notebook 05) show what n does to one pair of models:
+# random sets of n rows, both models on the same rows (drawn with replacement: the log has 300 rows).
+import numpy as np
+from scipy.stats import ks_2samp
+
+from npo_lab.tofu import metrics
+
+r_ft, r_rt = (metrics.truth_ratios(metrics.load_reference_log(w), "forget") for w in ("full", "retain90"))
+rng = np.random.default_rng(0)
+log_p = {}
+for n in (300, 400):
+    log_p[n] = np.log10([ks_2samp(r_ft[i], r_rt[i]).pvalue for i in (rng.choice(r_ft.size, n) for _ in range(300))])
+    lo, med, hi = np.percentile(log_p[n], [5, 50, 95])
+    print(f"n = {n}: log10 forget quality median {med:.3g}, 5–95 % range [{lo:.3g}, {hi:.3g}]")
+k = np.median(log_p[400]) / np.median(log_p[300])
+print(f"log10 p is ×{k:.3g} larger in magnitude at 400 rows (≈ 4/3: −log p grows like n·D² at a fixed gap D)")
+for m in ("finetuned", "GradDiff", "NPO"):
+    if (ref := published(CHECKPOINT, m, FORGET_SPLIT)) and ref.forget_quality:
+        at_300 = 10 ** (np.log10(ref.forget_quality) / k)
+        print(f"published {m}: {ref.forget_quality:.3g} at 400 rows ≈ {at_300:.3g} at 300 rows")
+assert np.median(log_p[400]) < np.median(log_p[300]) and 1.2 < k < 1.5
+
+# %% [markdown]
+# **4.** Set `BETA = 0.01` and compare NPO with GA (Proposition 1 of notebook 02: β → 0 recovers GA).
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
+# Solution 4. NPO's gradient is GA's times W = 2σ(β · log-ratio) (`npo_weight`; GA: W = 1). How far do the
+# log-ratios go? At least to the retain model's likelihood of the forget answers: in the bundled Llama-2-7B logs
+# its sequence log-prob lies about 20 to 200 nats below the fine-tuned model's (5th to 95th percentile; GA goes
+# further still). Up to the median log-ratio W stays above 0.5 at β = 0.01 (GA-like: NPO keeps pushing), while at
+# the paper's β = 0.1 it has all but switched off there. Expect NPO at β = 0.01 to collapse like GA; seeing it
+# needs the GPU run.
+from npo_lab.losses import npo_loss, npo_weight
+from npo_lab.tofu.logs import get_section, numeric_field
+
+forget_logs = {w: get_section(load_reference_log(w), "forget") for w in ("full", "retain90")}
+nll = {w: numeric_field(sec, "gt_loss", "forget") for w, sec in forget_logs.items()}  # summed NLL per answer
+ratios = torch.tensor(np.percentile(nll["full"] - nll["retain90"], [95, 50]))  # log π_retain − log π_ft
+W = {b: npo_weight(ratios, torch.zeros_like(ratios), beta=b) for b in (0.01, 0.1)}
+for b, w in W.items():
+    print(f"β = {b:g}: W at log-ratios {', '.join(f'{r:.3g}' for r in ratios)} = {', '.join(f'{x:.3g}' for x in w)}")
+x = ratios.clone().requires_grad_()
+npo_loss(x, torch.zeros_like(x), beta=0.01).sum().backward()  # autograd: ∂L_NPO/∂logp is W
+assert torch.allclose(x.grad, W[0.01])
+assert (W[0.01] > 0.5).all() and W[0.1][1] < 0.01 and (W[0.01] > W[0.1]).all()
+
+# %% [markdown]
+# **5.** Measure your card with `npo-lab bench-gpu` (cached vs recomputed reference, full vs LoRA, peak memory, MFU)
+# and compare its MFU with the assumed `mfu` of your card in `npo_lab.gpu.plan.CARDS`. How far off was the time
+# estimate of §1?
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
+# Solution 5. The measurement needs a GPU: `npo-lab bench-gpu --out bench_gpu.json` (in a terminal, or
+# `!npo-lab bench-gpu` in a cell) prints an MFU per configuration. Without --grad-ckpt it counts the FLOPs done,
+# 6N per trained token, as the estimator does for full fine-tuning; for LoRA it also counts 6N where a frozen base
+# does 4N, so scale its LoRA MFU by 4/6 first. The estimated training time scales as 1 / MFU.
+import dataclasses
+import json
+
+configs = PLAN.configs(N_FORGET_TOFU, **session.run_settings(CHECKPOINT, lora_r=LORA_R if LORA else 0))
+est = plan.estimate(CHECKPOINT, CARD, configs, forget_split=FORGET_SPLIT, extra_evaluations=EXTRA_EVALUATIONS)
+print(f"{CARD.name}: assumed MFU {CARD.mfu:.3g}, training {sum(est.train_minutes.values()):.3g} min (estimate)")
+bench = json.loads(Path("bench_gpu.json").read_text()) if Path("bench_gpu.json").exists() else None
+measured = None
+if bench and plan.find_card(bench["device"]) == CARD:
+    measured = {r["config"]: r["mfu"] for r in bench["results"]}["lora/cached" if LORA else "full/cached"]
+    measured = measured and measured * (4 / 6 if LORA else 1)
+mfu = measured or CARD.mfu / 2  # no measurement of this card here: what if it reached half the assumed MFU?
+redo = plan.estimate(CHECKPOINT, dataclasses.replace(CARD, mfu=mfu), configs, forget_split=FORGET_SPLIT,
+                     extra_evaluations=EXTRA_EVALUATIONS)
+print(f"{'measured' if measured else 'hypothetical'} MFU {mfu:.3g}: training {sum(redo.train_minutes.values()):.3g} min")
+for m, row in MEASURED.items() if CUDA else ():  # this session's runs: training = wall time − evaluation time
+    measured_min = row["wall min"] - row["evaluation min"]
+    print(f"{m}: measured training {measured_min:.3g} min, estimated {est.train_minutes[m]:.3g} min")
+evals = est.evaluations * est.minutes_per_evaluation
+assert abs(est.total_minutes - ESTIMATE.total_minutes) < 1e-9  # the estimate of §1
+assert abs(est.total_minutes - (sum(est.train_minutes.values()) + evals + est.load_minutes)) < 1e-6
+assert all(abs(redo.train_minutes[m] * mfu - t * CARD.mfu) < 1e-9 for m, t in est.train_minutes.items())

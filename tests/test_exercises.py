@@ -18,9 +18,9 @@ TEACHING = [
     "05_tofu_metrics_explained",
     "06_mini_tofu",
     "07_forgetting_more",
+    "08_tofu_gpu",
     "09_is_it_forgotten",
 ]
-#: 08 (a GPU run) ends with exercises whose answers need a GPU and the real TOFU data; it has no solution cells yet.
 
 
 def _cells(stem: str):
