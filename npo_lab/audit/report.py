@@ -28,10 +28,11 @@ import math
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..configs import Config
 from .attacks import forget_log, forget_metrics, paraphrase_probe, quantize_model, relearned_copy, split_halves
 from .memorization import memorization_scores
 from .mia import ATTACKS, answer_stats, mia_aucs, privleak
@@ -66,8 +67,10 @@ TABLE_COLUMNS = (
 
 
 @dataclass(frozen=True)
-class AuditConfig:
-    """Settings of an audit (saved in the result). Validated on creation; the error names the field."""
+class AuditConfig(Config):
+    """Settings of an audit (saved in the result). Validated on creation by its own checks (the error names the
+    field); dict/JSON save and load, :meth:`replace` and ``from_dict``'s unknown-field check come from
+    :class:`~npo_lab.configs.Config`."""
 
     audits: tuple[str, ...] = AUDITS  # which audits run
     k: float = 0.4  # fraction of tokens of min-k % / min-k++ (open-unlearning's TOFU setting)
@@ -111,19 +114,6 @@ class AuditConfig:
             raise ValueError(f"max_rows must be >= 2 (relearning splits the rows in halves), got {self.max_rows}")
         if not self.bits or any(isinstance(b, bool) or not isinstance(b, int) or not 2 <= b <= 16 for b in self.bits):
             raise ValueError(f"bits must be a non-empty list of integers in [2, 16], got {list(self.bits)}")
-
-    def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> AuditConfig:
-        """An :class:`AuditConfig` from a JSON object (:meth:`to_dict`); unknown fields raise ``ValueError``."""
-        if not isinstance(data, Mapping):
-            raise ValueError(f"an AuditConfig must be a JSON object (a dict), got {data!r}")
-        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"unknown AuditConfig field(s) {unknown}; known: {', '.join(cls.__dataclass_fields__)}")
-        return cls(**data)
 
     @classmethod
     def smoke(cls, **changes) -> AuditConfig:

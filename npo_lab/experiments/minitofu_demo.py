@@ -132,12 +132,13 @@ class DemoConfig(Config):
         from ..minitofu import MiniTofuConfig
 
         small, full = MiniTofuConfig.smoke().to_dict(), MiniTofuConfig().to_dict()
+        audit_small, audit_full = AuditConfig.smoke().to_dict(), AuditConfig().to_dict()
         sizes = {k: v for k, v in small.items() if v != full[k] and k not in ("source", "seed", "n_authors")}
         sizes.update(changes.pop("minitofu", None) or {})
         base: dict[str, Any] = {
             **{"n_authors": small["n_authors"], "epochs": 2.0, "eval_max_rows": 8, "minitofu": sizes},
             **{"early_eval_every": 2, "early_eval_epochs": 1.0},  # one early evaluation (step 2) per method
-            "audit_config": {k: v for k, v in AuditConfig.smoke().to_dict().items() if v != AuditConfig().to_dict()[k]},
+            "audit_config": {k: v for k, v in audit_small.items() if v != audit_full[k]},
         }
         return cls(**{**base, **changes})
 
@@ -305,8 +306,9 @@ def _prepare(job: _Job):
     cfg = job.cfg
     job.say(f"[demo] preparing tokenizer, fine-tuned and retain models ({cfg.data}, {cfg.forget_split}) ...")
     setting = prepare(cfg.minitofu_config(), cfg.forget_split, progress=cfg.progress)
-    for model in (setting.model, setting.retain_model) if cfg.device != "auto" else ():
-        model.to(cfg.device)
+    if cfg.device != "auto":
+        setting.model.to(cfg.device)
+        setting.retain_model.to(cfg.device)
     job.info["minitofu"] = {
         "config": setting.config.to_dict(),
         "log": setting.log,
