@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -50,8 +50,9 @@ if importlib.util.find_spec("npo_lab") is None:  # e.g. a fresh Colab runtime
 # with this repository (`data/eval_logs`); `load_reference_log` reads them, or a directory named by
 # `$NPO_LAB_TOFU_LOGS`, and downloads a log only where no copy is found.
 #
-# A perfectly unlearned model would be indistinguishable from the retain model. Forget quality tests exactly
-# that; model utility checks that everything else still works.
+# A perfectly unlearned model would be indistinguishable from the retain model. Forget quality asks whether the
+# evaluation data contradict that (a statistical test, section 4); model utility checks that everything else
+# still works.
 
 # %%
 import itertools
@@ -196,19 +197,20 @@ for n in (40, 200, 300, 400):
 
 # %% [markdown]
 # forget01, forget05 and forget10 evaluate 40, 200 and 300 questions. The *same* gap between two models gives a
-# far smaller p-value at a larger n. Take the first n questions of forget10: D changes little, the p-value
-# falls by many orders of magnitude (printed).
+# far smaller p-value at a larger n. Take the first n questions of forget10: from n = 40 on, D stays in a narrow
+# band while the p-value falls by many orders of magnitude; the smallest sample (n = 20) is noisier and shows a
+# larger D (all printed below).
 
 # %%
 ns = [20, 40, 80, 150, 200, 300]
 subsample = {n: ks_2samp(r_full[:n], r_retain[:n]) for n in ns}
 for n, res in subsample.items():
     print(f"n = {n:3d}: D = {res.statistic:.3f}   p = {res.pvalue:.2e}   floor = {metrics.ks_floor(n):.1e}")
-d_values = [res.statistic for res in subsample.values()]
-decades = math.log10(subsample[ns[0]].pvalue / subsample[ns[-1]].pvalue)
+d_large = [subsample[n].statistic for n in ns if n >= 40]
+decades = math.log10(subsample[40].pvalue / subsample[ns[-1]].pvalue)
 print(
-    f"D between {min(d_values):.2f} and {max(d_values):.2f}; p falls by {decades:.0f} orders of magnitude "
-    f"from n = {ns[0]} to n = {ns[-1]}"
+    f"n ≥ 40: D between {min(d_large):.2f} and {max(d_large):.2f}, while p falls by {decades:.0f} orders of "
+    f"magnitude from n = 40 to n = {ns[-1]}; n = {ns[0]}: D = {subsample[ns[0]].statistic:.2f}"
 )
 ax = plotting.plot_ks_floor(
     np.arange(1, 401), points={f"first {n} questions": (n, subsample[n].pvalue) for n in (40, 200, 300)}
@@ -217,8 +219,14 @@ title = ax.set_title("forget quality is bounded below by 2/C(2n, n)")
 
 # %% [markdown]
 # So a given forget quality means more on forget10 than on forget01: compare methods only on the same forget
-# split and the same number of evaluated rows, and read the 0.05 threshold ("indistinguishable from the retain
-# model") as the meaningful target.
+# split and the same number of evaluated rows.
+#
+# **Reading the 0.05 threshold.** The NPO and TOFU papers count forget quality > 0.05 as meaningful forgetting.
+# Read it for what it is: p > 0.05 means the KS test **did not reject**, at the 5 % level, that the two sets of
+# truth ratios come from the same distribution. It does not show that the models are the same — with few
+# questions the test has little power, and a real difference can go undetected (the next section shows how
+# much p moves with the questions drawn). p far below 0.05 is evidence of a difference; p above it is the
+# absence of such evidence at this n.
 #
 # ## 6. The sampling spread of forget quality at small n
 #

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -23,9 +23,12 @@
 # weight raised as in the paper (α = 5 for 50 %, 12 for 90 %); a verdict table against the paper's claims; then two
 # sweeps — the retain weight α and NPO's inverse temperature β.
 #
-# **Runtime:** the longest notebook of the series on a laptop CPU (three retain models to train and about thirty
-# unlearning runs in full mode); it prints its own wall time at the end. The fine-tuned model is shared with
-# notebook 06 through the cache. No GPU, no network.
+# **Runtime:** the longest notebook of the series. Full mode trains three retain models and runs 33 unlearning
+# runs (27 in section 1, 2 more α and 4 more β values), each with a full TOFU evaluation every epoch: on a
+# 2-core laptop CPU that is **hours** (see the lecturer's guide, `docs/teaching.md`, for the measured time of one
+# run and the estimate built from it). Section 1 prints the estimate for *your* machine after its first run,
+# and the last cell of the summary prints the wall time actually spent. Smoke mode (`NPO_LAB_SMOKE=1`) runs in
+# minutes. The fine-tuned model is shared with notebook 06 through the cache. No GPU, no network.
 
 # %%
 # npo_lab-install-cell: begin
@@ -76,8 +79,11 @@ print(f"β: {BASE.beta:g} (DemoConfig's default, synthetic authors); presets: {P
 #
 # With 20 authors, `forget50` is the last 10 authors and `forget90` the last 18. Each forget split has its own
 # retain model (trained on the remaining authors only; cached). Forget quality is measured on the forget10
-# questions (as in TOFU, forget splits above 10 % are evaluated on `forget10_perturbed`), so the p-values are
-# comparable across splits. The retain weight follows the paper: α = 1, 5, 12.
+# questions for every split, so the p-values are comparable across splits. This is the NPO authors' choice, not
+# TOFU's: TOFU publishes perturbed answers only for forget01/05/10 and has no forget50 or forget90 split at all;
+# the NPO paper's code adds those two splits (the last 50 % and 90 % of the authors) and evaluates their forget
+# quality on `forget10_perturbed`, whose authors are part of every larger forget split. `npo_lab` does the
+# same. The retain weight follows the paper: α = 1, 5, 12.
 
 # %%
 RUNS = {}  # (split, seed, alpha, beta) -> (summary, frames): every configuration runs once
@@ -94,7 +100,16 @@ def demo(split, seed, **changes):
     return RUNS[key]
 
 
-by_split = {(split, seed): demo(split, seed) for split in SPLITS for seed in SEEDS}
+N_METHOD_RUNS = len(SPLITS) * len(SEEDS) * len(BASE.methods) + (len(ALPHAS) - 1) + (len(BETAS) - 1)
+t_first = time.perf_counter()
+by_split = {(SPLITS[0], SEEDS[0]): demo(SPLITS[0], SEEDS[0])}
+per_method_s = (time.perf_counter() - t_first) / len(BASE.methods)  # includes preparing the models once
+print(
+    f"first run: {per_method_s * len(BASE.methods):.0f} s for {len(BASE.methods)} methods (models included); "
+    f"the notebook runs {N_METHOD_RUNS} method runs in all: roughly {per_method_s * N_METHOD_RUNS / 60:.0f} min "
+    f"on this machine (an estimate: the retain models of forget50/90 add training time)"
+)
+by_split.update({(split, seed): demo(split, seed) for split in SPLITS for seed in SEEDS})
 rows = []
 for (split, seed), (summary, _) in by_split.items():
     mu_ft = summary["finetuned"]["model_utility"]
@@ -152,19 +167,42 @@ for split in SPLITS:
 print("\n".join(sentences))
 
 # %% [markdown]
-# The larger the forget set, the more of the model's knowledge the forget term pushes down. A caveat for reading
-# utility at 90 %: the retain part of model utility is evaluated on `retain_perturbed`, questions about the retain
-# authors — and at 90 % only 2 authors remain, so those questions are exactly the retain term's own training rows.
-# Retain utility then measures how well the retain term re-fits its training set, not generalisation; the real
-# authors and world facts parts of utility are the held-out evidence.
+# The larger the forget set, the more of the model's knowledge the forget term pushes down. Two caveats for
+# reading model utility here, whatever the split:
+#
+# * **Retain part.** It is evaluated on `retain_perturbed`, the questions of the first 10 % of the authors. Those
+#   authors belong to the retain set of every forget split up to 90 %, so these are always rows the retain term
+#   trains on (and rows both mini models were fine-tuned on); at 90 % they are the **whole** retain set (the
+#   cell below counts it). Retain utility measures how well the model keeps rows it is being trained to keep,
+#   not generalisation to unseen retain authors.
+# * **Real-authors and world-facts parts.** These "general" rows are in the training data of both mini models
+#   (printed below): they stand for the pre-training knowledge of a real model, so utility on them measures how
+#   much of that knowledge unlearning damages. They are not held-out evidence either.
+
+# %%
+from npo_lab.minitofu import load_source_rows, write_subset_source  # noqa: E402
+from npo_lab.tofu.data import load_tofu_rows  # noqa: E402
+from npo_lab.tofu.splits import retain_split_for  # noqa: E402
+
+subset_dir = write_subset_source(load_source_rows(BASE.data, BASE.n_authors), OUT / "subset")
+eval_retain = {r["question"] for r in load_tofu_rows("retain_perturbed", subset_dir)}
+for split in SPLITS:
+    retain_q = {r["question"] for r in load_tofu_rows(retain_split_for(split), subset_dir)}
+    inside = len(eval_retain & retain_q)
+    print(
+        f"{split}: {inside} of the {len(eval_retain)} retain_perturbed questions are in the retain set "
+        f"({len(retain_q)} rows); they are {inside / len(retain_q):.0%} of it"
+    )
+print("general rows in both mini models' training data (MiniTofuConfig.include_general):", BASE.minitofu.include_general)
 #
 # ## 3. The retain weight α (NPO+RT, forget50)
 
 # %%
-alpha_runs = {}
+alpha_runs, alpha_summaries = {}, {}
 for alpha in ALPHAS:
     summary, frames = demo("forget50", SEEDS[0], alpha=alpha, methods=("NPO+RT",))  # α = 5: section 1's run
     alpha_runs[f"NPO+RT α={alpha:g}"] = frames["NPO+RT"]
+    alpha_summaries[f"NPO+RT α={alpha:g}"] = summary
     alpha_summary = summary
 
 fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
@@ -178,10 +216,11 @@ for ax in axes:  # one method, several α: tell the lines apart by shade
 axes[0].set_title("forget50: NPO+RT with retain weight α");
 
 # %%
-pd.DataFrame([{"alpha": k, "peak forget quality": df["forget_quality"].max(),
-               "utility at peak / fine-tuned": df.loc[df["forget_quality"].idxmax(), "model_utility"] / mu_ft,
-               "final utility / fine-tuned": df["model_utility"].iloc[-1] / mu_ft}
-              for k, df in alpha_runs.items()])
+alpha_table = pd.DataFrame([{"alpha": float(k.split("=")[1]), "peak forget quality": df["forget_quality"].max(),
+                             "utility at peak / fine-tuned": df.loc[df["forget_quality"].idxmax(), "model_utility"] / mu_ft,
+                             "final utility / fine-tuned": df["model_utility"].iloc[-1] / mu_ft}
+                            for k, df in alpha_runs.items()])
+alpha_table
 
 # %% [markdown]
 # ## 4. NPO's β (NPO+RT, forget10)
@@ -220,9 +259,30 @@ fig.tight_layout()
 #
 # * The verdict table and the sentences under it say, split by split, whether NPO+RT keeps the paper's lead at
 #   this scale; the per-seed table shows how much a single seed can move forget quality on 40 questions.
-# * α trades forgetting for utility: a larger α slows the forgetting but keeps the model usable.
-# * β sets where NPO stops pushing. Too small and NPO behaves like GA; too large and it stops before the forget
-#   answers look "never learnt"; the sweep above locates the useful range for this model.
+# * What the α and β sweeps of this run show (computed from the two tables above):
+
+
+# %%
+def trend(values):
+    """'rises', 'falls' or 'is not monotone' for a sequence ordered by the swept setting."""
+    d = pd.Series(list(values)).diff().dropna()
+    return "rises" if (d > 0).all() else "falls" if (d < 0).all() else "is not monotone"
+
+
+a = alpha_table.sort_values("alpha")
+print(
+    f"* α ({', '.join(f'{v:g}' for v in a['alpha'])}, forget50): the final utility / fine-tuned "
+    f"{trend(a['final utility / fine-tuned'])} with α ({', '.join(f'{v:.2f}' for v in a['final utility / fine-tuned'])}); "
+    f"the peak forget quality {trend(a['peak forget quality'])} ({', '.join(f'{v:.2g}' for v in a['peak forget quality'])})."
+)
+b = beta_table.sort_values("beta")
+best_beta = b.loc[b["peak forget quality"].idxmax()]
+print(
+    f"* β ({', '.join(f'{v:g}' for v in b['beta'])}, forget10): the highest peak forget quality "
+    f"({best_beta['peak forget quality']:.2g}) is at β = {best_beta['beta']:g}, keeping "
+    f"{best_beta['utility at peak / fine-tuned']:.0%} of the fine-tuned utility there; the final forget "
+    f"probability {trend(b['final forget probability'])} with β ({', '.join(f'{v:.2g}' for v in b['final forget probability'])})."
+)
 
 # %%
 print(f"{len(RUNS)} demo runs in {time.perf_counter() - T0:.0f} s")
@@ -272,20 +332,29 @@ w = 2 / (1 + np.exp(-bt["beta"] * bt["log-ratio at W = 0.1"]))
 assert np.allclose(w, 0.1) and np.all(np.diff(bt["log-ratio at W = 0.1"].to_numpy()) > 0)
 
 # %% [markdown]
-# **3.** For each retain weight α of section 3, find the first evaluation whose forget quality exceeds 0.05 and
-# the utility (relative to the fine-tuned model) there; check that it comes no later than the peak of the α table.
+# **3.** The verdict rests on the matched-utility rule: the best forget quality among the evaluations that keep
+# at least 80 % of the fine-tuned model's utility. Recompute it for each α run of section 3 from its evaluation
+# frame (`alpha_runs[name]`, columns `forget_quality` and `model_utility`; the fine-tuned utility is
+# `alpha_summaries[name]["finetuned"]["model_utility"]`) and check it against the run's own summary
+# (`alpha_summaries[name]["methods"]["NPO+RT"]["forget_quality_at_matched_utility"]`). Which α wins by this rule,
+# and is it the α with the highest *peak* forget quality in the α table?
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
-# Solution 3. The first evaluation above the threshold can only precede (or be) the peak, when the peak is above it.
-mu_a = alpha_summary["finetuned"]["model_utility"]
+# Solution 3. Keep the evaluations with utility ≥ 0.8 × the fine-tuned utility; the rule's value is the largest
+# forget quality among them (None when none is kept). The winner by this rule need not be the α with the highest
+# peak: a peak reached after utility fell below 80 % does not count.
+matched = {}
 for name, df in alpha_runs.items():
-    good = df[df["forget_quality"] > GOOD_FORGET_QUALITY]
-    peak = df["forget_quality"].idxmax()
-    if len(good):
-        first = good.index[0]
-        print(f"{name}: first forget quality > {GOOD_FORGET_QUALITY} at step {df.loc[first, 'step']}, "
-              f"utility / fine-tuned {df.loc[first, 'model_utility'] / mu_a:.2f}; peak at step {df.loc[peak, 'step']}")
-        assert df.loc[first, "step"] <= df.loc[peak, "step"]
-    else:
-        print(f"{name}: forget quality never exceeds {GOOD_FORGET_QUALITY} (peak {df.loc[peak, 'forget_quality']:.3g})")
-        assert df["forget_quality"].max() <= GOOD_FORGET_QUALITY
+    mu_ft_a = alpha_summaries[name]["finetuned"]["model_utility"]
+    kept = df[df["model_utility"] >= MATCHED_UTILITY_FRACTION * mu_ft_a]["forget_quality"].dropna()
+    mine = float(kept.max()) if len(kept) else None
+    theirs = alpha_summaries[name]["methods"]["NPO+RT"]["forget_quality_at_matched_utility"]
+    assert (mine is None) == (theirs is None) and (mine is None or np.isclose(mine, theirs)), (name, mine, theirs)
+    matched[name] = mine or 0.0
+    shown = "none kept" if mine is None else f"{mine:.3g}"
+    print(f"{name}: forget quality at ≥ {MATCHED_UTILITY_FRACTION:.0%} utility {shown} "
+          f"({len(kept)} of {len(df)} evaluations kept)")
+rule_winner = max(matched, key=matched.get)
+peak_winner = f"NPO+RT α={alpha_table.loc[alpha_table['peak forget quality'].idxmax(), 'alpha']:g}"
+print(f"best by the matched-utility rule: {rule_winner}; highest peak: {peak_winner}"
+      + (" (the same run)" if rule_winner == peak_winner else " (different runs: the peak came at too low a utility)"))

@@ -196,10 +196,39 @@ pd.DataFrame(result["models"]).T[["exact_memorization", "extraction_strength", "
 # ## 5. Relearning: a few steps on half of the forget set
 #
 # The forget rows are split in two halves (fixed seed). A copy of each model is fine-tuned for a few steps on the
-# first half only, then asked the *second* half. The facts of the two halves are different, so a model that
-# really never learnt them (the retain model) gains little on the second half; a model whose unlearning only
-# suppressed them gets them back (Hu et al. 2024; Lynch et al. 2024). **Recovery** = the second half's
-# probability after relearning minus the relearned retain model's.
+# first half only, then asked the *second* half. A model whose unlearning only suppressed the forget facts may
+# get the second half back from a nudge on the first (Hu et al. 2024; Lynch et al. 2024). **Recovery** = the
+# second half's probability after relearning minus the relearned retain model's.
+#
+# The two halves do **not** hold different facts. `split_halves` splits rows at random, so each forget author has
+# questions in both halves; every answer repeats its author's name, and birthplaces, parents and book titles
+# recur across an author's questions (the cell below counts how much of the second half's names and places the
+# first half already contains). Relearning on the first half therefore also *teaches* part of the second half.
+#
+# What the control removes: the relearned retain model gets the same steps on the same rows, and it never saw
+# the forget authors, so its gain on the second half is what direct teaching of the shared facts (and of the
+# answer format) gives a model with no trace of them; recovery subtracts it. What it does not remove: a model
+# that once knew the authors may pick up the shared names and places faster than one that never did, and that
+# counts as recovery too — so recovery mixes "suppressed knowledge comes back" with "relearns familiar facts
+# faster". A cleaner, harder test relearns on some authors and measures others (exercise idea: split
+# `data.forget` by author instead of by row).
+
+# %%
+import re  # noqa: E402
+
+
+def proper_words(answer):
+    """Capitalised words that do not start the sentence: names, places, titles."""
+    return set(re.findall(r"(?<!^)(?<![.!?] )\b[A-Z][\w'’-]+", answer))
+
+
+train_words = set().union(*(proper_words(r["answer"]) for r in split_halves(data.forget, AUDIT.seed)[0]))
+held_sets = [proper_words(r["answer"]) for r in split_halves(data.forget, AUDIT.seed)[1]]
+held_sets = [w for w in held_sets if w]
+shared = np.mean([len(w & train_words) / len(w) for w in held_sets])
+any_shared = np.mean([bool(w & train_words) for w in held_sets])
+print(f"second-half answers: {shared:.0%} of their names/places/titles also occur in the first half's answers; "
+      f"{any_shared:.0%} of them share at least one")
 
 # %%
 train_half, held_out = split_halves(data.forget, AUDIT.seed)

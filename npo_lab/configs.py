@@ -5,7 +5,8 @@ inherits :class:`Config`, which gives it
 
 * validation on creation, from the field's type and its ``option`` bounds: numbers are finite, integer fields
   hold integers (``2.0`` is accepted as 2, ``2.5`` is not), booleans are booleans, strings come from ``choices``;
-  the error names the field and what is allowed;
+  the error names the field and what is allowed; a field annotated with a :class:`Config` class holds that
+  config (given as the config or as a dict of its fields; saved as a nested JSON object);
 * one JSON mechanism: :meth:`~Config.to_dict` / :meth:`~Config.from_dict`, :meth:`~Config.to_json` /
   :meth:`~Config.from_json` (JSON **text**), :meth:`~Config.save` / :meth:`~Config.load` (a **file**, UTF-8);
   unknown keys are refused by name;
@@ -81,6 +82,16 @@ def _coerce(name: str, value: Any, hint) -> Any:
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise ValueError(f"{name} must be a list of strings, got {value!r}")
         return tuple(value)
+    if len(kinds) == 1 and isinstance(cls := next(iter(kinds)), type) and issubclass(cls, Config):
+        # a nested config: the config itself, or a JSON object of its fields (from a saved file)
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, dict):
+            try:
+                return cls.from_dict(value)
+            except ValueError as e:
+                raise ValueError(f"{name}: {e}") from None
+        raise ValueError(f"{name} must be a {cls.__name__} or a JSON object of its fields, got {value!r}")
     return value
 
 
@@ -115,10 +126,12 @@ class Config:
 
     # -------------------------------------------------------------------------------------------- dict / JSON
     def to_dict(self) -> dict:
-        """Field name → value (tuples as lists): plain JSON-able values."""
-        return {
-            f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in dataclasses.fields(self)
-        }
+        """Field name → value (tuples as lists, nested configs as dicts): plain JSON-able values."""
+
+        def plain(v):
+            return list(v) if isinstance(v, tuple) else v.to_dict() if isinstance(v, Config) else v
+
+        return {f.name: plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     @classmethod
     def from_dict(cls: type[C], data: dict) -> C:
@@ -151,10 +164,9 @@ class Config:
 
     def save(self, path: str | Path) -> Path:
         """Write the config to ``path`` as JSON (UTF-8); returns the path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.to_json() + "\n", encoding="utf-8")
-        return path
+        from .files import write_text
+
+        return write_text(path, self.to_json() + "\n")
 
     @classmethod
     def load(cls: type[C], path: str | Path) -> C:

@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .logprobs import kl_to_ref, sequence_logprob, token_count
+
 # fmt: off
 __all__ = [
     "sequence_logprob", "token_count", "ga_loss", "nll_loss", "npo_loss", "npo_weight", "dpo_loss", "simnpo_loss",
@@ -92,59 +94,6 @@ def _check_counts(n_tokens: Tensor, like: Tensor, name: str = "n_tokens") -> Ten
     if not (torch.isfinite(n_tokens) & (n_tokens == n_tokens.round()) & (n_tokens > 0)).all():
         raise ValueError(f"{name} must be > 0 for every sequence and whole (all labels masked?): {n_tokens.tolist()}")
     return n_tokens
-
-
-# --------------------------------------------------------------------------------------------------------------
-# from logits to per-sequence log-probs
-# --------------------------------------------------------------------------------------------------------------
-def _shifted_labels(logits: Tensor, labels: Tensor, ignore_index: int, validate: bool) -> tuple[Tensor, Tensor]:
-    """``(labels[:, 1:], mask of answer tokens)`` after checking shapes, dtype and (``validate``) ids and masks."""
-    if logits.dim() != 3:
-        raise ValueError(f"logits must have shape (B, T, V), got shape {tuple(logits.shape)}")
-    if labels.shape != logits.shape[:2]:
-        raise ValueError(f"labels must have shape (B, T) = {tuple(logits.shape[:2])}, got {tuple(labels.shape)}")
-    if labels.dtype.is_floating_point or labels.dtype == torch.bool or labels.dtype.is_complex:
-        raise ValueError(f"labels must be an integer tensor of token ids, got dtype {labels.dtype}")
-    shift_labels = labels[:, 1:]
-    mask = shift_labels != ignore_index
-    if validate:
-        if logits.shape[0] == 0:
-            raise ValueError("logits is empty (batch of 0 sequences)")
-        v = logits.shape[-1]
-        if (shift_labels[mask] < 0).any() or (shift_labels[mask] >= v).any():
-            raise ValueError(f"labels must be token ids in [0, {v}) or ignore_index={ignore_index}")
-        if (mask.sum(dim=-1) == 0).any():
-            raise ValueError("a sequence has no answer tokens (all labels masked); it has no log-probability")
-    return shift_labels, mask
-
-
-def _check_result(x: Tensor, what: str, validate: bool) -> Tensor:
-    if validate and not torch.isfinite(x).all():
-        raise ValueError(f"{what} is not finite for sequence(s) {torch.nonzero(~torch.isfinite(x))[:8, 0].tolist()}")
-    return x
-
-
-def sequence_logprob(logits: Tensor, labels: Tensor, ignore_index: int = -100, *, validate: bool = True) -> Tensor:
-    """Sum of the label tokens' log-probs per sequence: ``logp = Σ_t log π_θ(y_t | y_<t, x)``.
-
-    Causal shift: the logits at position ``t`` predict ``labels[t + 1]``; positions whose shifted label is
-    ``ignore_index`` (prompt, padding) contribute nothing. Half-precision logits are upcast to float32; float32 and
-    float64 keep their precision. ``validate`` checks label dtype and range, that every sequence has at least one
-    answer token and that the result is finite (NaN logits, a target of zero probability) — host syncs: trainers
-    pass ``validate=False`` and check their batches when they build them.
-
-    Shapes: ``logits (B, T, V)``, ``labels (B, T)`` integer -> ``(B,)``.
-    """
-    shift_labels, mask = _shifted_labels(logits, labels, ignore_index, validate)
-    dtype = logits.dtype if logits.dtype == torch.float64 else torch.float32
-    logprobs = torch.log_softmax(logits[:, :-1, :].to(dtype), dim=-1)
-    tok = logprobs.gather(-1, shift_labels.masked_fill(~mask, 0).unsqueeze(-1)).squeeze(-1)
-    return _check_result((tok * mask).sum(dim=-1), "the answer log-prob (sequence_logprob)", validate)
-
-
-def token_count(labels: Tensor, ignore_index: int = -100) -> Tensor:
-    """Number of label tokens per sequence after the causal shift: ``|y|``. ``(B, T) -> (B,)`` long."""
-    return (labels[:, 1:] != ignore_index).sum(dim=-1)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -255,30 +204,6 @@ def simnpo_loss(logp: Tensor, n_tokens: Tensor, beta: float, gamma: float = 0.0)
     return _simnpo(logp, _check_counts(n_tokens, _check(logp, "logp")), b, g)
 
 
-def kl_to_ref(
-    logits: Tensor, ref_logits: Tensor, labels: Tensor, ignore_index: int = -100, *, validate: bool = True
-) -> Tensor:
-    """Per-sequence mean over **answer tokens** of ``KL(π_ref(·|prefix) ‖ π_θ(·|prefix))`` (the "+KL" term).
-
-    ``KL_t = Σ_v π_ref(v) · (log π_ref(v) − log π_θ(v))``, with ``0 · log 0 = 0`` (tokens the reference gives zero
-    probability contribute nothing), at every position whose shifted label is not ``ignore_index``; the result is
-    ``Σ_t KL_t / |y|``. The reference code averages over prompt and padding positions too; averaging over answer
-    tokens keeps the value independent of padding. ``validate``: as in :func:`sequence_logprob` (host syncs).
-
-    Shapes: ``logits (B, T, V)``, ``ref_logits (B, T, V)``, ``labels (B, T)`` -> ``(B,)``.
-    """
-    if logits.shape != ref_logits.shape:
-        raise ValueError(f"ref_logits has shape {tuple(ref_logits.shape)} but logits has {tuple(logits.shape)}")
-    mask = _shifted_labels(logits, labels, ignore_index, validate)[1].to(torch.float32)
-    logq = torch.log_softmax(logits[:, :-1, :].float(), dim=-1)
-    logr = torch.log_softmax(ref_logits[:, :-1, :].float(), dim=-1)
-    p_ref = logr.exp()
-    kl_tok = torch.where(p_ref > 0, p_ref * (logr - logq), torch.zeros_like(p_ref)).sum(dim=-1)
-    kl = (kl_tok * mask).sum(dim=-1) / mask.sum(dim=-1).clamp_min(1.0)
-    return _check_result(kl, "KL(π_ref ‖ π_θ) (kl_to_ref; NaN logits, or θ gives 0 where π_ref does not)", validate)
-
-
-# --------------------------------------------------------------------------------------------------------------
 # typed inputs, terms and methods
 # --------------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)

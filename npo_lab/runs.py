@@ -22,6 +22,9 @@ A run directory (written by :func:`npo_lab.unlearn.unlearn`) holds
 * ``reference_logps.json`` — the cached reference log-probs (``forget_ref_logp``, ``idk_ref_logp``), reused on
   resume; ``model/`` (safetensors, only when asked), ``eval_logs/`` (only when asked), ``checkpoint-N/``
   (Trainer checkpoints, removed after a completed run unless kept);
+* ``probes.jsonl`` — only in a probed run (:class:`~npo_lab.unlearn.callbacks.ProbeCallback`): one JSON object
+  per optimiser step with the answer probabilities of fixed forget/retain/general rows, the per-row forget
+  log-probs and NPO weights W, and the marked steps (collapse, matched forgetting);
 * ``manifest.json`` — the entries this run (or the run it resumed) created. Only they are ever removed again:
   by ``overwrite`` or the checkpoint clean-up; files npo_lab did not write are never deleted.
 
@@ -37,8 +40,6 @@ All files are strict JSON (non-finite numbers are written as ``null``), UTF-8; n
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import shutil
 import warnings
@@ -47,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError, read_json_file, read_jsonl_file
+from .files import json_text, to_jsonable, writable_parent, write_json, write_text
 
 __all__ = [
     "CONFIG_FILE",
@@ -82,6 +84,7 @@ RECORD_NAMES = (
     SUMMARY_FILE,
     REFERENCE_FILE,
     MANIFEST_FILE,
+    "probes.jsonl",  # per-step probes (npo_lab.unlearn.probes.PROBES_FILE), when the run is probed
     "model",
     "eval_logs",
 )
@@ -91,35 +94,8 @@ CHECKPOINT_PREFIX = "checkpoint-"
 RUN_COLUMNS = ("method", "beta", "alpha", "gamma", "learning_rate", "seed")
 
 
-def to_jsonable(value: Any) -> Any:
-    """Plain-JSON version of ``value``: tensors/numpy scalars → Python numbers, tuples → lists,
-    non-finite floats → ``None`` (strict JSON has no NaN/inf)."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    item = getattr(value, "item", None)  # numpy / torch scalars
-    if callable(item):
-        try:
-            return to_jsonable(item())
-        except (ValueError, RuntimeError):
-            pass
-    tolist = getattr(value, "tolist", None)
-    if callable(tolist):
-        return to_jsonable(tolist())
-    raise ValueError(f"cannot write a value of type {type(value).__name__} to JSON: {value!r}")
-
-
 def _dump(obj: Any) -> str:
-    return json.dumps(to_jsonable(obj), allow_nan=False)
+    return json_text(obj, indent=None)
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
@@ -195,11 +171,7 @@ class RunRecorder:
             return
         if claim:
             self.claim(name.split("/", 1)[0])
-        path = self.path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(to_jsonable(obj), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        write_json(self.path(name), obj)
 
     def write_config(self, config: Mapping) -> None:
         self._write_json(CONFIG_FILE, config)
@@ -228,9 +200,7 @@ class RunRecorder:
         for name in (METRICS_FILE, SAMPLES_FILE):
             if self.enabled and self.path(name).exists():
                 kept = [r for r in read_jsonl(self.path(name)) if int(r.get("step", 0)) <= step]
-                tmp = self.path(name + ".tmp")
-                tmp.write_text("".join(_dump(r) + "\n" for r in kept), encoding="utf-8")
-                os.replace(tmp, self.path(name))
+                write_text(self.path(name), "".join(_dump(r) + "\n" for r in kept))
 
     def metrics(self) -> list[dict]:
         return read_jsonl(self.path(METRICS_FILE))
@@ -253,13 +223,7 @@ def check_output_dir(output_dir: str | Path, *, resume: bool = False, overwrite:
     if out.exists() and not out.is_dir():
         raise UsageError(f"output_dir {str(out)!r} exists and is not a directory")
     entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
-    parent = out
-    while not parent.exists() and parent != parent.parent:  # to be created: its nearest existing ancestor
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(
-            f"output_dir {str(out)!r} cannot be created or written: {str(parent)!r} is not a writable directory"
-        )
+    writable_parent(out, "output_dir")
     if not entries:
         if resume:
             raise UsageError(f"resume=True but output_dir {str(out)!r} holds no checkpoint (no run to resume)")

@@ -71,7 +71,7 @@ def _as_rows(rows) -> list[Mapping]:
 
 
 def _encode(tokenizer, rows, *, template, max_length, question_key, answer_key) -> list[dict]:
-    from .tofu.data import encode_qa
+    from .prompts import encode_qa
 
     feats = []
     for i, row in enumerate(rows):
@@ -101,7 +101,7 @@ def iter_forward(
     manager entered around each forward (e.g. a Trainer's autocast). The model is in eval mode while the
     generator runs; its mode is restored when the generator is exhausted or closed.
     """
-    from .tofu.data import pad_batch
+    from .prompts import pad_batch
 
     batch_size = _size(batch_size, "batch_size", 1)
     max_length = _size(max_length, "max_length", 2)

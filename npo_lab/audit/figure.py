@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from .table import audit_table
+
 __all__ = ["FIGURE_METRICS", "signal_left", "plot_audit"]
 
 FIGURE_METRICS: dict[str, str] = {
@@ -31,8 +33,6 @@ FIGURE_METRICS: dict[str, str] = {
 def signal_left(result: Mapping, metrics: Sequence[str], finetuned: str | None = "finetuned"):
     """``(values, shares)``: DataFrames (models × metrics) of the raw numbers and of ``r`` (module docstring);
     ``r`` is NaN where a number is missing or the fine-tuned and retain models agree (no signal to remove)."""
-    from .report import audit_table
-
     values = audit_table(result, None).reindex(columns=list(metrics)).astype(float)
     ref = values.loc[result["reference"]]
     if finetuned is not None and finetuned in values.index:

@@ -23,11 +23,10 @@ flat dict of numbers (``None`` where an audit was not run):
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from ..configs import Config
 from .attacks import forget_log, forget_metrics, paraphrase_probe, quantize_model, relearned_copy, split_halves
 from .memorization import memorization_scores
 from .mia import ATTACKS, answer_stats, mia_aucs, privleak
+from .table import TABLE_COLUMNS, audit_table
 
 __all__ = [
     "AUDIT_FILE",
@@ -54,16 +54,6 @@ __all__ = [
 
 AUDIT_FILE = "audit.json"
 AUDITS = ("mia", "memorization", "forget", "relearning", "quantization", "paraphrase")
-TABLE_COLUMNS = (
-    "auc",
-    "privleak",
-    "extraction_strength",
-    "forget_probability",
-    "relearn_recovery",
-    "quant8_forget_probability",
-    "quant4_forget_probability",
-    "paraphrase_probability",
-)
 
 
 @dataclass(frozen=True)
@@ -353,26 +343,11 @@ def audit_models(
     }
 
 
-def audit_table(result: Mapping, columns: Sequence[str] | None = TABLE_COLUMNS):
-    """A ``pandas.DataFrame`` of an audit result: one row per model (index ``model``), the given columns present
-    in the result (``None``: all)."""
-    import pandas as pd
-
-    df = pd.DataFrame.from_dict(dict(result["models"]), orient="index")
-    df.index.name = "model"
-    if columns is not None:
-        df = df[[c for c in columns if c in df.columns]]
-    return df
-
-
 def save_audit(result: Mapping, path: str | Path) -> Path:
     """Write an audit result as strict JSON (non-finite numbers as ``null``)."""
-    from ..runs import to_jsonable
+    from ..files import write_json
 
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps(to_jsonable(dict(result)), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    return p
+    return write_json(path, dict(result))
 
 
 def demo_audit(

@@ -15,6 +15,8 @@ import json
 from pathlib import Path
 
 from ..errors import UsageError
+from ..files import check_out_file
+from ..runtime import resolve_device
 from ..tofu.splits import FORGET_SPLITS
 from ..tofu.templates import TEMPLATES
 
@@ -97,36 +99,6 @@ def _name(path: str, resolved: Path, taken: set[str]) -> str:
     return name
 
 
-def _check_out(path: str, overwrite: bool, what: str = "--out") -> Path:
-    p = Path(path).expanduser()
-    if p.is_dir():
-        raise UsageError(f"{what} {path!r} is a directory; give a file name (e.g. {path}/audit.json)")
-    if p.exists() and not overwrite:
-        raise UsageError(f"{what} {path!r} already exists; choose another file or pass --overwrite")
-    parent = p.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UsageError(f"{what} {path!r}: {str(parent)!r} is not a directory")
-    return p
-
-
-def _device(name: str | None):
-    import torch
-
-    if name is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise UsageError(f"--device {name!r} is not a device (use cpu, cuda, cuda:N or mps)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {name!r}: CUDA is not available on this machine")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise UsageError(f"--device {name!r}: MPS is not available on this machine")
-    return device
-
-
 def _load(path: Path, device):
     from transformers import AutoModelForCausalLM
 
@@ -152,9 +124,13 @@ def run(args: argparse.Namespace) -> int:
     from ..audit import AuditConfig, audit_data, audit_models, audit_table, plot_audit, save_audit
     from ..tofu.templates import guess_template
 
-    out = _check_out(args.out, args.overwrite)
-    figure = _check_out(args.figure, args.overwrite, "--figure") if args.figure else None
-    device = _device(args.device)
+    out = check_out_file(args.out, overwrite=args.overwrite, example="audit.json")
+    figure = (
+        check_out_file(args.figure, overwrite=args.overwrite, what="--figure", example="audit.png")
+        if args.figure
+        else None
+    )
+    device = resolve_device(args.device)
     cfg = AuditConfig(
         audits=tuple(args.audits),
         attack=args.attack,

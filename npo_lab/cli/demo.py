@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from .. import is_smoke
+from ..runtime import quiet_library_bars
 from ..tofu.splits import FORGET_SPLITS
 
 __all__ = ["add_arguments", "run"]
@@ -29,7 +30,12 @@ _FIELDS = {
     "authors": "n_authors",
     "epochs": "epochs",
     "lr": "learning_rate",
+    "lr_scheduler": "lr_scheduler",
+    "warmup_epochs": "warmup_epochs",
+    "batch_size": "batch_size",
     "beta": "beta",
+    "ga_reduction": "ga_reduction",
+    "threads": "threads",
     "alpha": "alpha",
     "eval_max_rows": "eval_max_rows",
     "device": "device",
@@ -50,7 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     d = DemoConfig()
     parser.add_argument(
-        "--config", metavar="JSON", help="a DemoConfig JSON file (DemoConfig.save); the options below override it"
+        "--config",
+        metavar="JSON",
+        help="a DemoConfig JSON file (DemoConfig.save) or an earlier demo's demo.json; the options below override it",
     )
     parser.add_argument("--smoke", action="store_true", help="seconds-long sizes (also NPO_LAB_SMOKE=1)")
     parser.add_argument("--out", help=f"output directory: new, empty or an earlier demo's (default {d.out})")
@@ -72,7 +80,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=float, help=f"unlearning epochs (default {d.epochs:g})")
     parser.add_argument("--ft-epochs", type=int, help="epochs of the mini-TOFU fine-tuning of both models (default 24)")
     parser.add_argument("--lr", type=float, help=f"unlearning learning rate (default {d.learning_rate:g})")
-    parser.add_argument("--beta", type=float, help=f"β of NPO/DPO (default {d.beta:g})")
+    parser.add_argument(
+        "--lr-scheduler", help=f"schedule after the warm-up: constant or linear (default {d.lr_scheduler})"
+    )
+    parser.add_argument("--warmup-epochs", type=float, help=f"linear warm-up in epochs (default {d.warmup_epochs:g})")
+    parser.add_argument("--batch-size", type=int, help=f"forget rows per step (default {d.batch_size})")
+    parser.add_argument("--beta", type=float, help=f"β of NPO/DPO (default {d.beta:g}; the paper: 0.1)")
+    parser.add_argument("--ga-reduction", help=f"GA forget term: token_mean or sum (default {d.ga_reduction})")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help=f"torch CPU threads, fixed for reproducible numbers (default {d.threads}; 0: torch's)",
+    )
     parser.add_argument("--alpha", type=float, help="retain weight (default 1; 5/12 for forget50/90)")
     parser.add_argument("--eval-max-rows", type=int, help=f"rows per eval split (default {d.eval_max_rows})")
     parser.add_argument(
@@ -81,11 +100,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         metavar="SECONDS",
         help="run the optional methods (IDK+RT, DPO+RT) only while the job stays within this many "
-        f"seconds (default {d.time_budget:g}; 'inf': always run them)",
+        "seconds (default: no budget, every method runs; 'inf': the same)",
     )
     parser.add_argument(
         "--preset",
-        help="named settings (real-tofu: --ft-epochs 36 --beta 0.02; chosen automatically when --data is a "
+        help="named settings (real-tofu: --ft-epochs 36; chosen automatically when --data is a "
         "directory; 'none' to turn that off); options given explicitly override the preset",
     )
     parser.add_argument("--device", help="where unlearning and evaluation run: auto (default), cpu, cuda, mps")
@@ -115,7 +134,7 @@ def demo_config(args: argparse.Namespace):
     if "time_budget" in args:
         changes["time_budget"] = args.time_budget
     if args.ft_epochs is not None:
-        changes["minitofu"] = {**(base.minitofu or {}), "epochs": args.ft_epochs}
+        changes["minitofu"] = base.minitofu.replace(epochs=args.ft_epochs)
     changes["progress"] = not args.no_progress and sys.stdout.isatty()
     preset = getattr(args, "preset", None)
     auto = not args.config and not (args.smoke or is_smoke())  # smoke sizes stay seconds-long
@@ -128,19 +147,6 @@ def demo_config(args: argparse.Namespace):
     return DemoConfig.from_preset(preset, base, **changes)
 
 
-def _quiet_library_bars() -> None:
-    """Progress bars of the Hugging Face libraries (weights loading/saving, datasets) off: lines, not bars."""
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    try:
-        import datasets
-
-        datasets.disable_progress_bars()
-    except ImportError:  # pragma: no cover - datasets is a dependency
-        pass
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the demo; 0 when at least one method ran, 1 when none did, 130 when interrupted (Ctrl-C, also during
     the audit). A failed audit is reported (``demo_summary.json``'s ``audit`` entry) and does not change the status."""
@@ -150,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = demo_config(args)
     if not cfg.progress:
-        _quiet_library_bars()
+        quiet_library_bars()
     summary = run_demo(cfg, print_fn=lambda line: print(line, flush=True))
     info = json.loads((Path(cfg.out) / DEMO_FILE).read_text(encoding="utf-8"))
     if info.get("interrupted") or info.get("audit") == "interrupted":

@@ -8,9 +8,10 @@ the model is loaded; user errors raise ``ValueError`` (one line from ``npo-lab``
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from ..errors import UsageError
+from ..files import check_out_file
+from ..runtime import resolve_device
 from ..tofu.logs import SECTIONS
 from ..tofu.splits import FORGET_SPLITS
 from ..tofu.templates import TEMPLATES
@@ -66,38 +67,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it already exists")
 
 
-def _check_out(out: str, overwrite: bool) -> Path:
-    path = Path(out).expanduser()
-    if path.is_dir():
-        raise UsageError(f"--out {out!r} is a directory; give the eval log's file name (e.g. {out}/eval_log.json)")
-    if path.exists() and not overwrite:
-        raise UsageError(f"--out {out!r} already exists; choose another file or pass --overwrite to replace it")
-    parent = path.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UsageError(f"--out {out!r}: {str(parent)!r} is not a directory")
-    return path
-
-
-def _check_device(name: str | None):
-    import torch
-
-    if name is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise UsageError(f"--device {name!r} is not a device (use cpu, cuda, cuda:N or mps)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {name!r}: CUDA is not available on this machine")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise UsageError(f"--device {name!r}: only {torch.cuda.device_count()} CUDA device(s)")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise UsageError(f"--device {name!r}: MPS is not available on this machine")
-    return device
-
-
 def _load(args, device):
     import torch
     import transformers
@@ -121,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
     from ..tofu.metrics import summarize
     from ..tofu.templates import guess_template
 
-    out = _check_out(args.out, args.overwrite)
-    device = _check_device(args.device)
+    out = check_out_file(args.out, overwrite=args.overwrite, example="eval_log.json")
+    device = resolve_device(args.device)
     resolve_source(args.data)  # a bad --data fails here, before the model is loaded
     model, tokenizer = _load(args, device)
     template = args.template or guess_template(args.model, tokenizer)

@@ -18,6 +18,7 @@ import os
 import sys
 
 from ..errors import UsageError
+from ..runtime import quiet_library_bars
 
 __all__ = ["add_arguments", "run"]
 
@@ -152,13 +153,7 @@ def _quiet(cfg) -> None:
 
     transformers.logging.set_verbosity_warning()
     if cfg.disable_tqdm:
-        transformers.utils.logging.disable_progress_bar()
-        try:
-            import datasets
-
-            datasets.disable_progress_bars()
-        except ImportError:  # pragma: no cover
-            pass
+        quiet_library_bars()
     log = logging.getLogger("npo_lab")
     if cfg.progress_every_s > 0 and not any(isinstance(h, _StderrHandler) for h in log.handlers):
         handler = _StderrHandler()

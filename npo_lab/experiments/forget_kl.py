@@ -15,7 +15,6 @@ log-probs, :func:`npo_lab.losses.sequence_logprob`), the quantity NPO's adaptive
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -72,6 +71,7 @@ class ForgetKL:
     def write_log_ratios(self, run_dir: str | Path) -> None:
         """``<run>/forget_log_ratios.json``: ``[{"step", "epoch", "log_ratios": [...]}]``, one entry per evaluation
         (the i-th call of this metric belongs to the i-th row of the run's ``metrics.jsonl``); nothing without one."""
+        from ..files import write_json
         from ..runs import METRICS_FILE, load_run
 
         run_dir = Path(run_dir)
@@ -81,7 +81,7 @@ class ForgetKL:
             {"step": int(r["step"]), "epoch": float(r["epoch"]), "log_ratios": lr}
             for (_, r), lr in zip(load_run(run_dir).iterrows(), self.log_ratios)
         ]
-        (run_dir / LOG_RATIOS_FILE).write_text(json.dumps(rows) + "\n", encoding="utf-8")
+        write_json(run_dir / LOG_RATIOS_FILE, rows, indent=None)
 
 
 def forget_kl(

@@ -20,20 +20,16 @@ every completed evaluation and still writes the summary, tables and figures.
 
 from __future__ import annotations
 
-import json
-import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..audit.report import AuditConfig, demo_audit_entry
-from ..configs import Config, option
-from ..errors import UsageError
-from ..losses import BETA_MAX
-from ..tofu.splits import FORGET_SPLITS
+from .. import files
+from ..audit.report import demo_audit_entry
+from ..runtime import resolve_device
+from .demo_config import DEMO_METHODS, OPTIONAL_METHODS, PAPER_ALPHA, PRESETS, DemoConfig, environment
 from .reports import DEMO_SUMMARY_FILE, run_dir_name
 
 __all__ = [
@@ -50,158 +46,7 @@ __all__ = [
     "run_demo",
 ]
 
-DEMO_METHODS = ("GA", "GA+RT", "NPO", "NPO+RT", "IDK+RT", "DPO+RT")
-OPTIONAL_METHODS = ("IDK+RT", "DPO+RT")  # run only while the time budget allows
-PAPER_ALPHA = {"forget50": 5.0, "forget90": 12.0}  # the paper's retain weight for large forget sets (Sec. 5)
 DEMO_FILE = "demo.json"
-DEVICES = ("auto", "cpu", "cuda", "mps")  # auto: the Trainer's choice (a GPU when there is one)
-#: named settings; ``real-tofu``: real TOFU authors need longer fine-tuning to be memorised and a smaller β
-#: (their answers are longer and less regular than the synthetic ones)
-PRESETS: dict[str, dict[str, Any]] = {"real-tofu": {"beta": 0.02, "minitofu": {"epochs": 36}}}
-
-
-@dataclass(frozen=True)
-class DemoConfig(Config):
-    """Settings of the demo (saved in ``demo.json``). :meth:`smoke` gives the sizes of a seconds-long run."""
-
-    out: str = option("runs/demo", "output directory (new, empty, or an earlier demo's output)")
-    methods: tuple[str, ...] = option(DEMO_METHODS, "unlearning methods, in order")
-    seed: int = option(0, "seed of the models and of unlearning", ge=0)
-    data: str = option("synthetic", "'synthetic', 'hub' or a directory of TOFU files")
-    forget_split: str = option("forget10", "forget split of the chosen authors", choices=FORGET_SPLITS)
-    n_authors: int = option(20, "authors used (20 QA pairs each)", ge=2)
-    epochs: float = option(10.0, "unlearning epochs", gt=0, le=1e4)
-    learning_rate: float = option(1e-3, "unlearning peak learning rate", gt=0)
-    beta: float = option(
-        0.05,
-        "β of NPO/DPO (small at this scale: logp sums ~40 sharply memorised tokens; 0.05 "
-        "measured best on the synthetic authors, 0.02 on 20 real TOFU authors)",
-        gt=0,
-        le=BETA_MAX,
-    )
-    alpha: float | None = option(
-        None, "retain weight (None: 1; 5 for forget50, 12 for forget90, as in the paper)", ge=0
-    )
-    batch_size: int = option(8, "forget rows per step", ge=1)
-    warmup_epochs: float = option(1.0, "linear warm-up, then linear decay (the paper's schedule)", ge=0)
-    weight_decay: float = option(0.01, "AdamW weight decay (paper)", ge=0)
-    eval_max_rows: int = option(300, "rows per eval split", ge=1)
-    eval_batch_size: int = option(32, "evaluation batch size", ge=1)
-    num_samples: int = option(5, "greedy answers recorded per evaluation", ge=0)
-    early_eval_every: int = option(
-        1, "also evaluate every N optimiser steps during the first early_eval_epochs (0: once per epoch only)", ge=0
-    )
-    early_eval_epochs: float = option(4.0, "epochs of the early evaluations (where GA and NPO collapse)", ge=0)
-    preset: str | None = option(None, "the named preset these settings started from (PRESETS), for the record")
-    time_budget: float | None = option(
-        240.0,
-        "seconds: an optional method (IDK+RT, DPO+RT) starts only if the time spent so far plus the mean "
-        "time of the methods done stays within it (None: run every method)",
-        gt=0,
-    )
-    minitofu: dict | None = option(None, "MiniTofuConfig overrides (None: its defaults)")
-    device: str = option("auto", "where unlearning and evaluation run", choices=DEVICES)
-    progress: bool = option(True, "progress bars (False: one line per stage)")
-    audit: bool = option(False, "audit the models at the end (npo_lab.audit: audit.json, audit.csv, figure)")
-    audit_config: dict | None = option(None, "AuditConfig overrides (None: its defaults; smoke: its smoke sizes)")
-
-    def __post_init__(self) -> None:
-        from ..losses import METHODS
-
-        super().__post_init__()
-        if not self.methods:
-            raise ValueError("methods must name at least one method")
-        for m in self.methods:
-            if m not in METHODS:
-                raise ValueError(f"unknown method {m!r} in methods; choose from {', '.join(METHODS)}")
-        if len(set(self.methods)) != len(self.methods):
-            raise ValueError(f"methods must not repeat a method, got {list(self.methods)}")
-        if self.preset is not None and self.preset not in PRESETS:
-            raise ValueError(f"preset must be one of {', '.join(PRESETS)} or None, got {self.preset!r}")
-        if not self.data.strip():
-            raise ValueError("data must be 'synthetic', 'hub' or a directory of TOFU files, got ''")
-        self.minitofu_config()  # validates the overrides
-        if self.audit_config is not None:
-            AuditConfig.from_dict(self.audit_config)  # validates the overrides
-
-    @classmethod
-    def smoke(cls, **changes) -> DemoConfig:
-        """A demo small enough for tests and CI (seconds to a minute): :meth:`MiniTofuConfig.smoke` models,
-        2 epochs, 8 rows per eval split, one early evaluation, :meth:`AuditConfig.smoke` audit sizes. ``changes``
-        override any field (``minitofu`` is merged)."""
-        from ..minitofu import MiniTofuConfig
-
-        small, full = MiniTofuConfig.smoke().to_dict(), MiniTofuConfig().to_dict()
-        audit_small, audit_full = AuditConfig.smoke().to_dict(), AuditConfig().to_dict()
-        sizes = {k: v for k, v in small.items() if v != full[k] and k not in ("source", "seed", "n_authors")}
-        sizes.update(changes.pop("minitofu", None) or {})
-        base: dict[str, Any] = {
-            **{"n_authors": small["n_authors"], "epochs": 2.0, "eval_max_rows": 8, "minitofu": sizes},
-            **{"early_eval_every": 2, "early_eval_epochs": 1.0},  # one early evaluation (step 2) per method
-            "audit_config": {k: v for k, v in audit_small.items() if v != audit_full[k]},
-        }
-        return cls(**{**base, **changes})
-
-    @classmethod
-    def from_preset(cls, name: str, base: DemoConfig | None = None, **changes) -> DemoConfig:
-        """``base`` (default :class:`DemoConfig`) with the settings of preset ``name`` (:data:`PRESETS`), then
-        ``changes``; ``minitofu`` overrides are merged."""
-        if name not in PRESETS:
-            raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {name!r}")
-        base = base or cls()
-        merged = {**PRESETS[name], **changes}
-        merged["minitofu"] = {
-            **(base.minitofu or {}),
-            **PRESETS[name].get("minitofu", {}),
-            **(changes.get("minitofu") or {}),
-        }
-        return base.replace(preset=name, **merged)
-
-    @property
-    def resolved_alpha(self) -> float:
-        """The retain weight: ``alpha``, or the paper's value for the forget split (1 up to forget30)."""
-        return self.alpha if self.alpha is not None else PAPER_ALPHA.get(self.forget_split, 1.0)
-
-    def minitofu_config(self):
-        """The :class:`~npo_lab.minitofu.MiniTofuConfig` of the tokenizer and both models."""
-        from ..minitofu import MiniTofuConfig
-
-        return MiniTofuConfig.from_dict(
-            {"source": self.data, "seed": self.seed, "n_authors": self.n_authors, **(self.minitofu or {})}
-        )
-
-    def unlearn_config(self, method: str, output_dir: str | Path, max_length: int = 160, n_forget: int = 0):
-        """The :class:`~npo_lab.unlearn.UnlearnConfig` of one method's run (``n_forget`` forget rows: the early
-        evaluations cover the first :attr:`early_eval_epochs` epochs of ``ceil(n_forget / batch_size)`` steps)."""
-        from ..unlearn import UnlearnConfig
-
-        until = int(self.early_eval_epochs * math.ceil(n_forget / self.batch_size)) if self.early_eval_every else 0
-
-        return UnlearnConfig(
-            method=method,
-            beta=self.beta,
-            alpha=self.resolved_alpha,
-            learning_rate=self.learning_rate,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            warmup_epochs=self.warmup_epochs,
-            lr_scheduler="linear",
-            weight_decay=self.weight_decay,
-            seed=self.seed,
-            eval_every=0,
-            early_eval_every=self.early_eval_every if until else 0,
-            early_eval_until=until,
-            eval_at_start=False,
-            eval_max_rows=self.eval_max_rows,
-            eval_batch_size=self.eval_batch_size,
-            num_samples=self.num_samples,
-            output_dir=str(output_dir),
-            template="qa",
-            max_length=max_length,
-            save_every=-1,
-            logging_steps=1000,
-            disable_tqdm=not self.progress,
-        )
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -210,20 +55,7 @@ class DemoConfig(Config):
 def check_out_dir(out: str | Path) -> Path:
     """``out`` as a path the demo may write into: a new directory, an empty one, or an earlier demo's output
     (it holds ``demo.json``); the demo never deletes a file. Raises :class:`~npo_lab.errors.UsageError`."""
-    p = Path(out)
-    if p.exists() and not p.is_dir():
-        raise UsageError(f"out {str(p)!r} is an existing file; give a directory (new, empty or an earlier demo's)")
-    if p.is_dir() and any(p.iterdir()) and not (p / DEMO_FILE).exists():
-        raise UsageError(
-            f"out {str(p)!r} is a non-empty directory without {DEMO_FILE} (not a demo's output); "
-            "give a new or empty directory"
-        )
-    parent = p
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"out {str(p)!r} cannot be created or written: {str(parent)!r} is not a writable directory")
-    return p
+    return files.check_out_dir(out, marker=DEMO_FILE)
 
 
 def check_data(data: str) -> None:
@@ -234,14 +66,7 @@ def check_data(data: str) -> None:
 
 def check_device(device: str) -> None:
     """Raise :class:`~npo_lab.errors.UsageError` when ``device`` (cpu, cuda, mps, auto) is not available here."""
-    import torch
-
-    mps = getattr(torch.backends, "mps", None)
-    available = {"auto": True, "cpu": True, "cuda": torch.cuda.is_available(), "mps": bool(mps and mps.is_available())}
-    if device not in available:
-        raise UsageError(f"device must be one of {', '.join(available)}; got {device!r}")
-    if not available[device]:
-        raise UsageError(f"device {device!r} is not available on this machine (use auto or cpu)")
+    resolve_device(device, what="device")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -265,10 +90,9 @@ class _Job:
         return time.perf_counter() - self.t0
 
     def write_info(self) -> None:
-        from ..runs import to_jsonable
 
         self.info["wall_seconds"] = self.seconds()
-        (self.out / DEMO_FILE).write_text(json.dumps(to_jsonable(self.info), indent=2) + "\n", encoding="utf-8")
+        files.write_json(self.out / DEMO_FILE, self.info)
 
 
 def reference_logs(setting, cfg: DemoConfig) -> tuple[dict, dict]:
@@ -333,7 +157,7 @@ def _reference_models(job: _Job, setting) -> dict:
     save_eval_log(ft_log, job.out / "eval_logs" / "finetuned.json")
     job.retain, job.finetuned = summarize(retain_log, retain_log), summarize(ft_log, retain_log)
     answers = samples_from_log(ft_log, job.cfg.num_samples)
-    (job.out / "answers_finetuned.json").write_text(json.dumps(answers, indent=1), encoding="utf-8")
+    files.write_json(job.out / "answers_finetuned.json", answers, indent=1)
     job.info["eval_seconds_reference_models"] = time.perf_counter() - t1
     ft, rt = job.finetuned, job.retain
     job.say(
@@ -356,9 +180,33 @@ def _over_budget(job: _Job, method: str, durations: Sequence[float]) -> bool:
     return True
 
 
-def _unlearn_one(job: _Job, setting, method: str, retain_log: dict, idk, metrics: dict):
-    """One method's run into ``<out>/runs/<method>`` (an earlier demo's record of it is replaced)."""
+def _probe_scorer(job: _Job, setting):
+    """The per-step probes' rows (all forget rows, a fixed sample of retain and general rows) and their targets:
+    ``(scorer, retain model's forget probability, fine-tuned model's utility proxy)``."""
+    from ..unlearn.probes import ProbeScorer, sample_rows
+
+    cfg = job.cfg
+    groups = {"forget": setting.forget_rows, "retain": sample_rows(setting.retain_rows, cfg.probe_rows, cfg.seed)}
+    if setting.general_rows():
+        groups["general"] = sample_rows(setting.general_rows(), cfg.probe_rows, cfg.seed)
+    scorer = ProbeScorer(
+        setting.tokenizer, groups, template=cfg.minitofu.template, max_length=setting.config.max_length
+    )
+    retain, finetuned = scorer.score(setting.retain_model), scorer.score(setting.model)
+    job.info["probes"] = {
+        "rows": {g: len(r) for g, r in scorer.rows.items()},
+        "retain_model": {k: retain[k] for k in ("forget_probability", "utility")},
+        "finetuned": {k: finetuned[k] for k in ("forget_probability", "utility")},
+    }
+    return scorer, retain["forget_probability"], finetuned["utility"]
+
+
+def _unlearn_one(job: _Job, setting, method: str, retain_log: dict, idk, metrics: dict, probes):
+    """One method's run into ``<out>/runs/<method>`` (an earlier demo's record of it is replaced), probed after
+    every step; a full evaluation also runs at the probes' marked steps (collapse, matched forgetting)."""
     from ..unlearn import unlearn
+    from ..unlearn.callbacks import ProbeCallback
+    from .reports import COLLAPSE_FRACTION
 
     cfg = job.cfg
     d = job.out / "runs" / run_dir_name(method)
@@ -368,6 +216,10 @@ def _unlearn_one(job: _Job, setting, method: str, retain_log: dict, idk, metrics
     if cfg.device != "auto":
         model.to(cfg.device)
     n_forget = len(setting.forget_rows)
+    scorer, forget_target, utility_start = probes
+    probe = ProbeCallback(
+        scorer, forget_target=forget_target, utility_start=utility_start, collapse_fraction=COLLAPSE_FRACTION
+    )
     return unlearn(
         model,
         setting.tokenizer,
@@ -381,6 +233,7 @@ def _unlearn_one(job: _Job, setting, method: str, retain_log: dict, idk, metrics
         eval_metrics=metrics,
         overwrite=True,
         training_overrides=overrides,
+        callbacks=[probe],
     )
 
 
@@ -401,6 +254,7 @@ def _unlearn_methods(job: _Job, setting, retain_log: dict) -> None:
         max_length=setting.config.max_length,
         batch_size=cfg.eval_batch_size,
     )
+    probes = _probe_scorer(job, setting)
     durations: list[float] = []
     for method in tqdm(cfg.methods, desc="methods", disable=not cfg.progress):
         if _over_budget(job, method, durations):
@@ -408,7 +262,7 @@ def _unlearn_methods(job: _Job, setting, retain_log: dict) -> None:
         tm = time.perf_counter()
         kl.log_ratios = []
         try:
-            result = _unlearn_one(job, setting, method, retain_log, idk, {"forget_kl": kl})
+            result = _unlearn_one(job, setting, method, retain_log, idk, {"forget_kl": kl}, probes)
         finally:
             kl.write_log_ratios(job.run_dirs[method])
         durations.append(time.perf_counter() - tm)
@@ -444,14 +298,14 @@ def _reports(job: _Job, summary: dict, frames: dict) -> None:
 
 
 def _write_summary(job: _Job, summary: dict) -> None:
-    (job.out / DEMO_SUMMARY_FILE).write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    files.write_json(job.out / DEMO_SUMMARY_FILE, summary)
 
 
 def _finish(job: _Job) -> dict:
-    from .reports import method_frames, summarize_runs
+    from .reports import method_frames, method_probes, summarize_runs
 
     frames = method_frames(job.run_dirs)
-    summary = summarize_runs(frames, job.finetuned, job.retain, job.seconds())
+    summary = summarize_runs(frames, job.finetuned, job.retain, job.seconds(), method_probes(job.run_dirs))
     _write_summary(job, summary)
     if job.finetuned:
         _reports(job, summary, frames)
@@ -474,21 +328,29 @@ def run_demo(config: DemoConfig | None = None, *, print_fn: Callable[[str], Any]
     check_device(cfg.device)
     out = check_out_dir(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    job = _Job(
-        cfg, out, print_fn, info={"config": cfg.to_dict(), "status": "running", "methods": {}, "interrupted": False}
-    )
-    job.write_info()  # marks the directory as a demo's output from the start
+    import torch
+
+    threads = torch.get_num_threads()
+    if cfg.threads:  # fixed, so that two machines with the same count compute the same numbers
+        torch.set_num_threads(cfg.threads)
+    info = {"config": cfg.to_dict(), "defaults": cfg.record(), "environment": environment()}
+    job = _Job(cfg, out, print_fn, info={**info, "status": "running", "methods": {}, "interrupted": False})
     try:
-        setting = _prepare(job)
-        retain_log = _reference_models(job, setting)
-        _unlearn_methods(job, setting, retain_log)
-    except KeyboardInterrupt:
-        job.info["interrupted"] = True
-        print_fn("[demo] interrupted: writing what is done")
-    summary = _finish(job)
-    if cfg.audit and not job.info["interrupted"]:  # last: its failure or Ctrl-C is recorded, nothing written is lost
-        summary["audit"] = demo_audit_entry(out, setting, job.models, cfg.audit_config, cfg.progress, print_fn)
-        job.info["audit"] = summary["audit"]["status"]
-        _write_summary(job, summary)
-        job.write_info()
+        job.write_info()  # marks the directory as a demo's output from the start
+        try:
+            setting = _prepare(job)
+            retain_log = _reference_models(job, setting)
+            _unlearn_methods(job, setting, retain_log)
+        except KeyboardInterrupt:
+            job.info["interrupted"] = True
+            print_fn("[demo] interrupted: writing what is done")
+        summary = _finish(job)
+        if cfg.audit and not job.info["interrupted"]:  # last: a failure or Ctrl-C is recorded, nothing is lost
+            overrides = cfg.audit_overrides()
+            summary["audit"] = demo_audit_entry(out, setting, job.models, overrides, cfg.progress, print_fn)
+            job.info["audit"] = summary["audit"]["status"]
+            _write_summary(job, summary)
+            job.write_info()
+    finally:
+        torch.set_num_threads(threads)
     return summary

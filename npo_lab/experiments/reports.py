@@ -13,12 +13,18 @@ with their own Agg canvas: no pyplot state and no backend switch.
                                          "forget_probability": x, "forget_kl": x}, ...],
                         "peak_forget_quality": x, "step_of_peak": n, "epoch_of_peak": n,
                         "model_utility_at_peak": x, "steps_to_collapse": n | null,
-                        "forget_quality_at_matched_utility": x | null}, ...},
+                        "forget_quality_at_matched_utility": x | null,
+                        "matched_forgetting_step": n | null, "probe_collapse_step": n | null,
+                        "probes": {"steps": n, "utility_final": x, "forget_probability_min": x, ...}}, ...},
+     "claims": {claim: {"holds": true | false | null, ...}},     (npo_lab.experiments.claims)
      "wall_seconds": x}
 
 ``steps_to_collapse``: the first evaluated step whose model utility is below ``collapse`` × the fine-tuned
 model's (null if never); ``forget_quality_at_matched_utility``: the best forget quality among the evaluations with
-utility ≥ ``matched_utility`` × the fine-tuned model's (null if none). Non-finite numbers are written as null.
+utility ≥ ``matched_utility`` × the fine-tuned model's (null if none; the maximum over every evaluation that
+qualifies, so it is inflated by the number of looks); ``matched_forgetting_step`` and ``probe_collapse_step``: the
+steps the per-step probes marked (``probes.jsonl``: the forget rows' probability at or below the retain model's;
+the utility proxy below ``collapse`` × its start). Non-finite numbers are written as null.
 """
 
 from __future__ import annotations
@@ -84,6 +90,35 @@ def method_frames(run_dirs: Mapping[str, Path]) -> dict:
     return {m: load_run(d) for m, d in run_dirs.items() if (Path(d) / METRICS_FILE).exists()}
 
 
+def method_probes(run_dirs: Mapping[str, Path]) -> dict:
+    """``{method: DataFrame}`` of each run's per-step probes (``probes.jsonl``), for the runs that have them."""
+    from ..unlearn.probes import PROBES_FILE, load_probes
+
+    return {m: load_probes(d) for m, d in run_dirs.items() if (Path(d) / PROBES_FILE).exists()}
+
+
+def _probe_entry(df) -> dict:
+    """The marked steps and a few numbers of one run's probes."""
+    marks: dict[str, int | None] = {"collapse": None, "matched_forgetting": None}
+    for _, r in df.iterrows():
+        for name in r.get("marks") or []:
+            if marks.get(name) is None:
+                marks[name] = int(r["step"])
+    out = {"matched_forgetting_step": marks["matched_forgetting"], "probe_collapse_step": marks["collapse"]}
+    start = df.iloc[0]
+    last = df.iloc[-1]
+    out["probes"] = {
+        "steps": int(last["step"]),
+        "utility_start": _num(start.get("utility")),
+        "utility_final": _num(last.get("utility")),
+        "forget_probability_start": _num(start.get("forget_probability")),
+        "forget_probability_min": _num(df["forget_probability"].min()),
+        "forget_probability_final": _num(last.get("forget_probability")),
+        "W_mean_final": _num(last.get("W_mean")) if "W_mean" in df.columns else None,
+    }
+    return out
+
+
 def _evaluations(df) -> list[dict]:
     """The evaluations of one run after step 0 (step 0 is the fine-tuned model, summarised on its own)."""
     out = []
@@ -105,6 +140,8 @@ def _summarize_method(evaluations: list[dict], mu_ft: float | None) -> dict:
         "model_utility_at_peak": None,
         "steps_to_collapse": None,
         "forget_quality_at_matched_utility": None,
+        "matched_forgetting_step": None,
+        "probe_collapse_step": None,
     }
     scored = [e for e in evaluations if e.get("forget_quality") is not None]
     if scored:
@@ -129,10 +166,19 @@ def _summarize_method(evaluations: list[dict], mu_ft: float | None) -> dict:
     return entry
 
 
-def summarize_runs(frames: Mapping[str, Any], finetuned: Mapping, retain: Mapping, wall_seconds: float) -> dict:
-    """The content of ``demo_summary.json`` (module docstring) from ``{method: DataFrame of evaluations}``."""
+def summarize_runs(
+    frames: Mapping[str, Any], finetuned: Mapping, retain: Mapping, wall_seconds: float, probes: Mapping | None = None
+) -> dict:
+    """The content of ``demo_summary.json`` (module docstring) from ``{method: DataFrame of evaluations}`` and
+    ``{method: DataFrame of probes}`` (:func:`method_probes`)."""
+    from .claims import demo_claims
+
     ft = {k: _num(finetuned.get(k)) for k in ("forget_quality", "model_utility", "forget_probability")}
-    return {
+    methods = {m: _summarize_method(_evaluations(df), ft["model_utility"]) for m, df in frames.items()}
+    for m, df in (probes or {}).items():
+        if m in methods and len(df):
+            methods[m].update(_probe_entry(df))
+    summary = {
         "finetuned": ft,
         "retain": {k: _num(retain.get(k)) for k in ("model_utility", "forget_probability")},
         "thresholds": {
@@ -140,9 +186,11 @@ def summarize_runs(frames: Mapping[str, Any], finetuned: Mapping, retain: Mappin
             "matched_utility": MATCHED_UTILITY_FRACTION,
             "good_forget_quality": GOOD_FORGET_QUALITY,
         },
-        "methods": {m: _summarize_method(_evaluations(df), ft["model_utility"]) for m, df in frames.items()},
+        "methods": methods,
         "wall_seconds": float(wall_seconds),
     }
+    summary["claims"] = demo_claims(summary)
+    return summary
 
 
 def load_demo(out: str | Path) -> tuple[dict, dict]:

@@ -27,14 +27,13 @@ parameter, what notebook 08 and ``npo-lab unlearn`` use; :mod:`npo_lab.gpu.plan`
 from __future__ import annotations
 
 import gc
-import json
-import math
 import time
 from pathlib import Path
 
 import torch
 
 from ..errors import UsageError
+from ..files import write_json
 from ..losses import LossInputs, get_method, sequence_logprob, token_count
 from ..unlearn.config import DEFAULT_LORA_TARGETS
 from .load import pick_dtype
@@ -50,11 +49,6 @@ CONFIGS = (
     ("lora/recompute", True, False),
 )
 LLAMA_1B = "open-unlearning/tofu_Llama-3.2-1B-Instruct_full"
-
-
-def _finite_or_none(x):
-    """Strict JSON has no NaN: unknown values (peak memory on the CPU, MFU of an unknown card) become null."""
-    return x if not isinstance(x, float) or math.isfinite(x) else None
 
 
 def benchmark_config(tiny: bool):
@@ -244,9 +238,9 @@ def run_benchmark(args) -> dict:
         "seq": args.seq,
         "grad_ckpt": bool(args.grad_ckpt),
         "tiny": tiny,
-        "results": [{k: _finite_or_none(v) for k, v in r.items()} for r in results],
-        "ratios": {k: _finite_or_none(v) for k, v in ratios.items()},
+        "results": results,
+        "ratios": ratios,
     }
-    Path(args.out).expanduser().write_text(json.dumps(record, indent=2), encoding="utf-8")
+    write_json(Path(args.out).expanduser(), record)
     print(f"written: {args.out}")
     return record

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import read_json_file
+from ..files import write_json
 from ..tofu.splits import (
     GENERAL_SPLITS,
     forget_percent,
@@ -15,7 +16,7 @@ from ..tofu.splits import (
     n_split_authors,
     retain_split_for,
 )
-from .cache import atomic_save, cache_root, content_hash, is_complete
+from .cache import cache_entry, cache_root, content_hash, file_lock
 from .config import MiniTofuConfig
 from .model import tiny_llama, train_tokenizer
 from .subset import SUBSET_FORMAT, load_source_rows, write_subset_source
@@ -130,11 +131,13 @@ def _tokenizer_texts(rows: dict[str, Any]) -> list[str]:
 def _tokenizer(rows: dict[str, Any], config: MiniTofuConfig, tok_dir: Path, log: dict, force: bool):
     from transformers import PreTrainedTokenizerFast
 
-    cached = tok_dir.exists() and not force
+    t0 = time.perf_counter()
+
+    def build(tmp: Path) -> None:
+        train_tokenizer(_tokenizer_texts(rows), vocab_size=config.vocab_size).save_pretrained(tmp)
+
+    cached = not cache_entry(tok_dir, build, force=force)
     if not cached:
-        t0 = time.perf_counter()
-        tok = train_tokenizer(_tokenizer_texts(rows), vocab_size=config.vocab_size)
-        atomic_save(tok.save_pretrained, tok_dir)
         log["tokenizer_seconds"] = time.perf_counter() - t0
     tokenizer = PreTrainedTokenizerFast.from_pretrained(tok_dir)
     tokenizer.padding_side = "right"
@@ -153,22 +156,27 @@ def _model(
     progress: bool,
 ):
     """The model trained on ``train_rows``, loaded from ``path`` when cached; returns ``(model, cached)``."""
-    if path.exists() and not force:
-        return _load_model(path), True
-    model = tiny_llama(
-        tokenizer,
-        hidden_size=config.hidden_size,
-        num_layers=config.num_layers,
-        num_heads=config.num_heads,
-        intermediate_size=config.intermediate_size,
-        max_position_embeddings=max(512, config.max_length),
-        seed=config.seed + seed_offset,
-    )
-    log[f"train_{path.name}"] = train_lm(
-        model, tokenizer, train_rows, config, seed=config.seed + seed_offset, progress=progress, desc=path.name
-    )
-    atomic_save(model.save_pretrained, path)
-    return model, False
+    built = {}
+
+    def build(tmp: Path) -> None:
+        model = tiny_llama(
+            tokenizer,
+            hidden_size=config.hidden_size,
+            num_layers=config.num_layers,
+            num_heads=config.num_heads,
+            intermediate_size=config.intermediate_size,
+            max_position_embeddings=max(512, config.max_length),
+            seed=config.seed + seed_offset,
+        )
+        log[f"train_{path.name}"] = train_lm(
+            model, tokenizer, train_rows, config, seed=config.seed + seed_offset, progress=progress, desc=path.name
+        )
+        model.save_pretrained(tmp)
+        built["model"] = model
+
+    if cache_entry(path, build, force=force):
+        return built["model"], False
+    return _load_model(path), True
 
 
 def _memorisation_check(setting: MiniTofu) -> dict[str, float]:
@@ -213,15 +221,20 @@ def prepare(
     data_hash = content_hash({"rows": rows, "format": SUBSET_FORMAT})
     root = cache_root(cache) / "minitofu"
     source_dir = root / f"data-{data_hash}"
-    if force or not is_complete(source_dir):
-        atomic_save(lambda d: write_subset_source(rows, d), source_dir, mark_complete=True)
+    cache_entry(source_dir, lambda d: write_subset_source(rows, d), force=force)
     trained = {k: v for k, v in config.to_dict().items() if k != "source"}  # the data hash stands for the source
     run_dir = root / content_hash({"config": trained, "data": data_hash})
     run_dir.mkdir(parents=True, exist_ok=True)
+    # one process at a time prepares this setting; a second one waits, then finds it all cached
+    with file_lock(run_dir.with_name(run_dir.name + ".lock")):
+        return _prepare_locked(config, forget_split, rows, source_dir, run_dir, force, progress, check, t_start)
+
+
+def _prepare_locked(config, forget_split, rows, source_dir, run_dir, force, progress, check, t_start) -> MiniTofu:
     config.save(run_dir / "config.json")
     log_path = run_dir / "log.json"
-    log: dict = json.loads(log_path.read_text()) if log_path.exists() and not force else {}
-    log["data_hash"], log["cache_dir"] = data_hash, str(run_dir)
+    log: dict = read_json_file(log_path, what="mini-TOFU cache log") if log_path.exists() and not force else {}
+    log["data_hash"], log["cache_dir"] = source_dir.name.removeprefix("data-"), str(run_dir)
 
     general = _general_qa(source_dir) if config.include_general else []
     tokenizer, cached_tok = _tokenizer(rows, config, run_dir / "tokenizer", log, force)
@@ -246,5 +259,5 @@ def prepare(
     if check and f"check_{forget_split}" not in log:
         log[f"check_{forget_split}"] = _memorisation_check(setting)
     log["prepare_seconds"] = time.perf_counter() - t_start
-    log_path.write_text(json.dumps(log, indent=2) + "\n")
+    write_json(log_path, log)
     return setting

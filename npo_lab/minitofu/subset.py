@@ -25,7 +25,7 @@ from ..tofu.splits import (
     n_split_authors,
     retain_split_for,
 )
-from .cache import atomic_save, cache_root, is_complete
+from .cache import cache_entry, cache_root
 
 __all__ = ["SUBSET_FORMAT", "load_source_rows", "write_subset_source"]
 
@@ -143,8 +143,7 @@ def _synthetic_source(source, n_authors: int, cache=None):
     from ..tofu.synthetic import write_tofu
 
     d = cache_root(cache) / "minitofu" / f"synthetic-{n_authors}authors-seed0"
-    if not is_complete(d):
-        atomic_save(lambda t: write_tofu(t, n_authors=n_authors, seed=0), d, mark_complete=True)
+    cache_entry(d, lambda t: write_tofu(t, n_authors=n_authors, seed=0))
     return d
 
 

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ..runtime import quiet_trainer
+
 if TYPE_CHECKING:
     from .config import MiniTofuConfig
 
@@ -68,6 +70,7 @@ def train_lm(
             dataloader_num_workers=0,
         )
         trainer = Trainer(model=model, args=args, train_dataset=_ListDataset(rows), data_collator=collator)
+        quiet_trainer(trainer, progress)
         t0 = time.perf_counter()
         out = trainer.train()
         seconds = time.perf_counter() - t0

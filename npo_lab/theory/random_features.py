@@ -193,8 +193,9 @@ def make_task(
     if not (isinstance(pretrain_lr, (int, float)) and math.isfinite(pretrain_lr) and pretrain_lr > 0):
         raise ValueError(f"pretrain_lr must be a finite number > 0, got {pretrain_lr!r}")
     if cache is True:
-        root = os.environ.get("NPO_LAB_CACHE", "").strip() or Path.home() / ".cache" / "npo_lab"
-        cache_dir = str(Path(root) / "synthetic")
+        from ..files import cache_root
+
+        cache_dir = str(cache_root() / "synthetic")
     else:
         cache_dir = None if cache is False or cache is None else str(Path(cache))
     sizes = (d, n_features, n_forget, n_retain, n_eval)

@@ -29,6 +29,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from ..prompts import TEMPLATES
+
 __all__ = ["Reference", "Checkpoint", "CHECKPOINTS", "get_checkpoint", "find_checkpoint", "published"]
 
 _REPRO = "locuslab/open-unlearning docs/repro.md, TOFU Llama-3.2-1B-Instruct table, forget10"
@@ -78,15 +80,11 @@ class Checkpoint:
     @property
     def system_prompt(self) -> str | None:
         """The system prompt of its template (``None`` for the plain-text formats)."""
-        from .templates import TEMPLATES
-
         return TEMPLATES[self.template].system_prompt
 
     @property
     def date_string(self) -> str | None:
         """The fixed date string of its template (``None`` for the plain-text formats)."""
-        from .templates import TEMPLATES
-
         return TEMPLATES[self.template].date_string
 
 

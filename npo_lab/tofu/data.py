@@ -1,4 +1,4 @@
-"""TOFU data: loading the splits, and tokenising QA rows with the prompt masked.
+"""TOFU data: loading the splits (tokenising QA rows: :mod:`npo_lab.prompts`).
 
 TOFU (Maini et al. 2024, "TOFU: A Task of Fictitious Unlearning for LLMs") has 200 fictitious authors x 20 QA
 pairs = ``full`` (4000 rows); the split names and arithmetic (``forgetXX`` = the last XX % of the authors,
@@ -16,25 +16,19 @@ Sources (:func:`load_tofu`):
   :mod:`npo_lab.tofu.synthetic`), the offline default;
 * ``None``: ``$NPO_LAB_TOFU_DIR`` if set, else the bundled synthetic authors.
 
-Tokenisation (:func:`encode_qa`): the prompt (the question in a :class:`~npo_lab.tofu.templates.PromptTemplate`)
-and the answer are tokenised **separately** and concatenated, so the prompt/answer boundary is exact (no
-off-by-one drift from a BOS token that a joint tokenisation would add or merge). EOS is appended; the labels are
-``-100`` on the prompt and equal the input ids on the answer + EOS. The per-sequence answer log-prob that every
-unlearning loss uses is then ``log π(y|x) = Σ_t labels≠-100 log p(y_t | y_<t, x)`` (arXiv 2404.05868 §2; see
-:func:`npo_lab.losses.sequence_logprob`).
+Tokenisation with the prompt masked (:func:`encode_qa`, :func:`pad_batch`, :class:`QACollator`) lives in
+:mod:`npo_lab.prompts` and is re-exported here.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-import torch
 
 from ..errors import read_text_file
+from ..files import cache_entry, cache_root
+from ..prompts import IGNORE_INDEX, QACollator, encode_prompt, encode_qa, pad_batch
 from .splits import (
     EVAL_SPLITS,
     FORGET_SPLITS,
@@ -50,7 +44,7 @@ from .splits import (
 from .templates import TEMPLATES, PromptTemplate, get_template, guess_template
 
 __all__ = [
-    # re-exported from npo_lab.tofu.splits and npo_lab.tofu.templates
+    # re-exported from npo_lab.tofu.splits, npo_lab.tofu.templates and npo_lab.prompts
     "SPLITS",
     "FORGET_SPLITS",
     "RETAIN_SPLITS",
@@ -78,7 +72,6 @@ __all__ = [
     "QACollator",
 ]
 
-IGNORE_INDEX = -100
 HUB_DATASET = "locuslab/TOFU"
 IDK_FILE = "idontknow.jsonl"
 
@@ -102,12 +95,12 @@ def bundled_data_dir() -> Path:
             return c
     # A non-editable install (e.g. `pip install git+...` on Colab) has no data/ folder: the generator is
     # deterministic and takes well under a second, so regenerate the same default set into the cache.
-    cache = Path(os.environ.get("NPO_LAB_CACHE", "~/.cache/npo_lab")).expanduser() / "synthetic_tofu"
+    cache = cache_root() / "synthetic_tofu"
     if not (cache / "full.json").is_file():
         try:
             from .synthetic import write_tofu
 
-            write_tofu(cache, n_authors=20, seed=0)
+            cache_entry(cache, lambda d: write_tofu(d, n_authors=20, seed=0), force=cache.is_dir())
         except OSError as err:
             raise ValueError(
                 "bundled synthetic TOFU data not found (looked in "
@@ -272,141 +265,3 @@ def load_idk_answers(source: str | os.PathLike | None = None) -> list[str]:
     if not answers:
         raise ValueError(f"{path}: no 'I don't know' answers")
     return answers
-
-
-# --------------------------------------------------------------------------------------------------------------
-# tokenisation
-# --------------------------------------------------------------------------------------------------------------
-def _ids(tokenizer, text: str) -> list[int]:
-    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
-
-
-def _bos_prefix(tokenizer) -> list[int]:
-    """``[bos_id]`` when the tokenizer adds a BOS token by itself (Llama, Llama-3), else ``[]`` (GPT-2, phi)."""
-    bos = getattr(tokenizer, "bos_token_id", None)
-    if bos is None:
-        return []
-    ids = tokenizer("a", add_special_tokens=True)["input_ids"]
-    return [bos] if len(ids) > 0 and ids[0] == bos else []
-
-
-def _eos_id(tokenizer) -> int:
-    eos = getattr(tokenizer, "eos_token_id", None)
-    if eos is None:
-        raise ValueError("tokenizer has no eos_token_id; set tokenizer.eos_token before encoding TOFU answers")
-    return int(eos)
-
-
-def _pad_id(tokenizer) -> int:
-    pad = getattr(tokenizer, "pad_token_id", None)
-    if pad is None:
-        pad = _eos_id(tokenizer)
-    return int(pad)
-
-
-def encode_prompt(tokenizer, question: str, template: str | PromptTemplate = "qa") -> list[int]:
-    """Token ids of the prompt alone: BOS once at the start if the tokenizer adds one, never twice.
-
-    This is exactly the prompt part of :func:`encode_qa`, so greedy generation sees the training prompt.
-    """
-    tpl = get_template(template)
-    ids = _ids(tokenizer, tpl.prompt(question, tokenizer))
-    bos = _bos_prefix(tokenizer)
-    if bos and ids[:1] != bos:  # a chat template may already start with the BOS text
-        ids = bos + ids
-    return ids
-
-
-def encode_qa(
-    tokenizer,
-    question: str,
-    answer: str,
-    template: str | PromptTemplate = "qa",
-    max_length: int = 256,
-) -> dict[str, list[int]]:
-    """Encode one QA pair for a causal LM with the prompt masked.
-
-    ``input_ids = [BOS?] + tok(prompt) + tok(answer) + [EOS]`` (prompt and answer tokenised separately, no
-    special tokens, BOS only if the tokenizer adds one, once); ``labels = [-100] * len(prompt part) +
-    tok(answer) + [EOS]``. Sequences longer than ``max_length`` lose answer tokens from the end; EOS is kept.
-
-    Returns:
-        dict of equal-length lists ``input_ids``, ``attention_mask`` (all 1), ``labels``.
-    """
-    if not isinstance(question, str) or not isinstance(answer, str):
-        raise ValueError("question and answer must be strings")
-    if int(max_length) < 2:
-        raise ValueError(f"max_length must be >= 2, got {max_length}")
-    prompt_ids = encode_prompt(tokenizer, question, template)
-    answer_ids = _ids(tokenizer, answer)
-    room = int(max_length) - len(prompt_ids) - 1
-    if room < 1 and answer_ids:
-        raise ValueError(
-            f"max_length={max_length} leaves no room for the answer: the prompt alone has {len(prompt_ids)} tokens"
-        )
-    answer_ids = answer_ids[: max(room, 0)] + [_eos_id(tokenizer)]
-    input_ids = prompt_ids + answer_ids
-    labels = [IGNORE_INDEX] * len(prompt_ids) + answer_ids
-    return {"input_ids": input_ids, "attention_mask": [1] * len(input_ids), "labels": labels}
-
-
-def pad_batch(
-    features: Sequence[Mapping[str, Sequence[int]]],
-    pad_token_id: int,
-    padding_side: str = "right",
-) -> dict[str, torch.Tensor]:
-    """Pad a list of encoded examples to a batch of ``LongTensor`` s of shape ``(B, T)``, ``T`` = longest.
-
-    ``input_ids`` are padded with ``pad_token_id``, ``attention_mask`` with 0, ``labels`` with -100 (only the
-    keys present are returned). ``padding_side="left"`` is for batched generation.
-    """
-    if padding_side not in ("right", "left"):
-        raise ValueError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
-    if not features:
-        raise ValueError("features must be a non-empty list of encoded examples")
-    pad_values = {"input_ids": int(pad_token_id), "attention_mask": 0, "labels": IGNORE_INDEX}
-    keys = [k for k in pad_values if k in features[0]]
-    if "input_ids" not in keys:
-        raise ValueError("every feature needs 'input_ids'")
-    T = max(len(f["input_ids"]) for f in features)
-    out = {}
-    for key in keys:
-        rows = []
-        for f in features:
-            seq = list(f[key])
-            if len(seq) != len(f["input_ids"]):
-                raise ValueError(f"feature field {key!r} has a different length than 'input_ids'")
-            pad = [pad_values[key]] * (T - len(seq))
-            rows.append(seq + pad if padding_side == "right" else pad + seq)
-        out[key] = torch.tensor(rows, dtype=torch.long)
-    return out
-
-
-class QACollator:
-    """Rows (dicts with a question and an answer) → ``input_ids, attention_mask, labels`` of shape ``(B, T)``."""
-
-    def __init__(
-        self,
-        tokenizer,
-        template: str | PromptTemplate = "qa",
-        max_length: int = 256,
-        question_key: str = "question",
-        answer_key: str = "answer",
-    ):
-        self.tokenizer = tokenizer
-        self.template = get_template(template)
-        self.max_length = int(max_length)
-        self.question_key = question_key
-        self.answer_key = answer_key
-
-    def encode(self, question: str, answer: str) -> dict[str, list[int]]:
-        return encode_qa(self.tokenizer, question, answer, self.template, self.max_length)
-
-    def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
-        feats = []
-        for i, row in enumerate(rows):
-            for key in (self.question_key, self.answer_key):
-                if key not in row:
-                    raise ValueError(f"row {i} has no field {key!r}")
-            feats.append(self.encode(row[self.question_key], row[self.answer_key]))
-        return pad_batch(feats, _pad_id(self.tokenizer))

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UsageError, read_json_file
+from ..files import cache_root, to_jsonable, write_json
 
 __all__ = [
     "SECTIONS",
@@ -254,18 +254,8 @@ def load_eval_log(path: str | Path) -> dict[str, dict[str, list]]:
     return log
 
 
-def strict_json(x: Any) -> Any:
-    """``x`` made strictly JSON-serialisable: arrays/tensors as lists, numpy scalars as Python numbers, and
-    non-finite floats (NaN, ±inf) as ``None`` (``null``), which strict JSON has no other way to write."""
-    if isinstance(x, Mapping):
-        return {str(k): strict_json(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [strict_json(v) for v in x]
-    if isinstance(x, (np.ndarray, np.generic)) or (hasattr(x, "tolist") and callable(x.tolist)):
-        return strict_json(x.tolist())
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
+#: ``x`` made strictly JSON-serialisable (arrays as lists, NaN/inf as ``null``): the package's one NaN policy
+strict_json = to_jsonable
 
 
 def save_eval_log(log: Mapping[str, Any], path: str | Path) -> Path:
@@ -277,15 +267,7 @@ def save_eval_log(log: Mapping[str, Any], path: str | Path) -> Path:
     p = Path(path)
     if p.is_dir():
         raise UsageError(f"path {str(p)!r} is a directory; give the eval log's file name")
-    data = strict_json(normalize_eval_log(log))
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    try:
-        tmp.write_text(json.dumps(data, indent=1, allow_nan=False), encoding="utf-8")
-        tmp.replace(p)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return p
+    return write_json(p, normalize_eval_log(log), indent=1)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -332,8 +314,7 @@ def reference_log_path(which: str = "full", model: str = "llama2-7b", download: 
         for candidate in (d / name, d / (name + ".gz")):
             if candidate.is_file():
                 return candidate
-    cache = Path(os.environ.get("NPO_LAB_CACHE", "").strip() or Path.home() / ".cache" / "npo_lab")
-    target = cache / "tofu_eval_logs" / name
+    target = cache_root() / "tofu_eval_logs" / name
     if target.is_file():
         return target
     if not download:

@@ -9,10 +9,16 @@ retain model's eval log, model utility, forget probability, forget truth ratio),
 since the previous evaluation, and every extra metric of ``eval_metrics`` — ``{name: fn}`` with
 ``fn(model) -> float | dict[str, float]`` (a float lands as ``name``, a dict's keys land as they are) — all in
 one row of ``metrics.jsonl``, plus a few greedy answers in ``samples.jsonl``.
+
+Probes (:class:`ProbeCallback`) are the cheap per-step record beside it: the answer probabilities of fixed forget,
+retain and general rows and NPO's per-example weight W after every optimiser step, in ``probes.jsonl``
+(:mod:`npo_lab.unlearn.probes`), with the collapse and matched-forgetting steps marked; a full evaluation runs
+at each marked step when evaluation is on.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -28,6 +34,7 @@ __all__ = [
     "UnlearnEvalCallback",
     "ProgressLogCallback",
     "CheckpointRecordCallback",
+    "ProbeCallback",
     "EvalMetric",
 ]
 
@@ -241,3 +248,113 @@ class UnlearnEvalCallback(TrainerCallback):
                 q, gen, ans = (list(triple) + [None, None, None])[:3]
                 out.append({"step": step, "split": split, "question": q, "generation": gen, "answer": ans})
         return out
+
+
+class ProbeCallback(TrainerCallback):
+    """Probes the model at step 0 and after every ``every``-th optimiser step (:mod:`npo_lab.unlearn.probes`).
+
+    Each probe is a row of ``probes.jsonl`` in the run record: ``step``, ``epoch``, the probe values of
+    :meth:`ProbeScorer.row <npo_lab.unlearn.probes.ProbeScorer.row>` and ``marks`` (the names of the steps
+    marked at this step: ``collapse``, ``matched_forgetting``). ``ref_logp`` of W is the forget rows' log-prob
+    at step 0 (the initial model, π_ref).
+
+    Args:
+        scorer: the rows to probe (:class:`~npo_lab.unlearn.probes.ProbeScorer`).
+        beta: β of W (default: the trainer's β).
+        forget_target: the retain model's forget probability (marks matched forgetting; None: not marked).
+        utility_start: the fine-tuned model's utility proxy (default: the step-0 probe's).
+        collapse_fraction: collapse = utility proxy below this fraction of ``utility_start``.
+        every: probe every N optimiser steps.
+        stop_after_marks: stop training once both steps are marked.
+        evaluate_at_marks: run the full evaluation at a marked step (when the run evaluates).
+
+    :func:`npo_lab.unlearn.unlearn` binds it to the run (:meth:`bind_run`); without a run it keeps the rows in
+    :attr:`rows` only. The probe's time is in :attr:`seconds` (no wall-clock value enters the record).
+    """
+
+    def __init__(
+        self,
+        scorer,
+        *,
+        beta: float | None = None,
+        forget_target: float | None = None,
+        utility_start: float | None = None,
+        collapse_fraction: float = 0.5,
+        every: int = 1,
+        stop_after_marks: bool = False,
+        evaluate_at_marks: bool = True,
+    ):
+        from .probes import ProbeMarks
+
+        if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+            raise ValueError(f"every must be an integer >= 1, got {every!r}")
+        self.scorer, self.beta, self.every = scorer, beta, every
+        self.marks = ProbeMarks(utility_start, forget_target, collapse_fraction)
+        self.stop_after_marks, self.evaluate_at_marks = bool(stop_after_marks), bool(evaluate_at_marks)
+        self.trainer = self.recorder = self.eval_cb = None
+        self.ref_logp: torch.Tensor | None = None
+        self.rows: list[dict] = []
+        self.seconds, self.n_probes = 0.0, 0
+
+    def bind_run(self, trainer, recorder: RunRecorder | None, eval_cb=None) -> None:
+        """Attach the run's trainer (model, autocast, β), record and evaluation callback."""
+        self.trainer, self.recorder, self.eval_cb = trainer, recorder, eval_cb
+        if self.beta is None:
+            self.beta = getattr(trainer, "hyper", {}).get("beta")
+
+    def _model(self, kwargs):
+        return self.trainer.model if self.trainer is not None else kwargs["model"]
+
+    def _writes(self) -> bool:
+        return self.recorder is not None and self.recorder.enabled
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        from ..files import write_text
+        from ..runs import read_jsonl
+        from .probes import PROBES_FILE
+
+        if state.global_step > 0 and self._writes():  # resumed: keep the probes up to the checkpoint
+            path = self.recorder.path(PROBES_FILE)
+            kept = [r for r in read_jsonl(path) if int(r.get("step", 0)) <= state.global_step]
+            if not kept or kept[0].get("step") != 0:
+                raise ValueError(f"cannot resume the probes: {path} has no step-0 probe")
+            self.recorder.claim(PROBES_FILE)
+            write_text(path, "".join(json.dumps(r, allow_nan=False) + "\n" for r in kept))
+            self.ref_logp = torch.tensor(kept[0]["forget_logp_rows"])
+            self.rows = kept
+            for r in kept:
+                self.marks.update(r["step"], r)
+            return
+        if self._writes() and PROBES_FILE in self.recorder.claimed:  # a fresh start of this run
+            self.recorder.path(PROBES_FILE).unlink(missing_ok=True)
+        self.ref_logp = None
+        self._probe(state, self._model(kwargs))
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step % self.every:
+            return
+        marked = self._probe(state, self._model(kwargs))
+        if marked and self.evaluate_at_marks and self.eval_cb is not None:
+            self.eval_cb.run(state)
+        if self.stop_after_marks and self.marks.complete:
+            control.should_training_stop = True
+
+    def _probe(self, state, model) -> list[str]:
+        t0 = time.perf_counter()
+        context = self.trainer.autocast_smart_context_manager if self.trainer is not None else None
+        logp = self.scorer.logp(model, context)
+        if self.ref_logp is None:
+            self.ref_logp = logp[self.scorer.slices["forget"]].clone()
+        beta = self.beta if self.beta is not None else 0.1
+        row = {"step": int(state.global_step), "epoch": float(state.epoch or 0.0)}
+        row.update(self.scorer.row(logp, ref_logp=self.ref_logp, beta=beta))
+        marked = self.marks.update(row["step"], row)
+        row["marks"] = marked
+        self.rows.append(to_jsonable(row))
+        if self._writes():
+            from .probes import PROBES_FILE
+
+            self.recorder._append(PROBES_FILE, [row])
+        self.seconds += time.perf_counter() - t0
+        self.n_probes += 1
+        return marked

@@ -29,6 +29,7 @@ from transformers import TrainerCallback, TrainingArguments
 from ..errors import read_json_file
 from ..losses import get_method
 from ..runs import RunRecorder, clear_run, load_config
+from ..runtime import library_bars, quiet_trainer
 from .callbacks import CheckpointRecordCallback, EvalMetric, ProgressLogCallback, UnlearnEvalCallback
 from .config import UnlearnConfig
 from .data import ForgetRetainDataset
@@ -193,6 +194,8 @@ def _add_callbacks(trainer: Unlearner, plan: RunPlan, recorder: RunRecorder, cal
         trainer.remove_callback(PrinterCallback)  # one line per few seconds instead of one per logging step
         trainer.add_callback(ProgressLogCallback(cfg.progress_every_s))
     for cb in callbacks or []:
+        if callable(getattr(cb, "bind_run", None)):  # e.g. ProbeCallback: it writes into this run's record
+            cb.bind_run(trainer, recorder, eval_cb)
         trainer.add_callback(cb)
     return eval_cb
 
@@ -239,6 +242,7 @@ def prepare(model, tokenizer, plan: RunPlan, *, resume, callbacks, eval_metrics,
         ref_batch_size=cfg.ref_batch_size,
         on_reference_cached=_reference_saver(plan, recorder),
     )
+    quiet_trainer(trainer, progress=not cfg.disable_tqdm)
     eval_cb = _add_callbacks(trainer, plan, recorder, callbacks, eval_metrics)
     if resume_from is None:
         recorder.reset()
@@ -255,14 +259,10 @@ def prepare(model, tokenizer, plan: RunPlan, *, resume, callbacks, eval_metrics,
 # ----------------------------------------------------------------------------------------------------------------
 def train(run: _Run) -> tuple[bool, float]:
     """Run the Trainer; returns (interrupted, seconds). Ctrl-C keeps the evaluations done so far."""
-    from transformers.utils import logging as hf_logging
-
-    bars_were_on = hf_logging.is_progress_bar_enabled()
-    if run.plan.config.disable_tqdm:
-        hf_logging.disable_progress_bar()
     t0 = time.perf_counter()
     try:
-        run.trainer.train(resume_from_checkpoint=run.resume_from)
+        with library_bars(not run.plan.config.disable_tqdm):
+            run.trainer.train(resume_from_checkpoint=run.resume_from)
         return False, time.perf_counter() - t0
     except KeyboardInterrupt:
         logger.warning(
@@ -271,9 +271,6 @@ def train(run: _Run) -> tuple[bool, float]:
             run.plan.output_dir,
         )
         return True, time.perf_counter() - t0
-    finally:
-        if bars_were_on:
-            hf_logging.enable_progress_bar()
 
 
 def _versions() -> dict:
@@ -376,7 +373,8 @@ def unlearn(
         retain_log: the retain model's TOFU eval log (dict or path), the reference of forget quality; required
             when ``config.forget_quality`` and evaluation is on.
         eval_source, forget_split: where the eval splits come from and which forget split is evaluated.
-        callbacks: extra ``TrainerCallback`` objects.
+        callbacks: extra ``TrainerCallback`` objects; one with a ``bind_run(trainer, recorder, eval_callback)``
+            method is bound to the run first (:class:`~npo_lab.unlearn.callbacks.ProbeCallback`: per-step probes).
         eval_metrics: extra per-evaluation metrics ``{name: fn(model) -> float | dict}``, written into each
             evaluation's row of ``metrics.jsonl`` (e.g. ``{"forget_kl": ...}``).
         resume: True resumes from the last checkpoint in ``config.output_dir`` (or give a checkpoint path); the

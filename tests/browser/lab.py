@@ -1,0 +1,291 @@
+"""A JupyterLab server and a headless Chromium page driving it, for tests/test_browser.py.
+
+The server runs from the virtual environment that runs the tests, on a free port of 127.0.0.1, with a random token,
+over a copy of the notebooks in a temporary folder (saving never touches the repository). Its configuration,
+settings, workspaces and kernels live in that folder too: a student's defaults, nothing from the user's home. Two
+kernels exist: ``python3`` and ``npo_lab_smoke`` (the same Python with ``NPO_LAB_SMOKE=1``), so that one server
+runs some notebooks at full size and the long ones in smoke mode.
+
+Chromium is Debian's (``/usr/bin/chromium``, or ``$NPO_LAB_CHROMIUM``) started by playwright with a fresh profile;
+playwright downloads no browser. The machine needs no network.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CHROMIUM = os.environ.get("NPO_LAB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SMOKE_KERNEL = "npo_lab_smoke"
+_PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+#: texts that must appear nowhere on a page (JupyterLab's and ipywidgets' own messages)
+ERROR_TEXTS = ("model not found", "Error displaying widget", "Traceback (most recent call last)")
+
+# JavaScript run in the page ------------------------------------------------------------------------------------
+_JS_STATE = """() => {
+  const prompts = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')]
+    .map(p => p.textContent.trim());
+  const status = [...document.querySelectorAll('.jp-StatusBar-TextItem')].map(e => e.textContent).join(' | ');
+  return {prompts, status};
+}"""
+# every output of the open notebook: its cell's index, its MIME type and its text
+_JS_OUTPUTS = """() => {
+  const cells = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell')];
+  const out = [];
+  cells.forEach((cell, i) => cell.querySelectorAll('.jp-OutputArea-output').forEach(o => out.push(
+    {cell: i, mime: o.getAttribute('data-mime-type') || '', text: o.innerText.slice(0, 2000)})));
+  return out;
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def missing_requirements() -> str | None:
+    """Why the browser test cannot run here (``None`` when it can)."""
+    if not Path(CHROMIUM).exists():
+        return f"no Chromium at {CHROMIUM} (apt-get install chromium, or set NPO_LAB_CHROMIUM)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed (pip install playwright)"
+    if shutil.which("jupyter", path=str(Path(sys.executable).parent)) is None:
+        return f"no jupyter next to {sys.executable} (pip install jupyterlab)"
+    return None
+
+
+class LabServer:
+    """``jupyter lab`` over copies of ``notebooks`` in ``work``; a context manager. ``env`` adds to the server's
+    environment (and so to every kernel's)."""
+
+    def __init__(self, work: Path, notebooks: list[Path], env: dict[str, str] | None = None, smoke=()):
+        self.work, self.port, self.token = Path(work), free_port(), secrets.token_hex(16)
+        self.root = self.work / "notebooks"
+        self.root.mkdir(parents=True)
+        for path in notebooks:  # the smoke-mode ones get the smoke kernel
+            nb = json.loads(path.read_text(encoding="utf-8"))
+            if path.name[:2] in smoke:
+                nb["metadata"]["kernelspec"] = {"name": SMOKE_KERNEL, "display_name": "npo_lab (smoke)"}
+            (self.root / path.name).write_text(json.dumps(nb, indent=1), encoding="utf-8")
+        self.env = dict(os.environ, **(env or {}))
+        for key in ("MPLBACKEND", "NPO_LAB_SMOKE", "JUPYTER_PATH", "JUPYTER_CONFIG_PATH"):
+            self.env.pop(key, None)  # the notebooks' inline backend; smoke mode only through the smoke kernel
+        dirs = {k: self.work / k.lower() for k in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR")}
+        self.env.update({k: str(v) for k, v in dirs.items()})
+        self.env["IPYTHONDIR"] = str(self.work / "ipython")
+        labconfig = dirs["JUPYTER_CONFIG_DIR"] / "labconfig"
+        labconfig.mkdir(parents=True)  # no "get notified about Jupyter news?" pop-up (it would fetch from the web)
+        disabled = {"@jupyterlab/apputils-extension:announcements": True}
+        (labconfig / "page_config.json").write_text(json.dumps({"disabledExtensions": disabled}))
+        tracker = self.work / "settings" / "@jupyterlab" / "notebook-extension"
+        tracker.mkdir(parents=True)  # every cell in the page, so that its outputs can be read and shot
+        (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+        kernel = dirs["JUPYTER_DATA_DIR"] / "kernels" / SMOKE_KERNEL
+        kernel.mkdir(parents=True)
+        spec = {
+            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": "npo_lab (smoke)",
+            "language": "python",
+            "env": {"NPO_LAB_SMOKE": "1"},
+        }
+        (kernel / "kernel.json").write_text(json.dumps(spec))
+        self.proc = None
+        self.log = self.work / "jupyter.log"
+
+    def url(self, path: str = "lab") -> str:
+        return f"http://127.0.0.1:{self.port}/{path}?token={self.token}"
+
+    def __enter__(self) -> LabServer:
+        cmd = [
+            str(Path(sys.executable).parent / "jupyter"),
+            "lab",
+            "--no-browser",
+            "--allow-root",
+            "--ip=127.0.0.1",
+            f"--port={self.port}",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.root}",
+            f"--LabApp.user_settings_dir={self.work / 'settings'}",
+            f"--LabApp.workspaces_dir={self.work / 'workspaces'}",
+            "--LabApp.extension_manager=readonly",  # no package index queries
+        ]
+        self.proc = subprocess.Popen(cmd, env=self.env, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"jupyter lab exited ({self.proc.returncode}):\n{self.log.read_text()[-3000:]}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"jupyter lab did not listen within 120 s:\n{self.log.read_text()[-3000:]}")
+                time.sleep(0.3)
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()  # the server shuts its kernels down
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def launch_chromium(playwright, profile: Path, width: int = 1600, height: int = 1000):
+    """Debian's Chromium with a fresh profile; returns (context, page)."""
+    context = playwright.chromium.launch_persistent_context(
+        str(profile),
+        executable_path=CHROMIUM,
+        headless=True,
+        args=CHROMIUM_ARGS,
+        viewport={"width": width, "height": height},
+    )
+    page = context.pages[0] if context.pages else context.new_page()
+    return context, page
+
+
+class Notebook:
+    """One notebook open in JupyterLab on ``page``."""
+
+    def __init__(self, page, server: LabServer, name: str, shots: Path):
+        self.page, self.server, self.name, self.shots = page, server, name, shots
+        self.shots.mkdir(parents=True, exist_ok=True)
+
+    # -- opening, running, saving --------------------------------------------------------------------------------
+    def open(self, timeout: float = 120) -> None:
+        self.page.goto(self.server.url(f"lab/tree/{self.name}"))
+        self.page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=timeout * 1000)
+        self.wait_kernel_idle(timeout)
+
+    def wait_kernel_idle(self, timeout: float) -> None:
+        self.page.wait_for_function(
+            "() => /\\|\\s*Idle/.test([...document.querySelectorAll('.jp-StatusBar-TextItem')]"
+            ".map(e => e.textContent).join(' '))",
+            timeout=timeout * 1000,
+        )
+
+    def menu(self, top: str, item: str) -> None:
+        self.page.locator(".lm-MenuBar-itemLabel", has_text=top).first.click()
+        self.page.locator(".lm-Menu-itemLabel", has_text=item).first.click()
+
+    def run_all(self, timeout: float) -> float:
+        """Run → Run All Cells; waits until every code cell has run (or one failed and the rest were skipped) and
+        the kernel is idle. Returns the seconds."""
+        t0 = time.monotonic()
+        self.menu("Run", "Run All Cells")
+        self.page.wait_for_function(
+            "() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-InputPrompt')]"
+            ".some(p => p.textContent.includes('*'))",
+            timeout=30_000,
+        )
+        while True:
+            state = self.page.evaluate(_JS_STATE)
+            busy = any("*" in p for p in state["prompts"])
+            if not busy and "Idle" in state["status"]:
+                time.sleep(0.5)  # outputs that arrive with the last reply
+                if not any("*" in p for p in self.page.evaluate(_JS_STATE)["prompts"]):
+                    return time.monotonic() - t0
+            if time.monotonic() - t0 > timeout:
+                raise TimeoutError(f"{self.name}: Run All did not finish in {timeout:.0f} s: {state['prompts']}")
+            time.sleep(0.5)
+
+    def prompts(self) -> list[str]:
+        return self.page.evaluate(_JS_STATE)["prompts"]
+
+    def save(self) -> None:
+        self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook").first.click(position={"x": 5, "y": 5})
+        self.menu("File", "Save Notebook")
+        self.page.wait_for_function(
+            "() => !document.querySelector('.jp-mod-current.jp-mod-dirty, .lm-TabBar-tab.lm-mod-current.jp-mod-dirty')",
+            timeout=30_000,
+        )
+
+    def saved_outputs(self) -> list[dict]:
+        """The outputs of the notebook file as saved on disk."""
+        nb = json.loads((self.server.root / self.name).read_text(encoding="utf-8"))
+        return [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+
+    def reload(self, timeout: float = 120) -> None:
+        self.page.reload()
+        self.page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=timeout * 1000)
+        self.wait_kernel_idle(timeout)
+        time.sleep(2.0)  # widget views restore asynchronously after the kernel connects
+
+    def close_and_shutdown(self) -> None:
+        """Shut the notebook's kernel down (frees the CPU and memory for the next notebook)."""
+        self.menu("Kernel", "Shut Down Kernel")
+        time.sleep(1.0)
+
+    # -- reading the page ----------------------------------------------------------------------------------------
+    def outputs(self) -> list[dict]:
+        return self.page.evaluate(_JS_OUTPUTS)
+
+    def page_text(self) -> str:
+        return self.page.evaluate("() => document.body.innerText")
+
+    def screenshot(self, tag: str) -> Path:
+        path = self.shots / f"{Path(self.name).stem}_{tag}.png"
+        self.page.screenshot(path=str(path), full_page=False)
+        return path
+
+    def widgets(self):
+        """The top-level widget views of the notebook's outputs (locators)."""
+        sel = f"{_PANEL} .jp-OutputArea-output:has(> .jupyter-widgets)"
+        return [self.page.locator(sel).nth(i) for i in range(self.page.locator(sel).count())]
+
+    def shoot_notebook(self, tag: str, max_height: int = 30_000) -> Path:
+        """A screenshot of the whole notebook (each cell scrolled through), for a person to look at."""
+        path = self.shots / f"{Path(self.name).stem}_{tag}_full.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+def image_difference(a: bytes, b: bytes) -> float:
+    """The fraction of pixels that differ between two PNGs (1.0 when their sizes differ)."""
+    import numpy as np
+    from PIL import Image
+
+    x = np.asarray(Image.open(io.BytesIO(a)).convert("RGB"), dtype=np.int16)
+    y = np.asarray(Image.open(io.BytesIO(b)).convert("RGB"), dtype=np.int16)
+    if x.shape != y.shape:
+        return 1.0
+    return float((np.abs(x - y).max(axis=2) > 8).mean())
+
+
+def ink_on_border(png: bytes, background_tolerance: int = 24) -> dict[str, int]:
+    """Pixels of each image edge (outermost row or column) that are not the background colour (the top-left
+    pixel's): a text or line cut at the image's edge leaves some. ``{"left": n, "right": n, "top": n, "bottom": n}``."""
+    import numpy as np
+    from PIL import Image
+
+    x = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
+    bg = x[0, 0]
+    ink = np.abs(x - bg).max(axis=2) > background_tolerance
+    return {
+        "left": int(ink[:, 0].sum()),
+        "right": int(ink[:, -1].sum()),
+        "top": int(ink[0, :].sum()),
+        "bottom": int(ink[-1, :].sum()),
+    }
