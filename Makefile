@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TORCH_PIN ?= torch==2.13.0
 
-.PHONY: install demo test lint format lab figures bench clean
+.PHONY: install demo test lint format lab figures bench clean student
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ format: $(STAMP)
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
+
+# the notebooks for students: every worked solution replaced by a stub (docs/teaching.md)
+student: $(STAMP)
+	$(VENV)/bin/npo-lab student-notebooks student_notebooks --overwrite
 
 # the mini-TOFU panel reads the demo run; `make demo` runs first only when its summary is missing
 figures: $(STAMP)

@@ -7,18 +7,14 @@ Usage (from the repository root, after `make install`):
 
 For each seed: a **cold** run (an empty cache: the tokenizer and both models are trained) and a **warm** run (the
 same cache: models loaded), each as a separate `npo-lab demo` process, timed from process start to exit.
-The targets are checked on the cold run's `demo_summary.json`:
-
-* wall time ≤ 180 s cold, ≤ 90 s warm (2 CPU cores);
-* the fine-tuned model's forget quality against the retain model ≤ 1e-3 (the benchmark can tell them apart);
-* GA collapses: its model utility falls below half of the fine-tuned model's (`steps_to_collapse` is set);
-* NPO collapses at least twice as late as GA (steps to collapse, paper Sec. 4: the divergence is exponentially
-  slower); reported as the ratio, `null` when a method never collapses;
-* NPO+RT reaches forget quality > 0.05 at an evaluation where model utility ≥ 80 % of the fine-tuned model's
-  (`forget_quality_at_matched_utility`), and GA never does.
+The targets: wall time ≤ 180 s cold and ≤ 90 s warm (a quiet 2-core machine, every method run), and the
+paper's claims as the demo computes them (`demo_summary.json`'s `claims`, :mod:`npo_lab.experiments.claims`:
+GA collapses; NPO collapses ≥ 2× later or never while reaching the retain model's forget probability; NPO keeps
+≥ 1.5× GA's utility at matched forgetting; NPO+RT reaches forget quality ≥ 0.1 at ≥ 80 % utility; GA+RT differs
+from GA), per seed and over the seeds (mean ± sd). The 1-minute load average is printed before and after each run.
 
 Writes `bench_demo.json` (every number) into --out and prints a table. Timings taken while other work shares the
-CPU are pessimistic.
+CPU are pessimistic: compare them only with the load average printed beside them.
 """
 
 from __future__ import annotations
@@ -36,53 +32,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def good_epochs(method: dict, mu_ft: float) -> list:
-    return [
-        e["epoch"]
-        for e in method["evaluations"]
-        if (e["forget_quality"] or 0) > 0.05 and (e["model_utility"] or 0) >= 0.8 * mu_ft
-    ]
-
-
-def _method(m: dict, mu_ft: float) -> dict:
-    mus = [e["model_utility"] for e in m["evaluations"] if e["model_utility"] is not None]
-    mu_peak = m["model_utility_at_peak"]
-    return {
-        "peak_forget_quality": m["peak_forget_quality"],
-        "epoch_of_peak": m["epoch_of_peak"],
-        "utility_ratio_at_peak": mu_peak / mu_ft if mu_peak is not None else None,
-        "min_utility_ratio": min(mus) / mu_ft if mus else None,
-        "final_utility_ratio": mus[-1] / mu_ft if mus else None,
-        "steps_to_collapse": m["steps_to_collapse"],
-        "forget_quality_at_matched_utility": m["forget_quality_at_matched_utility"],
-        "utility_by_step": [(e["step"], e["model_utility"]) for e in m["evaluations"]],
-        "good_epochs": good_epochs(m, mu_ft),
-    }
-
-
 def check(summary: dict) -> dict:
-    """The targets on one demo_summary.json."""
+    """The claims of one demo summary (computed by the demo) and the fine-tuned model's numbers."""
     ft = summary["finetuned"]
-    mu_ft = ft["model_utility"]
-    methods = summary["methods"]
-    out = {
+    return {
         "finetuned_forget_quality": ft["forget_quality"],
-        "finetuned_model_utility": mu_ft,
+        "finetuned_model_utility": ft["model_utility"],
         "retain_model_utility": summary["retain"]["model_utility"],
-        "target_finetuned_fq_le_1e-3": ft["forget_quality"] is not None and ft["forget_quality"] <= 1e-3,
+        "claims": summary.get("claims", {}),
     }
-    for name, m in methods.items():
-        out[name] = _method(m, mu_ft)
-    if "GA" in methods:
-        out["target_GA_collapses"] = out["GA"]["steps_to_collapse"] is not None
-        out["target_GA_never_good"] = not out["GA"]["good_epochs"]
-    if "GA" in methods and "NPO" in methods:
-        ga, npo = out["GA"]["steps_to_collapse"], out["NPO"]["steps_to_collapse"]
-        out["NPO_over_GA_steps_to_collapse"] = npo / ga if (ga and npo) else None
-        out["target_NPO_collapses_2x_later"] = bool(ga) and (npo is None or npo >= 2 * ga)
-    if "NPO+RT" in methods:
-        out["target_NPO_RT_good"] = bool(out["NPO+RT"]["good_epochs"])
-    return out
 
 
 def run_once(out: Path, cache: Path, seed: int, data: str, methods: list[str], extra: list[str]) -> dict:
@@ -121,26 +79,19 @@ def run_once(out: Path, cache: Path, seed: int, data: str, methods: list[str], e
     }
 
 
-def _line(seed: int, entry: dict, methods: list[str]) -> str:
-    t = entry["targets"]
+def _line(seed: int, entry: dict) -> str:
     parts = [f"seed {seed}:"]
-    for k in ("cold", "warm"):
+    for k, limit in (("cold", 180), ("warm", 90)):
         if k + "_seconds" in entry:
             load = entry.get(k + "_load_average_1min")
-            parts.append(f"{k} {entry[k + '_seconds']:.0f}s" + (f" (load {load[0]:.1f}→{load[1]:.1f})" if load else ""))
-    parts.append(f"| FQ(fine-tuned) {t['finetuned_forget_quality']:.2e}")
-    for m in methods:
-        r = t.get(m)
-        if not r or r["peak_forget_quality"] is None:
-            continue
-        parts.append(
-            f"| {m}: peak FQ {r['peak_forget_quality']:.3g} at ep {r['epoch_of_peak']} "
-            f"(MU {r['utility_ratio_at_peak']:.0%}), min MU {r['min_utility_ratio']:.0%}, "
-            f"collapse at step {r['steps_to_collapse']}, FQ at matched MU "
-            f"{r['forget_quality_at_matched_utility']}"
-        )
-    if t.get("NPO_over_GA_steps_to_collapse") is not None:
-        parts.append(f"| NPO/GA steps to collapse {t['NPO_over_GA_steps_to_collapse']:.2f}")
+            ok = "ok" if entry[k + "_seconds"] <= limit else f"over {limit}s"
+            parts.append(
+                f"{k} {entry[k + '_seconds']:.0f}s ({ok}" + (f"; load {load[0]:.1f}→{load[1]:.1f})" if load else ")")
+            )
+    for name, c in entry["targets"]["claims"].items():
+        verdict = {True: "yes", False: "NO", None: "n/a"}[c.get("holds")]
+        nums = ", ".join(f"{k}={v:.3g}" for k, v in c.items() if isinstance(v, float))
+        parts.append(f"| {name}: {verdict}" + (f" ({nums})" if nums else ""))
     return " ".join(parts)
 
 
@@ -161,7 +112,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     from npo_lab.experiments import DEMO_METHODS
 
-    methods = args.methods or list(DEMO_METHODS)  # the optional ones run only within --time-budget (240 s)
+    methods = args.methods or list(DEMO_METHODS)
     root = Path(args.out or tempfile.mkdtemp(prefix="bench_demo_"))
     root.mkdir(parents=True, exist_ok=True)
     results = {"data": args.data, "methods": methods, "cpu_count": os.cpu_count(), "seeds": {}}
@@ -193,8 +144,14 @@ def main(argv=None) -> int:
                 entry["warm_methods_run"] = list(warm["summary"]["methods"])
         results["seeds"][seed] = entry
         (root / "bench_demo.json").write_text(json.dumps(results, indent=2) + "\n")
-        print(_line(seed, entry, methods), flush=True)
-    print(f"wrote {root / 'bench_demo.json'}")
+        print(_line(seed, entry), flush=True)
+    from npo_lab.experiments import seed_table
+
+    table = seed_table({seed: e["targets"]["claims"] for seed, e in results["seeds"].items()})
+    results["over_seeds"] = table.to_dict(orient="records")
+    (root / "bench_demo.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(table.to_string(index=False))
+    print(f"load average now {os.getloadavg()}; wrote {root / 'bench_demo.json'}")
     return 0
 
 

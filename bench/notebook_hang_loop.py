@@ -147,6 +147,25 @@ def run_nbconvert(path: Path, workdir: Path, dump: Path, cell_timeout: float) ->
     return {"status": status, "seconds": seconds, "error": err.strip().splitlines()[-1][:500] if err else ""}
 
 
+def _write(out: Path, args, versions: dict, records: list, load0: tuple) -> dict:
+    """Write the loop's record so far to ``out``/notebook_hang_loop.json; returns the counts by status."""
+    counts = {s: sum(r["status"] == s for r in records) for s in ("ok", "hang", "error")}
+    summary = {
+        "mode": args.mode,
+        "runs": args.runs,
+        "notebooks": args.notebooks,
+        "busy": args.busy,
+        "cell_timeout": args.cell_timeout,
+        "versions": versions,
+        "counts": counts,
+        "load_average_start": load0,
+        "load_average_now": os.getloadavg(),
+        "records": records,
+    }
+    (out / "notebook_hang_loop.json").write_text(json.dumps(summary, indent=2))
+    return counts
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--runs", type=int, default=20, help="executions of each notebook (default 20)")
@@ -173,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         except PackageNotFoundError:
             versions[name] = None
     print(f"versions: {versions}")
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))  # `kill PID` also stops the busy loops (finally:)
     busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
     records, load0 = [], os.getloadavg()
     try:
@@ -187,27 +207,16 @@ def main(argv: list[str] | None = None) -> int:
                     r["dump"] = str(dump)
                     (out / f"hang-{len(records):03d}.json").write_text(json.dumps(r, indent=2))
                 records.append(r)
+                _write(out, args, versions, records, load0)  # after every execution: a partial loop keeps its record
                 extra = f" cell {r.get('cell')}: {r.get('error', '')}" if r["status"] != "ok" else ""
-                print(f"[{i + 1:2d}/{args.runs}] {path.stem:28s} {r['status']:5s} {r['seconds']:7.1f} s{extra}", flush=True)
+                line = f"[{i + 1:2d}/{args.runs}] {path.stem:28s} {r['status']:5s} {r['seconds']:7.1f} s{extra}"
+                print(line, flush=True)
     finally:
         for b in busy:
             b.kill()
             b.wait()
+    counts = _write(out, args, versions, records, load0)
     load1 = os.getloadavg()
-    counts = {s: sum(r["status"] == s for r in records) for s in ("ok", "hang", "error")}
-    summary = {
-        "mode": args.mode,
-        "runs": args.runs,
-        "notebooks": [p.stem for p in paths],
-        "busy": args.busy,
-        "cell_timeout": args.cell_timeout,
-        "versions": versions,
-        "counts": counts,
-        "load_average_start": load0,
-        "load_average_end": load1,
-        "records": records,
-    }
-    (out / "notebook_hang_loop.json").write_text(json.dumps(summary, indent=2))
     print(
         f"{len(records)} executions ({args.mode}, {args.busy} busy core(s)): {counts['ok']} ok, {counts['hang']} hung, "
         f"{counts['error']} failed; load average {load0[0]:.1f} → {load1[0]:.1f} (1 min); record: {out}"

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -20,14 +20,13 @@
 #
 # **What you will learn:** the paper's TOFU experiment end to end on a ~1 M-parameter language model — fine-tune it
 # on fictitious authors, unlearn two of them with GA, GA+RT, NPO, NPO+RT, IDK+RT and DPO+RT, and read forget quality
-# against model utility (paper Figs. 2, 5, 6, 7, 10); time how fast GA and NPO collapse at the same learning rate,
-# watch NPO's adaptive weight fade on a real language model, and look at *what the model now answers*: gradient
-# ascent's degenerate repetition versus NPO+RT.
+# against model utility (paper Figs. 2, 5, 6, 7, 10); time how fast GA and NPO collapse at the same settings, watch
+# NPO's adaptive weight fade on a real language model, sweep β to see Proposition 1 (small β behaves like GA) on
+# it, and mark each of the paper's claims *reproduces / does not at this scale* from the runs' own numbers.
 #
-# **Runtime:** about a quarter of an hour on a quiet 2-core laptop CPU the first time — measured for `make demo`
-# (seed 0): 185 s to train the tokenizer and the two small models, then about 130 s per method, most of it the 26
-# full TOFU evaluations that time each method's collapse. The models are cached on disk, so a re-run skips the
-# first three minutes; the demo prints its wall time below. No GPU, no network.
+# **Runtime:** full mode runs the demo three times (seeds 0, 1, 2) plus a short β sweep; each demo prints its wall
+# time (`bench/bench_demo.py` measures `make demo`'s, cold and warm). The models are cached on disk, so a re-run
+# skips their training. Smoke mode (`NPO_LAB_SMOKE=1`) runs in seconds. No GPU, no network.
 
 # %%
 # npo_lab-install-cell: begin
@@ -45,6 +44,7 @@ if importlib.util.find_spec("npo_lab") is None:  # e.g. a fresh Colab runtime
 # %%
 import json
 import tempfile
+import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -54,19 +54,24 @@ import torch
 
 from npo_lab import is_smoke
 from npo_lab.experiments import (
+    PAPER_SETTINGS,
     DemoConfig,
     answers_table,
+    claims_table,
     load_demo,
+    method_probes,
     reference_logs,
     repetition_rate,
     results_table,
     run_demo,
+    seed_table,
 )
 from npo_lab.experiments.reports import COLLAPSE_FRACTION, MATCHED_UTILITY_FRACTION, plot_utility_vs_step, run_dir_name
 from npo_lab.losses import LossInputs, get_method, sequence_logprob, token_count
 from npo_lab.minitofu import n_parameters, prepare
 from npo_lab.plotting import (
     legend_outside,
+    method_color,
     plot_forget_kl_over_epochs,
     plot_forget_probability_over_epochs,
     plot_forget_quality_over_epochs,
@@ -79,12 +84,14 @@ from npo_lab.tofu.metrics import summarize
 from npo_lab.unlearn.data import ForgetRetainCollator
 
 set_style()
+T0 = time.perf_counter()
 pd.set_option("display.max_colwidth", 90)
 OUT = Path(tempfile.mkdtemp(prefix="npo_lab_06_"))  # where the run records go
 # One object holds every setting of the experiment; smoke mode (CI) shrinks the model, data and epochs.
-SETTINGS = dict(out=str(OUT / "demo"), data="synthetic", forget_split="forget10", seed=0, time_budget=None)
+SETTINGS = dict(out=str(OUT / "seed0"), data="synthetic", forget_split="forget10", seed=0, progress=False)
 CONFIG = DemoConfig.smoke(**SETTINGS) if is_smoke() else DemoConfig(**SETTINGS)
-print("smoke mode:", is_smoke(), "| output:", OUT)
+SEEDS = (0,) if is_smoke() else (0, 1, 2)  # the verdicts of section 9 are read over these seeds
+print("smoke mode:", is_smoke(), "| seeds:", SEEDS, "| output:", OUT)
 
 # %% [markdown]
 # ## 1. The data: fictitious authors in TOFU's format
@@ -112,6 +119,10 @@ print("perturbed #1:", row["perturbed_answer"][0])
 # `transformers` Trainer: the **fine-tuned** model (all authors + the general-knowledge set; the *reference
 # model* π_ref of unlearning) and the **retain** model (retain authors + general set only; the target that
 # forget quality compares against). Both are cached under `$NPO_LAB_CACHE` (default `~/.cache/npo_lab`).
+#
+# Both models are also trained on the **general rows** (the real-authors and world-facts stand-ins). They play the
+# part of the knowledge a pretrained model brings: utility on them measures what unlearning damages of knowledge
+# the model *has*, not how well it generalises to unseen questions.
 
 # %%
 setting = prepare(CONFIG.minitofu_config(), CONFIG.forget_split)
@@ -121,10 +132,13 @@ pd.Series(setting.log[f"check_{CONFIG.forget_split}"]).to_frame("mean answer pro
 
 # %% [markdown]
 # The table is this run's check: the fine-tuned model should give its training answers a high probability, and the
-# retain model should know the retain authors about as well while it has to *guess* the forget authors' answers. Now the TOFU metrics (notebook 05 dissects
-# them): **model utility** = harmonic mean of probability, ROUGE-L recall and truth ratio on retain authors, real
-# authors and world facts; **forget quality** = p-value of a KS test between the forget questions' truth ratios
-# under the model and under the retain model (≈ 1: indistinguishable from never having learnt them).
+# retain model should know the retain authors about as well while it has to *guess* the forget authors' answers.
+# Now the TOFU metrics (notebook 05 dissects them): **model utility** = harmonic mean of probability, ROUGE-L recall
+# and truth ratio on retain authors, real authors and world facts (here: the general rows); **forget quality** =
+# p-value of a KS test between the forget questions' truth ratios under the model and under the retain model. A
+# small p-value says the two samples differ. A large one does *not* say "indistinguishable": when the two
+# distributions are the same, the p-value is uniform on [0, 1], so any value above ~0.05 is as good as another.
+# The retain model's own forget quality is exactly 1 only because it is compared with itself.
 
 # %%
 retain_log, finetuned_log = reference_logs(setting, CONFIG)
@@ -133,13 +147,28 @@ reference = pd.DataFrame({"fine-tuned": summarize(finetuned_log, retain_log),
 reference.loc[["model_utility", "forget_quality", "forget_probability", "forget_truth_ratio", "forget_rouge"]]
 
 # %% [markdown]
-# ## 3. Unlearning with six methods, at one learning rate and schedule
+# ## 3. The settings, disclosed: one optimiser, learning rate, schedule and β for every method
 #
 # `run_demo` (the same code as `npo-lab demo` / `make demo`) calls `npo_lab.unlearn.unlearn` once per method on a
-# fresh copy of the fine-tuned model, every method with the same optimiser, learning rate and schedule: AdamW, a
-# one-epoch linear warm-up then linear decay (the paper's schedule). The TOFU evaluation runs after **every
-# optimiser step** during the first `early_eval_epochs` epochs — where gradient ascent collapses — and then once
-# per epoch; each evaluation also records the forget KL $\mathbb E_{\text{forget}}\,\mathrm{KL}(\pi_{\text{ref}}
+# fresh copy of the fine-tuned model, every method with the same optimiser, learning rate, schedule, batch size and
+# β. The table below prints them beside the paper's TOFU settings, and the reason they differ; both are also
+# recorded in the demo's `demo.json` (`"defaults"`), with torch's thread count, the CPU and the library versions
+# (`"environment"`): one seed's numbers depend on them (the training is chaotic near a collapse), so the demo fixes
+# its thread count (`threads`, default 2) and conclusions come from several seeds.
+
+# %%
+record = CONFIG.record()
+pd.DataFrame({"this demo": pd.Series(record["used"]), "paper (TOFU, 7B)": pd.Series(PAPER_SETTINGS)}).astype(str)
+
+# %%
+print(record["reason"])
+
+# %% [markdown]
+# After every optimiser step cheap **probes** score the forget rows, a fixed sample of retain and general rows, and
+# NPO's per-example weight $W$ (`probes.jsonl`). The full TOFU evaluation (generation, ROUGE, truth ratios, forget
+# quality) runs at every epoch's end and at the two steps the probes mark: **collapse** (the utility proxy falls
+# below half of its start) and **matched forgetting** (the forget rows' probability reaches the retain model's).
+# Each evaluation also records the forget KL $\mathbb E_{\text{forget}}\,\mathrm{KL}(\pi_{\text{ref}}
 # \,\|\,\pi_\theta)$ and every forget row's log-ratio $\log\pi_\theta(y|x) - \log\pi_{\text{ref}}(y|x)$.
 #
 # **How the losses are scaled.** The paper writes GA as $\mathbb E[\log\pi_\theta(y|x)]$ and NPO with the same
@@ -152,9 +181,11 @@ reference.loc[["model_utility", "forget_quality", "forget_probability", "forget_
 # DPO summed, and averages its KL term over each example's answer tokens (prompt and padding excluded).
 
 # %%
-print({k: getattr(CONFIG, k) for k in ("methods", "learning_rate", "beta", "resolved_alpha", "epochs",
-                                       "early_eval_every", "early_eval_epochs")})
-summary = run_demo(CONFIG)
+summaries = {}
+for seed in SEEDS:
+    t = time.perf_counter()
+    summaries[seed] = run_demo(CONFIG.replace(seed=seed, out=str(OUT / f"seed{seed}")), print_fn=lambda *a: None)
+    print(f"seed {seed}: {time.perf_counter() - t:.0f} s, methods {list(summaries[seed]['methods'])}")
 
 # %%
 summary, frames = load_demo(CONFIG.out)
@@ -162,16 +193,22 @@ table = results_table(summary)
 table
 
 # %% [markdown]
-# `fq_at_matched_utility` is the best forget quality among the evaluations that keep at least 80 % of the
-# fine-tuned model's utility, and `first_good_epoch` the first epoch where that forget quality exceeds 0.05. The
-# 80 % threshold is npo_lab's rule for reading the trade-off with one number, not the paper's (the paper reads
-# its Fig. 5 as a whole).
+# Seed 0's table. `fq_at_matched_utility` is the best forget quality among the evaluations that keep at least 80 %
+# of the fine-tuned model's utility, and `first_good_epoch` the first epoch where that forget quality exceeds
+# 0.05. The 80 % threshold is npo_lab's rule for reading the trade-off with one number, not the paper's (the paper
+# reads its Fig. 5 as a whole). **A best-of-many number is inflated:** if a method's forget truth ratios came from
+# the retain model's distribution, each evaluation's p-value would be uniform on [0, 1], and the best of *k*
+# such looks exceeds 0.05 with probability $1 - 0.95^k$ (0.64 for k = 20). Section 9 reports how many evaluations
+# each best value was taken over.
 #
 # ## 4. Forget quality versus model utility (paper Fig. 5)
 #
 # Each path starts near the fine-tuned model (grey star: high utility, forget quality ~ 0) and moves one marker
-# per evaluation. The y axis is the paper's dual scale: logarithmic below 0.1, linear above; the dashed line is
-# forget quality 0.05. The ideal end point is the retain model (black star): top right.
+# per evaluation; every method has one colour in every figure of this notebook. The y axis is the paper's dual
+# scale: logarithmic below 0.1, linear above; the dashed line is forget quality 0.05. The retain model (black star)
+# is drawn at forget quality 1 only because it is compared with itself; an unlearned model that matched it in
+# distribution would land anywhere in [0, 1] (uniform p-value), so read the paths *above the dashed line* as
+# "not distinguishable by this test on 40 questions", not as a ranking.
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 5))
@@ -183,12 +220,24 @@ ax.set_title("forget quality vs model utility, one marker per evaluation");
 # ## 5. How fast does utility collapse? (paper Sec. 4, Fig. 10)
 #
 # The paper's central claim: NPO moves away from the fine-tuned model exponentially more slowly than gradient
-# ascent. At the same learning rate and schedule, *steps to collapse* is the first evaluated optimiser step where
-# model utility falls below half of the fine-tuned model's (× in the figure; none if it never does).
+# ascent (Theorem 2, for plain gradient descent). At the same settings, *steps to collapse* is the first fully
+# evaluated optimiser step where model utility falls below half of the fine-tuned model's (× in the left figure;
+# none if it never does). The right figure is the probes' view of every step: the utility proxy (mean answer
+# probability of the sampled retain and general rows) and the forget rows' probability, with the retain model's
+# forget probability dashed — where a method crosses it is its matched-forgetting step.
 
 # %%
-fig, ax = plt.subplots(figsize=(8, 4.5))
-plot_utility_vs_step(frames, summary["finetuned"]["model_utility"], ax=ax)
+probes = method_probes({m: Path(CONFIG.out) / "runs" / run_dir_name(m) for m in summary["methods"]})
+fig, axes = plt.subplots(1, 3, figsize=(17, 4.5), layout="constrained")
+plot_utility_vs_step(frames, summary["finetuned"]["model_utility"], ax=axes[0])
+for method, df in probes.items():
+    axes[1].plot(df["step"], df["utility"], color=method_color(method), label=method)
+    axes[2].plot(df["step"], df["forget_probability"], color=method_color(method), label=method)
+axes[1].set(xlabel="optimiser step", ylabel="utility proxy (probes)", title="utility proxy, every step")
+axes[2].axhline(reference["retain model"]["forget_probability"], color="k", linestyle="--",
+                label="retain model (TOFU eval)")
+axes[2].set(xlabel="optimiser step", ylabel="forget probability (probes)", title="forget rows, every step")
+legend_outside(axes[2], fontsize=8)
 collapse = pd.Series({m: s["steps_to_collapse"] for m, s in summary["methods"].items()}, name="steps to collapse")
 last_step = {m: max([e["step"] for e in s["evaluations"]], default=0) for m, s in summary["methods"].items()}
 print(collapse.to_string(na_rep="never"))
@@ -223,27 +272,33 @@ fig.tight_layout()
 # %% [markdown]
 # ## 7. NPO's adaptive weight on a language model (paper Sec. 4)
 #
-# NPO's gradient is GA's per-sequence gradient times $W = 2\sigma(\beta\cdot(\log\pi_\theta - \log\pi_{\text{ref}}))$:
-# $W = 1$ at the start (log-ratio 0) and $W \to 0$ as a forget answer becomes unlikely — while GA keeps the constant
-# weight 1 (per sequence, for the summed log-prob; npo_lab's token-mean GA multiplies it by one constant, the
-# inverse mean answer length). Each run record holds the forget rows' log-ratios at every evaluation
-# (`forget_log_ratios.json`); below, the distribution of $W$ over the forget rows at each evaluation.
+# NPO's gradient is the summed GA's per-sequence gradient times
+# $W = 2\sigma(\beta\cdot(\log\pi_\theta - \log\pi_{\text{ref}}))$: $W = 1$ at the start (log-ratio 0) and $W \to 0$ as a
+# forget answer becomes unlikely. The GA this demo runs is the reference code's *token mean*: its loss is the
+# batch's summed log-prob divided by the batch's answer-token count $\sum_i|y_i|$, so on the same per-sequence scale
+# its weight is $B/\sum_i|y_i|$ for every sequence of a batch — constant over training, and about one over the mean
+# answer length (the dotted line). Adam rescales every update by a running gradient scale, so a *uniformly* smaller
+# weight hardly changes the step: what matters is how W differs *across* examples and over time. The probes record
+# every forget row's W after every step (`probes.jsonl`).
 
 # %%
 def npo_weights(method):
-    path = Path(CONFIG.out) / "runs" / run_dir_name(method) / "forget_log_ratios.json"
-    rows = json.loads(path.read_text()) if path.exists() else []
-    return [(r["step"], 2 / (1 + np.exp(-CONFIG.beta * np.asarray(r["log_ratios"])))) for r in rows]
+    df = probes.get(method)
+    return [] if df is None or "W_rows" not in df else [(s, np.asarray(w)) for s, w in zip(df["step"], df["W_rows"])]
 
 
+n_answer = token_count(ForgetRetainCollator(setting.tokenizer, max_length=setting.config.max_length)(
+    [{"forget": r, "retain": setting.retain_rows[0]} for r in setting.forget_rows])["forget"]["labels"]).double()
+ga_weight = 1 / n_answer.mean().item()  # B / Σ|y| for a batch of mean-length answers
 fig, axes = plt.subplots(1, 2, figsize=(14, 4.5), layout="constrained")  # legends beside the axes
-for method in [m for m in ("NPO", "NPO+RT") if m in frames]:
+for method in [m for m in ("NPO", "NPO+RT") if m in probes]:
     w = npo_weights(method)
     steps = [s for s, _ in w]
     q = np.array([np.quantile(x, [0.1, 0.5, 0.9]) for _, x in w]).reshape(-1, 3)
-    (line,) = axes[0].plot(steps, q[:, 1], marker=".", label=f"{method}: median W")
+    (line,) = axes[0].plot(steps, q[:, 1], color=method_color(method), label=f"{method}: median W")
     axes[0].fill_between(steps, q[:, 0], q[:, 2], color=line.get_color(), alpha=0.2, label=f"{method}: 10–90 %")
-axes[0].axhline(1.0, color="k", linestyle="--", label="GA: constant weight 1")
+axes[0].axhline(ga_weight, color=method_color("GA"), linestyle=":", label=f"GA (token mean): B/Σ|y| ≈ {ga_weight:.3f}")
+axes[0].axhline(1.0, color="k", linestyle="--", linewidth=0.8, label="summed GA: 1")
 axes[0].set(xlabel="optimiser step", ylabel="weight per forget example", title="NPO's weight W over training")
 legend_outside(axes[0], fontsize=8)
 w = npo_weights("NPO") if "NPO" in frames else []
@@ -313,43 +368,133 @@ repetition = pd.DataFrame(
 repetition
 
 # %% [markdown]
-# ## Summary
+# ## 9. β on a real model: small β behaves like GA (Proposition 1)
 #
-# The sentences below are computed from this run's numbers (they change with the seed and the settings).
+# As β → 0, NPO's gradient tends to the *summed* GA's (Proposition 1: $W = 2\sigma(\beta\cdot\text{log-ratio}) \to 1$
+# for any fixed log-ratio). Below, one short run per β on the same fine-tuned model with the demo's optimiser,
+# learning rate and schedule, and the summed GA beside them; only the probes run (no full evaluation), so it
+# costs seconds per run. Left: the utility proxy over steps; right: the forgetting–utility path (forget rows'
+# probability against the utility proxy; the dashed line is the retain model's forget probability, where
+# forgetting is matched).
 
 # %%
-mu_ft = summary["finetuned"]["model_utility"]
-print(f"fine-tuned model: forget quality {summary['finetuned']['forget_quality']:.2g}, utility {mu_ft:.3f}.")
-for m, s in summary["methods"].items():
-    last = s["evaluations"][-1] if s["evaluations"] else {}
-    fq = s["forget_quality_at_matched_utility"]
-    print(f"{m:7s} collapse (< {COLLAPSE_FRACTION:.0%} utility) at step {s['steps_to_collapse'] or 'never'}; "
-          f"best forget quality at >= {MATCHED_UTILITY_FRACTION:.0%} utility: "
-          f"{'none' if fq is None else f'{fq:.3g}'}; final utility {last.get('model_utility', float('nan')):.3f}")
+from npo_lab.unlearn import unlearn
+from npo_lab.unlearn.callbacks import ProbeCallback
+from npo_lab.unlearn.probes import ProbeScorer, sample_rows
+
+BETAS = (0.01, 0.05, CONFIG.beta, 0.5, 2.0) if not is_smoke() else (0.01, CONFIG.beta)
+scorer = ProbeScorer(setting.tokenizer, {
+    "forget": setting.forget_rows,
+    "retain": sample_rows(setting.retain_rows, CONFIG.probe_rows),
+    "general": sample_rows(setting.general_rows(), CONFIG.probe_rows)}, max_length=setting.config.max_length)
+target = scorer.score(setting.retain_model)["forget_probability"]
+threads = torch.get_num_threads()
+torch.set_num_threads(CONFIG.threads or threads)
+sweep = {}
+for i, (name, method, beta) in enumerate([("GA (summed)", "GA", CONFIG.beta)] + [(f"NPO β={b:g}", "NPO", b) for b in BETAS]):
+    cb = ProbeCallback(scorer, beta=beta, forget_target=target)
+    cfg = CONFIG.unlearn_config(method, OUT / "beta_sweep" / f"run{i}", max_length=setting.config.max_length,
+                                n_forget=len(setting.forget_rows)).replace(beta=beta, ga_reduction="sum", eval_every=-1)
+    unlearn(setting.fresh_model(), setting.tokenizer, setting.forget_rows, setting.retain_rows, cfg, callbacks=[cb],
+            overwrite=True)
+    sweep[name] = pd.DataFrame(cb.rows)
+torch.set_num_threads(threads)
+
+fig, axes = plt.subplots(1, 2, figsize=(14, 4.5), layout="constrained")
+shades = plt.cm.Blues(np.linspace(0.35, 1.0, len(BETAS)))
+for (name, df), color in zip(sweep.items(), [method_color("GA"), *shades]):
+    axes[0].plot(df["step"], df["utility"], color=color, label=name)
+    axes[1].plot(df["forget_probability"], df["utility"], color=color, label=name)
+axes[0].set(xlabel="optimiser step", ylabel="utility proxy (probes)", title="utility over steps, per β")
+axes[1].axvline(target, color="k", linestyle="--", linewidth=0.8)
+axes[1].set(xlabel="forget probability (probes)", ylabel="utility proxy", title="forgetting–utility path")
+axes[1].invert_xaxis()
+legend_outside(axes[1], fontsize=8)
+ga_util = sweep["GA (summed)"]["utility"].to_numpy()
+gap = {name: float(np.max(np.abs(df["utility"].to_numpy() - ga_util))) for name, df in sweep.items() if name != "GA (summed)"}
+print("largest utility-proxy gap from the summed GA over the run:", {k: round(v, 3) for k, v in gap.items()})
+print(f"the smallest β stays closest to GA: {min(gap, key=gap.get) == f'NPO β={BETAS[0]:g}'}")
 
 # %% [markdown]
-# * Gradient ascent forgets by destroying the model: its loss is unbounded, so utility and the forget KL follow
-#   the forget probability down (read the collapse steps above).
-# * NPO's loss is bounded and its per-example weight fades as an answer is unlearned (section 7); the retain term
-#   repairs what the forget term breaks, which is what NPO+RT's forget quality at matched utility measures.
+# ## 10. Verdicts: the paper's claims at this scale, computed from the runs
 #
+# Each claim is a test on the demo's own numbers (`npo_lab.experiments.claims`; `demo_summary.json`'s `"claims"`).
+# The thresholds are fixed before looking at the runs: GA collapses; NPO collapses at least 2× later than GA, or
+# never while its forget rows reach the retain model's forget probability; at matched forgetting NPO keeps ≥ 1.5×
+# GA's model utility; NPO+RT reaches forget quality ≥ 0.1 at ≥ 80 % of the fine-tuned model's utility (a best over
+# several evaluations: the number looked at is printed); GA+RT differs from GA. Seed 0 first, then every seed
+# (mean ± standard deviation over the seeds, and on how many seeds each claim holds).
+
+# %%
+claims_table(summary["claims"])
+
+# %%
+verdicts = seed_table({seed: summaries[seed]["claims"] for seed in SEEDS})
+verdicts
+
+# %%
+for _, row in verdicts.iterrows():
+    print(f"{row['verdict']:>18} at this scale ({row['reproduces_on']}/{row['seeds']} seeds): {row['claim']}")
+
+# %% [markdown]
+# ## 11. What this scale can and cannot show
+#
+# **Can:** that gradient ascent on an unbounded loss destroys a language model's utility along with the forget set;
+# that NPO's weight fades example by example on a real model (section 7); that β sets the regime — small β is GA
+# (section 9), large β stops before the forget rows reach the retain model's level; that a retain term changes
+# the path (GA+RT vs GA); and whether, at one fixed setting chosen in advance, the paper's orderings hold on this
+# model over several seeds (section 10).
+#
+# **Cannot:** the paper's numbers. The model has ~1 M parameters (the paper: 7 B), the forget set has 40 questions
+# (forget quality is a KS test on 40 truth ratios: noisy, floor 1.86e-23, and its best over many evaluations is
+# inflated), and the general rows are in both models' training data. Theorem 2's *logarithmic vs linear*
+# divergence is a statement about plain gradient descent; with AdamW and clipping, as in every language-model
+# run, the optimiser rescales the step, so the speed-up it predicts is weakened here. A collapse step of one
+# seed depends on the thread count and the CPU (the training is chaotic near a collapse): the demo fixes its
+# threads and records the CPU and versions in `demo.json`, and the verdicts above come from several seeds.
+
+# %%
+info = json.loads((Path(CONFIG.out) / "demo.json").read_text())
+print({k: info["environment"][k] for k in ("torch_threads", "cpu", "cpu_count")}, info["environment"]["versions"])
+
+# %% [markdown]
+# ## 12. The collapse laboratory
+#
+# A grid over optimisers, learning rates, β and seeds on the same mini models (`npo-lab collapse`) measures when
+# GA and NPO collapse and how much utility each keeps at matched forgetting; its table and figures are in
+# `docs/collapse/` when they have been generated. This demo's defaults were chosen from such measurements.
+
+# %%
+from IPython.display import Image, display  # noqa: E402
+
+lab = next((p / "docs" / "collapse" for p in (Path.cwd(), *Path.cwd().parents) if (p / "docs" / "collapse").is_dir()), None)
+if lab is None:
+    print("docs/collapse/ not found: run `npo-lab collapse` to build the laboratory's table and figures")
+else:
+    for table_file in sorted(lab.glob("*.md"))[:1]:
+        print(table_file.read_text()[:4000])
+    for fig_file in sorted(lab.glob("*.png")):
+        display(Image(filename=str(fig_file)))
+print(f"notebook wall time: {time.perf_counter() - T0:.0f} s")
+
+# %% [markdown]
 # ## Exercises
 #
 # Each solution is a collapsed cell below its exercise (click to expand); it computes the answer from this run and
-# checks it. The further runs the exercises suggest (new seeds, other β) take minutes each on a CPU and are left
-# to you; so are the real TOFU authors (`DemoConfig.from_preset("real-tofu", data="<path to TOFU files>")`: is the
+# checks it. The further runs the exercises suggest take minutes each on a CPU and are left to you; so are the real TOFU authors (`DemoConfig.from_preset("real-tofu", data="<path to TOFU files>")`: is the
 # ordering of the methods the same?) and more methods (`"NPO+KL"`, `"SimNPO"` in `methods`: which keeps more
 # utility, the retain NLL or the KL term?).
 #
 # **1.** Recompute every method's *steps to collapse* and *forget quality at ≥ 80 % utility* from its evaluations
 # (`summary["methods"][m]["evaluations"]`: one dict per evaluation, with `step`, `model_utility` and
-# `forget_quality`) and check them against the summary. Then run with `seed=1` and `seed=2`
-# (`run_demo(CONFIG.replace(seed=1, out=...))`): does the NPO / GA collapse ratio keep its sign? Forget quality on
-# 40 questions is noisy (notebook 05, section 6): by how much does the peak move?
+# `forget_quality`) and check them against the summary. Then compare the seeds of section 10
+# (`summaries[seed]`): forget quality on 40 questions is noisy (notebook 05, section 6): by how much does the peak
+# move from seed to seed?
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
 # Solution 1. Collapse: the first evaluated step whose utility is below 50 % of the fine-tuned model's; matched
 # utility: the best forget quality among the evaluations that keep at least 80 % of it.
+mu_ft = summary["finetuned"]["model_utility"]
 for m, s in summary["methods"].items():
     ev = [e for e in s["evaluations"] if e.get("model_utility") is not None]
     collapsed = [e["step"] for e in ev if e["model_utility"] < COLLAPSE_FRACTION * mu_ft]

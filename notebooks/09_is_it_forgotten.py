@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -218,8 +218,8 @@ import re  # noqa: E402
 
 
 def proper_words(answer):
-    """Capitalised words that do not start the sentence: names, places, titles."""
-    return set(re.findall(r"(?<!^)(?<![.!?] )\b[A-Z][\w'’-]+", answer))
+    """Capitalised words that do not start the sentence (names, places, titles, months), without a possessive."""
+    return set(re.findall(r"(?<!^)(?<![.!?] )\b[A-Z][\w-]+", answer))
 
 
 train_words = set().union(*(proper_words(r["answer"]) for r in split_halves(data.forget, AUDIT.seed)[0]))

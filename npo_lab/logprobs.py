@@ -7,14 +7,21 @@
 
 These functions are re-exported by :mod:`npo_lab.losses` (``from npo_lab.losses import sequence_logprob`` keeps
 working).
+
+It also holds what the loss terms' closed-form derivatives (``Term.grad`` in :mod:`npo_lab.losses`) share:
+:func:`sigmoid` and :func:`per_token` accept torch tensors, NumPy arrays and floats, and
+:func:`autograd_derivative` differentiates a term that has no closed form.
 """
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["sequence_logprob", "token_count", "kl_to_ref"]
+__all__ = ["sequence_logprob", "token_count", "kl_to_ref", "sigmoid", "per_token", "autograd_derivative"]
 
 
 def _shifted_labels(logits: Tensor, labels: Tensor, ignore_index: int, validate: bool) -> tuple[Tensor, Tensor]:
@@ -88,3 +95,54 @@ def kl_to_ref(
     kl_tok = torch.where(p_ref > 0, p_ref * (logr - logq), torch.zeros_like(p_ref)).sum(dim=-1)
     kl = (kl_tok * mask).sum(dim=-1) / mask.sum(dim=-1).clamp_min(1.0)
     return _check_result(kl, "KL(π_ref ‖ π_θ) (kl_to_ref; NaN logits, or θ gives 0 where π_ref does not)", validate)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# derivatives with respect to per-sequence log-probs (shared by the terms of npo_lab.losses)
+# --------------------------------------------------------------------------------------------------------------
+def autograd_derivative(term, args: list, kw: dict) -> dict:
+    """The fallback: autograd of ``Σ_i term_i`` w.r.t. the moving inputs, on the library's ``(B,)`` layout (NumPy
+    inputs and per-row hyper-parameters are broadcast, flattened to float64 tensors and shaped back)."""
+    tensors = isinstance(args[0], Tensor)
+    conv = [a if isinstance(a, Tensor) else torch.tensor(np.asarray(a, dtype=np.float64)) for a in args]
+    shape = torch.broadcast_shapes(*(a.shape for a in conv))
+    flat = [a.expand(shape).reshape(-1) for a in conv]
+    kw = {
+        k: v.expand(shape).reshape(-1) if isinstance(v, Tensor) and v.dim() else v
+        for k, v in ((k, torch.as_tensor(v) if isinstance(v, np.ndarray) else v) for k, v in kw.items())
+    }
+    idx = [i for i, n in enumerate(term.inputs) if n in term.moving]
+    with torch.enable_grad():
+        for i in idx:
+            flat[i] = flat[i].detach().requires_grad_(True)
+        grads = torch.autograd.grad(term.fn(*flat, **kw).sum(), [flat[i] for i in idx], allow_unused=True)
+    out = {}
+    for i, g in zip(idx, grads):
+        g = torch.zeros_like(flat[i]) if g is None else g
+        out[term.inputs[i]] = g.reshape(shape) if tensors else g.reshape(shape).numpy()
+    return out
+
+
+_EXPIT = None
+
+
+def sigmoid(x):
+    """σ(x) of a torch tensor, a NumPy array or a float, accurate in both tails (closed-form derivatives)."""
+    global _EXPIT
+    if isinstance(x, Tensor):
+        return torch.sigmoid(x)
+    if isinstance(x, float):
+        return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+    if _EXPIT is None:
+        from scipy.special import expit as _EXPIT
+    return _EXPIT(x)
+
+
+def per_token(n_tokens, like):
+    """``∂(x_i · B / Σ_j n_j)/∂x_i = B / Σ_j n_j`` per batch (the last axis; leading axes — the theory's heads — are
+    separate batches). A number ``n_tokens`` means every example has that many tokens: ``1 / n``."""
+    if isinstance(n_tokens, (int, float)):
+        return 1.0 / n_tokens
+    if isinstance(like, Tensor):
+        return like.shape[-1] / n_tokens.sum(-1, keepdim=True).to(like.dtype)
+    return like.shape[-1] / np.sum(n_tokens, axis=-1, keepdims=True)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from functools import cached_property
 
@@ -35,7 +35,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .logprobs import kl_to_ref, sequence_logprob, token_count
+from .logprobs import autograd_derivative, kl_to_ref, sequence_logprob, token_count
+from .logprobs import per_token as _per_token
+from .logprobs import sigmoid as _sigmoid
 
 # fmt: off
 __all__ = [
@@ -204,6 +206,7 @@ def simnpo_loss(logp: Tensor, n_tokens: Tensor, beta: float, gamma: float = 0.0)
     return _simnpo(logp, _check_counts(n_tokens, _check(logp, "logp")), b, g)
 
 
+# --------------------------------------------------------------------------------------------------------------
 # typed inputs, terms and methods
 # --------------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -226,6 +229,7 @@ class LossInputs:
 
     GROUPS = ("forget", "retain", "idk")
     QUANTITIES = ("logp", "ref_logp", "n_tokens", "kl")
+    MOVING = ("logp", "kl")  # the quantities that depend on θ (the others are fixed by the data and π_ref)
 
     @staticmethod
     def field(group: str, quantity: str) -> str:
@@ -242,11 +246,18 @@ _FIELD_PARTS = {k: v for k, v in _FIELD_PARTS.items() if k in LossInputs.names()
 
 @dataclass(frozen=True)
 class Term:
-    """One named term: ``fn(*inputs, **hyper)`` -> ``(B,)``; ``inputs`` and ``hyper`` come from ``fn``'s signature."""
+    """One named term: ``fn(*inputs, **hyper)`` -> ``(B,)``; ``inputs`` and ``hyper`` come from ``fn``'s signature.
+
+    ``grad`` (optional, same signature): the closed-form derivative ``{input: ∂term_i/∂input_i}`` for the inputs
+    that move with θ (:attr:`moving`); a value may be anything that broadcasts to the input (a constant). It must
+    accept torch tensors, NumPy arrays and floats (the theory iterates on NumPy). Without it, :meth:`derivative`
+    uses autograd through ``fn``. A term's value for example i depends on example i's moving inputs only.
+    """
 
     name: str
     fn: Callable[..., Tensor]
     doc: str
+    grad: Callable[..., dict] | None = None
 
     @cached_property
     def inputs(self) -> tuple[str, ...]:
@@ -258,14 +269,28 @@ class Term:
         params = inspect.signature(self.fn).parameters.values()
         return tuple(p.name for p in params if p.kind is p.KEYWORD_ONLY)
 
-    def __call__(self, x: LossInputs, hyper: dict) -> Tensor:
+    @cached_property
+    def moving(self) -> tuple[str, ...]:
+        """The inputs that move with θ (``logp`` and ``kl`` fields; reference log-probs and counts are fixed)."""
+        return tuple(n for n in self.inputs if _FIELD_PARTS[n][1] in LossInputs.MOVING)
+
+    def _args(self, x) -> list:
         args = []
         for name in self.inputs:
-            value = getattr(x, name)
+            value = x[name] if isinstance(x, Mapping) else getattr(x, name)
             if value is None:
                 raise ValueError(f"loss term {self.name!r} needs the input {name!r}, which is None")
             args.append(value)
-        return self.fn(*args, **{h: hyper[h] for h in self.hyper})
+        return args
+
+    def __call__(self, x: LossInputs, hyper: dict) -> Tensor:
+        return self.fn(*self._args(x), **{h: hyper[h] for h in self.hyper})
+
+    def derivative(self, x: LossInputs | Mapping, hyper: dict) -> dict:
+        """``{moving input: ∂term_i/∂input_i}``: :attr:`grad` if the term has one, else autograd through ``fn``.
+        ``x``: a :class:`LossInputs` or a mapping of its field names (tensors, NumPy arrays or floats)."""
+        args, kw = self._args(x), {h: hyper[h] for h in self.hyper}
+        return self.grad(*args, **kw) if self.grad is not None else autograd_derivative(self, args, kw)
 
 
 def _ga(forget_logp, forget_n_tokens, *, ga_reduction):
@@ -274,40 +299,70 @@ def _ga(forget_logp, forget_n_tokens, *, ga_reduction):
     return forget_logp * _token_mean_scale(forget_n_tokens, forget_logp)
 
 
+def _d_ga(forget_logp, forget_n_tokens, *, ga_reduction):  # 1 (summed) or B / Σ_j n_j (token-mean)
+    return {"forget_logp": 1.0 if ga_reduction == "sum" else _per_token(forget_n_tokens, forget_logp)}
+
+
 def _idk_nll(idk_logp, idk_n_tokens):
     return -idk_logp * _token_mean_scale(idk_n_tokens, idk_logp)
+
+
+def _d_idk_nll(idk_logp, idk_n_tokens):  # −B / Σ_j n_j
+    return {"idk_logp": -_per_token(idk_n_tokens, idk_logp)}
 
 
 def _retain_nll(retain_logp, retain_n_tokens):
     return -retain_logp * _token_mean_scale(retain_n_tokens, retain_logp)
 
 
+def _d_retain_nll(retain_logp, retain_n_tokens):  # −B / Σ_j n_j
+    return {"retain_logp": -_per_token(retain_n_tokens, retain_logp)}
+
+
 def _retain_kl(retain_kl):
     return retain_kl
+
+
+def _d_retain_kl(retain_kl):  # 1
+    return {"retain_kl": 1.0}
 
 
 def _npo_term(forget_logp, forget_ref_logp, *, beta):
     return _npo(forget_logp, forget_ref_logp, beta)
 
 
+def _d_npo(forget_logp, forget_ref_logp, *, beta):  # W = 2σ(β·log_ratio), paper Eq. 4
+    return {"forget_logp": 2.0 * _sigmoid(beta * (forget_logp - forget_ref_logp))}
+
+
 def _simnpo_term(forget_logp, forget_n_tokens, *, beta, gamma):
     return _simnpo(forget_logp, forget_n_tokens, beta, gamma)
+
+
+def _d_simnpo(forget_logp, forget_n_tokens, *, beta, gamma):  # (2/|y|)·σ(β·logp/|y| + γ)
+    n = forget_n_tokens.to(forget_logp.dtype) if isinstance(forget_n_tokens, Tensor) else forget_n_tokens
+    return {"forget_logp": (2.0 / n) * _sigmoid(beta * forget_logp / n + gamma)}
 
 
 def _dpo_term(idk_logp, forget_logp, idk_ref_logp, forget_ref_logp, *, beta):
     return _dpo(idk_logp, forget_logp, idk_ref_logp, forget_ref_logp, beta)
 
 
+def _d_dpo(idk_logp, forget_logp, idk_ref_logp, forget_ref_logp, *, beta):  # ∓2σ(−β·margin)
+    w = 2.0 * _sigmoid(beta * ((forget_logp - forget_ref_logp) - (idk_logp - idk_ref_logp)))
+    return {"idk_logp": -w, "forget_logp": w}
+
+
 TERMS: dict[str, Term] = {
     t.name: t
     for t in [
-        Term("ga", _ga, "GA on forget answers (token-mean as the reference code, or summed)"),
-        Term("npo", _npo_term, "NPO on forget answers"),
-        Term("simnpo", _simnpo_term, "SimNPO on forget answers"),
-        Term("dpo", _dpo_term, "DPO: 'I don't know' chosen, forget answer rejected"),
-        Term("idk_nll", _idk_nll, "NLL (batch token-mean) of 'I don't know' answers to forget questions"),
-        Term("retain_nll", _retain_nll, "NLL (batch token-mean) on retain answers"),
-        Term("retain_kl", _retain_kl, "KL(π_ref ‖ π_θ) on retain answers (token-mean per sequence)"),
+        Term("ga", _ga, "GA on forget answers (token-mean as the reference code, or summed)", _d_ga),
+        Term("npo", _npo_term, "NPO on forget answers", _d_npo),
+        Term("simnpo", _simnpo_term, "SimNPO on forget answers", _d_simnpo),
+        Term("dpo", _dpo_term, "DPO: 'I don't know' chosen, forget answer rejected", _d_dpo),
+        Term("idk_nll", _idk_nll, "NLL (batch token-mean) of 'I don't know' answers to forget questions", _d_idk_nll),
+        Term("retain_nll", _retain_nll, "NLL (batch token-mean) on retain answers", _d_retain_nll),
+        Term("retain_kl", _retain_kl, "KL(π_ref ‖ π_θ) on retain answers (token-mean per sequence)", _d_retain_kl),
     ]
 }
 for _t in TERMS.values():  # every term reads LossInputs fields only
@@ -379,6 +434,20 @@ class Method:
         parts = {term.name: term(inputs, h) for term, _ in self.terms}
         total = sum((h[w] if isinstance(w, str) else w) * parts[t.name] for t, w in self.terms)
         return total, parts
+
+    def input_gradient(self, inputs: LossInputs, **hyper) -> dict[str, Tensor]:
+        """``{moving input: ∂total_i/∂input_i}`` ``(B,)`` each, the weighted sum ``Σ_k w_k ∂term_k/∂input`` of the
+        terms' closed forms (autograd for a term without one); e.g. NPO's ``forget_logp`` entry is the weight W.
+        The batch objective ``total.mean()`` has gradient ``this / B``. ``hyper``: as :meth:`loss`."""
+        h = _check_hyper({**HYPER_DEFAULTS, **hyper})
+        if not isinstance(inputs, LossInputs):
+            raise ValueError(f"inputs must be a LossInputs, got {type(inputs).__name__}")
+        out: dict[str, Tensor] = {}
+        for term, w in self.terms:
+            weight = h[w] if isinstance(w, str) else w
+            for name, g in term.derivative(inputs, h).items():
+                out[name] = weight * g if name not in out else out[name] + weight * g
+        return {name: g + torch.zeros_like(getattr(inputs, name)) for name, g in out.items()}
 
 
 def _check_hyper(h: dict) -> dict:

@@ -149,7 +149,12 @@ def test_notebook_in_jupyterlab(lab, number):
         _check_explorer_list(widgets[-1])
 
     nb.save()
-    saved = nb.saved_outputs()
+    cells = nb.saved_code_cells()
+    not_run = [i for i, c in enumerate(cells) if not c.get("execution_count")]
+    assert not_run == [], f"{path.name}: code cells {not_run} did not run"
+    errors = [o for c in cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert errors == [], f"{path.name}: saved with errors: {[e['ename'] + ': ' + e['evalue'] for e in errors]}"
+    saved = [o for c in cells for o in c.get("outputs", [])]
     views = [o for o in saved if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert len(views) == _n_widgets(path), f"{path.name}: saved with {len(views)} widget views (a progress bar's?)"
     bars = [o["text"] for o in saved if o.get("output_type") == "stream" and "\r" in "".join(o["text"])]

@@ -61,7 +61,7 @@ def _frames():
 
 def test_summarize_runs_form_peak_collapse_and_matched_utility():
     s = summarize_runs(_frames(), {"forget_quality": 1e-9, "model_utility": 0.6}, {"model_utility": 0.59}, 12.5)
-    assert set(s) == {"finetuned", "retain", "thresholds", "methods", "wall_seconds"}
+    assert set(s) == {"finetuned", "retain", "thresholds", "methods", "wall_seconds", "claims"}
     m = s["methods"]["NPO+RT"]
     assert [e["step"] for e in m["evaluations"]] == [5, 10, 15]  # step 0 is the fine-tuned model
     assert [e["epoch"] for e in m["evaluations"]] == [1, 2, 3]
@@ -144,9 +144,41 @@ def test_config_validation_smoke_and_json(tmp_path):
     assert mt.epochs == 1 and mt.hidden_size < DemoConfig().minitofu_config().hidden_size
     assert DemoConfig.load(small.save(tmp_path / "demo_config.json")) == small
     assert DemoConfig.from_dict({**small.to_dict(), "seed": 3}).seed == 3
-    u = DemoConfig().unlearn_config("GA", tmp_path, n_forget=40)  # 5 steps per epoch, every step up to epoch 4
-    assert (u.early_eval_every, u.early_eval_until, u.eval_every) == (1, 20, 0)
-    assert DemoConfig(early_eval_every=0).unlearn_config("GA", tmp_path, n_forget=40).early_eval_every == 0
+    u = DemoConfig().unlearn_config("GA", tmp_path, n_forget=40)  # 5 steps per epoch: every epoch's end
+    assert (u.early_eval_every, u.early_eval_until, u.eval_every) == (0, 0, 0)
+    u = DemoConfig(early_eval_every=1, early_eval_epochs=4, eval_every_epochs=2).unlearn_config(
+        "GA", tmp_path, n_forget=40
+    )
+    assert (u.early_eval_every, u.early_eval_until, u.eval_every) == (1, 20, 10)
+    u = DemoConfig(lr_scheduler="linear", warmup_epochs=1, ga_reduction="sum").unlearn_config("GA", tmp_path)
+    assert (u.lr_scheduler, u.warmup_epochs, u.ga_reduction, u.beta) == ("linear", 1.0, "sum", DemoConfig().beta)
+
+
+def test_config_nests_the_model_and_audit_configs_and_reads_demo_json(tmp_path):
+    from npo_lab.audit import AuditConfig
+    from npo_lab.minitofu import MiniTofuConfig
+
+    cfg = DemoConfig(seed=2, n_authors=12, minitofu={"epochs": 3}, audit_config={"relearn_steps": 3})
+    assert isinstance(cfg.minitofu, MiniTofuConfig) and isinstance(cfg.audit_config, AuditConfig)
+    assert (cfg.minitofu.epochs, cfg.minitofu.seed, cfg.minitofu.n_authors) == (3, 2, 12)  # follows the demo
+    assert cfg.audit_overrides() == {"relearn_steps": 3}
+    assert cfg.to_dict()["minitofu"]["epochs"] == 3 and cfg.to_dict()["audit_config"]["relearn_steps"] == 3
+    assert DemoConfig.from_json(cfg.to_json()) == cfg
+    record = {"config": cfg.to_dict(), "status": "completed", "environment": {}, "defaults": {}, "methods": {}}
+    (tmp_path / "demo.json").write_text(json.dumps(record))
+    assert DemoConfig.load(tmp_path / "demo.json") == cfg  # a demo.json is a config file
+    with pytest.raises(ValueError, match="minitofu: .*hidden_sise"):
+        DemoConfig(minitofu={"hidden_sise": 3})
+    with pytest.raises(ValueError, match="audit_config"):
+        DemoConfig(audit_config=3)
+    assert DemoConfig.smoke(audit_config={"seed": 4}).audit_config == AuditConfig.smoke().replace(seed=4)
+    d = DemoConfig().record()
+    assert (
+        d["paper"]["learning_rate"] == 1e-5
+        and d["used"]["beta"] == DemoConfig().beta
+        and not d["changed_from_defaults"]
+    )
+    assert DemoConfig(beta=0.5).record()["changed_from_defaults"] == ["beta"]
 
 
 def test_real_tofu_preset_is_chosen_for_a_directory_and_recorded(tmp_path, monkeypatch):
@@ -156,13 +188,13 @@ def test_real_tofu_preset_is_chosen_for_a_directory_and_recorded(tmp_path, monke
 
     monkeypatch.delenv("NPO_LAB_SMOKE", raising=False)
     real = DemoConfig.from_preset("real-tofu", beta=0.03)
-    assert (real.preset, real.beta, real.minitofu["epochs"]) == ("real-tofu", 0.03, 36)
+    assert (real.preset, real.beta, real.minitofu.epochs) == ("real-tofu", 0.03, 36)
     with pytest.raises(ValueError, match="preset"):
         DemoConfig(preset="nope")
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     cfg = demo_config(parser.parse_args(["--data", str(tmp_path), "--ft-epochs", "30"]))
-    assert (cfg.preset, cfg.beta, cfg.minitofu["epochs"]) == ("real-tofu", 0.02, 30)  # explicit options win
+    assert (cfg.preset, cfg.beta, cfg.minitofu.epochs) == ("real-tofu", DemoConfig().beta, 30)  # explicit options win
     assert demo_config(parser.parse_args(["--data", str(tmp_path), "--preset", "none"])).preset is None
     assert demo_config(parser.parse_args([])).preset is None  # the bundled synthetic authors
 
@@ -184,6 +216,8 @@ def _cli(*argv):
         (["--ft-epochs", "0"], "epochs"),
         (["--data", "/nonexistent/tofu"], "data"),
         (["--config", "/nonexistent/demo_config.json"], "does not exist"),
+        (["--threads", "-1"], "threads"),
+        (["--lr-scheduler", "cosine"], "lr_scheduler"),
     ],
 )
 def test_cli_user_errors_are_one_line_before_any_work(argv, message, tmp_path, capsys):
@@ -251,12 +285,15 @@ def test_demo_smoke_end_to_end(smoke, capsys):
     assert set(s["methods"]) == {"GA", "NPO+RT", "IDK+RT"}
     assert 0 <= s["finetuned"]["model_utility"] <= 1 and 0 <= s["finetuned"]["forget_quality"] <= 1
     assert 0 <= s["retain"]["model_utility"] <= 1 and s["wall_seconds"] > 0
-    for m in s["methods"].values():
-        # 20 forget rows, 8 per step: 3 steps per epoch; the early evaluation at step 2, then each epoch's end
-        assert [e["step"] for e in m["evaluations"]] == [2, 3, 6]
-        assert [e["epoch"] for e in m["evaluations"]][1:] == [1, 2]
-        assert m["steps_to_collapse"] is None or m["steps_to_collapse"] in (2, 3, 6)
+    for name, m in s["methods"].items():
+        # 20 forget rows, 8 per step: 3 steps per epoch; each epoch's end, and the steps the probes marked
+        marked = {m[k] for k in ("matched_forgetting_step", "probe_collapse_step") if m[k] is not None}
+        assert [e["step"] for e in m["evaluations"]] == sorted({3, 6} | marked)
+        assert m["steps_to_collapse"] is None or m["steps_to_collapse"] in {3, 6} | marked
         assert all(e["step"] > 0 and e["forget_kl"] > 0 for e in m["evaluations"])
+        probes = [json.loads(line) for line in (out / "runs" / name.replace("+", "_") / "probes.jsonl").open()]
+        assert [p["step"] for p in probes] == list(range(7))  # step 0 and every optimiser step
+        assert m["probes"]["steps"] == 6
         assert m["peak_forget_quality"] == max(e["forget_quality"] for e in m["evaluations"])
     for name in (
         "table.csv",
@@ -278,10 +315,16 @@ def test_demo_smoke_end_to_end(smoke, capsys):
     rows = [json.loads(line) for line in (out / "runs" / "GA" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [e["step"] for e in s["methods"]["GA"]["evaluations"]]
     ratios = json.loads((out / "runs" / "NPO_RT" / "forget_log_ratios.json").read_text())
-    assert [r["step"] for r in ratios] == [2, 3, 6] and all(len(r["log_ratios"]) == 20 for r in ratios)
+    evaluated = [e["step"] for e in s["methods"]["NPO+RT"]["evaluations"]]
+    assert [r["step"] for r in ratios] == evaluated and all(len(r["log_ratios"]) == 20 for r in ratios)
     assert all(x < 0 for x in ratios[-1]["log_ratios"])  # unlearning lowered every forget answer's log-prob
     info = json.loads((out / "demo.json").read_text())
     assert info["status"] == "completed" and info["config"]["n_authors"] == 10
+    env = info["environment"]
+    assert env["torch_threads"] == 2 and env["cpu"] and env["versions"]["torch"]  # the demo's fixed thread count
+    assert info["defaults"]["paper"]["beta"] == 0.1 and info["defaults"]["reason"]
+    assert DemoConfig.load(out / "demo.json").seed == 0  # demo.json can be given back to --config
+    assert set(s["claims"]) == {"ga_collapses", "npo_rt_quality"}  # the claims the methods run allow
     printed = capsys.readouterr().out
     assert "peak_forget_quality" in printed and "NPO+RT" in printed and "\r" not in printed
     summary, frames = load_demo(out)
@@ -294,7 +337,8 @@ def test_demo_smoke_end_to_end(smoke, capsys):
     info = json.loads((out / "demo.json").read_text())
     assert all(info["minitofu"]["log"]["cached"].values())
     assert list(json.loads((out / "demo_summary.json").read_text())["methods"]) == ["GA"]
-    assert len((out / "runs" / "GA" / "metrics.jsonl").read_text().splitlines()) == 2  # the 1-epoch run: steps 2, 3
+    ga = json.loads((out / "demo_summary.json").read_text())["methods"]["GA"]
+    assert [e["step"] for e in ga["evaluations"]][-1] == 3  # the 1-epoch run: its 3 steps
     assert (out / "runs" / "NPO_RT" / "metrics.jsonl").exists()  # the demo deletes nothing
 
 
@@ -323,3 +367,41 @@ def test_demo_ctrl_c_keeps_what_is_done(smoke, monkeypatch):
     assert json.loads((out / "demo_summary.json").read_text())["methods"]["GA"]["evaluations"]
     info = json.loads((out / "demo.json").read_text())
     assert info["interrupted"] is True and info["status"] == "interrupted"
+
+
+def _method(steps_utility, collapse=None, matched=None, fq=None):
+    ev = [
+        {"step": s, "epoch": s / 5, "model_utility": u, "forget_quality": (fq or {}).get(s)} for s, u in steps_utility
+    ]
+    return {"evaluations": ev, "steps_to_collapse": collapse, "matched_forgetting_step": matched}
+
+
+def test_claims_are_computed_from_the_numbers_and_can_fail():
+    from npo_lab.experiments import claims_table, demo_claims, seed_table
+
+    summary = {
+        "finetuned": {"model_utility": 0.5},
+        "methods": {
+            "GA": _method([(5, 0.3), (10, 0.1)], collapse=10, matched=5),
+            "GA+RT": _method([(5, 0.45), (10, 0.4)]),
+            "NPO": _method([(5, 0.48), (10, 0.46), (15, 0.4)], collapse=None, matched=10),
+            "NPO+RT": _method([(5, 0.45), (10, 0.3)], fq={5: 0.2, 10: 0.9}),
+        },
+    }
+    c = demo_claims(summary)
+    assert c["ga_collapses"]["holds"] and c["npo_slower"]["holds"]  # never collapses, reaches the target
+    assert c["npo_utility"]["ratio"] == pytest.approx(0.46 / 0.3) and c["npo_utility"]["holds"]
+    # the 0.9 comes with 60 % utility: not counted; 0.2 at 90 % is
+    assert c["npo_rt_quality"]["best_forget_quality_at_kept_utility"] == 0.2 and c["npo_rt_quality"]["holds"]
+    assert c["npo_rt_quality"]["evaluations_looked_at"] == 1
+    assert c["ga_rt_differs"]["largest_utility_difference_over_finetuned"] == pytest.approx(0.6)
+    # NPO collapsing at 1.5x GA's step fails the claim; NPO never reaching the retain level fails it too
+    summary["methods"]["NPO"] = _method([(5, 0.4), (15, 0.2)], collapse=15, matched=5)
+    assert demo_claims(summary)["npo_slower"]["holds"] is False
+    summary["methods"]["NPO"] = _method([(5, 0.4)], collapse=None, matched=None)
+    c2 = demo_claims(summary)
+    assert c2["npo_slower"]["holds"] is False and c2["npo_utility"]["holds"] is None
+    assert list(claims_table(c2)["verdict"][:3]) == ["reproduces", "does not reproduce", "not measured"]
+    t = seed_table({0: c, 1: c2})
+    row = t[t["claim"].str.startswith("NPO collapses")].iloc[0]
+    assert (row["reproduces_on"], row["verdict"]) == (1, "does not reproduce")

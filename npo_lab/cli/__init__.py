@@ -30,7 +30,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "authors": ("npo_lab.cli.authors", "write the synthetic TOFU authors (the offline data) into a directory"),
     "bench-gpu": ("npo_lab.cli.bench_gpu", "GPU benchmark: step time, memory, MFU; cached vs recomputed, full vs LoRA"),
     "audit": ("npo_lab.cli.audit", "is it forgotten? membership inference, extraction, relearning, quantization"),
+    "collapse": ("npo_lab.cli.collapse", "collapse laboratory: GA vs NPO steps to collapse by optimiser, lr, β, seed"),
     "colab-links": ("npo_lab.cli.colab_links", "rewrite (or --check) the notebooks' Colab badges and install cells"),
+    "student-notebooks": ("npo_lab.cli.student_notebooks", "the notebooks for students: solutions replaced by stubs"),
 }
 
 

@@ -12,7 +12,6 @@ Several processes: ``accelerate launch --config_file npo_lab/gpu/accelerate/ddp.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -187,15 +186,14 @@ def _load_model(args, cfg):
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..files import json_text
     from ..losses import get_method
-    from ..runs import check_output_dir, to_jsonable
     from ..tofu.data import load_tofu
     from ..tofu.splits import retain_split_for
     from ..tofu.templates import guess_template
     from ..unlearn import check_run, unlearn
 
     cfg = _config(args)
-    check_output_dir(cfg.output_dir, resume=args.resume, overwrite=args.overwrite)
     _quiet(cfg)
     tokenizer = _load_tokenizer(args)
     if args.template is None:
@@ -204,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
     retain_rows = None
     if get_method(cfg.method).needs_retain:
         retain_rows = load_tofu(args.retain or retain_split_for(args.forget), source=args.data)
-    plan = check_run(
+    plan = check_run(  # data, --out and the resume identity, once, before the model is loaded
         cfg,
         model_name=args.model,
         forget_rows=forget_rows,
@@ -216,22 +214,10 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
     )
     model = _load_model(args, cfg)
-    result = unlearn(
-        model,
-        tokenizer,
-        plan.forget,
-        plan.retain or None,
-        cfg,
-        idk_answers=plan.idk_answers,
-        retain_log=plan.retain_log,
-        eval_source=args.data,
-        forget_split=args.forget,
-        resume=args.resume,
-        overwrite=args.overwrite,
-    )
+    result = unlearn(model, tokenizer, plan=plan, resume=args.resume)
     if result.trainer.is_world_process_zero():
         final = result.summary.get("final") or {}
         keys = ("step", "forget_quality", "model_utility", "forget_probability")
         shown = {k: final[k] for k in keys if k in final}
-        print(f"{result.summary['status']}: {cfg.method} → {result.output_dir} {json.dumps(to_jsonable(shown))}")
+        print(f"{result.summary['status']}: {cfg.method} → {result.output_dir} {json_text(shown, indent=None)}")
     return 130 if result.interrupted else 0

@@ -55,6 +55,8 @@ __all__ = [
     "answers_text",
     "write_figures",
     "plot_utility_vs_step",
+    "plot_probes",
+    "method_probes",
 ]
 
 DEMO_SUMMARY_FILE = "demo_summary.json"
@@ -372,6 +374,27 @@ def answers_text(df, n: int = 2) -> str:
 # --------------------------------------------------------------------------------------------------------------
 # figures
 # --------------------------------------------------------------------------------------------------------------
+def plot_probes(probes: Mapping, key: str = "utility", *, reference: float | None = None, ax=None):
+    """A per-step probe value (``utility``, ``forget_probability``, ``W_mean``, ...) against the optimiser step for
+    every method (``{method: DataFrame}`` of :func:`method_probes`), one colour per method; ``reference`` as a
+    dashed line (e.g. the retain model's forget probability). Returns the Axes."""
+    from ..plotting.style import label_color
+
+    if ax is None:
+        from matplotlib.figure import Figure
+
+        ax = Figure(figsize=(7, 4.5)).subplots()
+    for i, (method, df) in enumerate(probes.items()):
+        if key in df.columns:
+            ax.plot(df["step"], df[key], label=method, color=label_color(method, i))
+    if reference is not None:
+        ax.axhline(reference, color="k", linestyle="--", linewidth=0.8)
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel(key.replace("_", " ") + " (probes)")
+    ax.legend(fontsize=8)
+    return ax
+
+
 def write_figures(out: str | Path, frames: Mapping, finetuned: Mapping, retain: Mapping) -> list[Path]:
     """``figures/forget_quality_vs_utility.png`` (paper Fig. 5 at this scale), ``figures/over_epochs.png``
     (forget quality, model utility, forget probability and forget KL over epochs) and
@@ -417,9 +440,16 @@ def write_figures(out: str | Path, frames: Mapping, finetuned: Mapping, retain: 
     return paths
 
 
-def plot_utility_vs_step(frames: Mapping, finetuned_utility: float | None, *, ax):
+def plot_utility_vs_step(frames: Mapping, finetuned_utility: float | None, *, ax=None):
     """Model utility vs optimiser step for every method on one axis, each method's collapse (first evaluation
-    below ``COLLAPSE_FRACTION`` × the fine-tuned utility) marked with an ×; the two thresholds as dashed lines."""
+    below ``COLLAPSE_FRACTION`` × the fine-tuned utility) marked with an ×; the two thresholds as dashed lines.
+    Each method in its palette colour (:data:`npo_lab.plotting.PALETTE`)."""
+    from ..plotting.style import method_color
+
+    if ax is None:
+        from matplotlib.figure import Figure
+
+        ax = Figure(figsize=(7, 4.5)).subplots()
     mu_ft = _num(finetuned_utility)
     for method, df in frames.items():
         steps, mus = [0] if mu_ft is not None else [], [mu_ft] if mu_ft is not None else []
@@ -427,7 +457,7 @@ def plot_utility_vs_step(frames: Mapping, finetuned_utility: float | None, *, ax
             if int(r["step"]) > 0 and _num(r.get("model_utility")) is not None:
                 steps.append(int(r["step"]))
                 mus.append(float(r["model_utility"]))
-        (line,) = ax.plot(steps, mus, marker=".", label=method)
+        (line,) = ax.plot(steps, mus, marker=".", label=method, color=method_color(method))
         collapsed = [(s, m) for s, m in zip(steps, mus) if mu_ft is not None and m < COLLAPSE_FRACTION * mu_ft]
         if collapsed:
             ax.plot(*collapsed[0], marker="x", markersize=12, mew=2.5, color=line.get_color(), linestyle="none")

@@ -34,7 +34,7 @@ import torch
 
 from ..errors import UsageError
 from ..files import write_json
-from ..losses import LossInputs, get_method, sequence_logprob, token_count
+from ..losses import METHODS, get_method
 from ..unlearn.config import DEFAULT_LORA_TARGETS
 from .load import pick_dtype
 from .plan import architecture, peak_flops
@@ -69,41 +69,80 @@ def benchmark_config(tiny: bool):
     )
 
 
-def make_batches(n, batch, seq, vocab, device, seed=0):
+def make_batches(n, batch, seq, vocab, device, seed=0, groups=("forget", "retain")):
+    """``n`` batches in the trainer's input format: ``{group: {input_ids, attention_mask, labels}}`` of random
+    tokens, the first half of each sequence a masked prompt."""
     g = torch.Generator().manual_seed(seed)
     out = []
     for _ in range(n):
         b = {}
-        for side in ("forget", "retain"):
+        for side in groups:
             ids = torch.randint(3, vocab, (batch, seq), generator=g)
             labels = ids.clone()
             labels[:, : seq // 2] = -100  # prompt half masked
-            b[side] = (ids.to(device), labels.to(device))
+            b[side] = {"input_ids": ids.to(device), "attention_mask": torch.ones_like(ids).to(device)}
+            b[side]["labels"] = labels.to(device)
         out.append(b)
     return out
 
 
-def step(model, ref_model, opt, batch, ref_logp, method, beta, alpha, dtype):
-    fid, flab = batch["forget"]
-    rid, rlab = batch["retain"]
-    with torch.autocast(device_type=fid.device.type, dtype=dtype, enabled=dtype != torch.float32):
-        if ref_model is not None:  # recompute the reference every step, as the published code does
-            with torch.no_grad():
-                ref_logp = sequence_logprob(ref_model(input_ids=fid).logits, flab, validate=False)
-        f_logp = sequence_logprob(model(input_ids=fid).logits, flab, validate=False)
-        r_logp = sequence_logprob(model(input_ids=rid).logits, rlab, validate=False)
-    inputs = LossInputs(
-        forget_logp=f_logp, forget_ref_logp=ref_logp, retain_logp=r_logp, retain_n_tokens=token_count(rlab)
+def _trainer(model, method, cached: bool, dtype, device, tmp: str):
+    """The :class:`~npo_lab.unlearn.Unlearner` that ``npo-lab unlearn`` trains with, around ``model``: its own
+    optimiser (AdamW, lr 1e-5, weight decay 0.01), mixed precision and reference handling."""
+    from transformers import TrainingArguments
+
+    from ..unlearn.data import ForgetRetainDataset
+    from ..unlearn.trainer import Unlearner
+
+    args = TrainingArguments(
+        output_dir=tmp,
+        learning_rate=1e-5,
+        weight_decay=0.01,
+        bf16=dtype == torch.bfloat16,
+        fp16=dtype == torch.float16,
+        use_cpu=device.type == "cpu",
+        report_to=[],
+        save_strategy="no",
+        disable_tqdm=True,
     )
-    loss, _ = method.loss(inputs, beta=beta, alpha=alpha)
-    loss.mean().backward()
-    opt.step()
-    opt.zero_grad(set_to_none=True)
-    return loss.detach()
+    rows = [{"question": "q", "answer": "a"}]
+    dataset = ForgetRetainDataset(rows, rows, ["I don't know."], with_retain=True, with_idk=True)
+    trainer = Unlearner(
+        model, args, method=method, train_dataset=dataset, data_collator=lambda x: x, cache_reference=cached
+    )
+    trainer.create_optimizer()
+    return trainer
+
+
+@torch.no_grad()
+def _cache_reference(trainer, batches) -> None:
+    """The cached reference log-probs, computed once before training (the trainer then reads ``ref_logp``)."""
+    from ..losses import sequence_logprob
+
+    needs = trainer.method.needs_by_group
+    with trainer.compute_loss_context_manager(), trainer.autocast_smart_context_manager():
+        for b in batches:
+            for name, group in b.items():
+                if "ref_logp" in needs.get(name, ()):
+                    group["ref_logp"] = sequence_logprob(trainer._logits(trainer.model, group), group["labels"])
+
+
+def trainer_step(trainer, batch) -> torch.Tensor:
+    """One optimiser step of the trainer itself: ``training_step`` (its forward passes, loss and backward,
+    under its mixed precision), then the optimiser step, as the Trainer's loop makes it."""
+    loss = trainer.training_step(trainer.model, batch)
+    trainer.optimizer.step()
+    trainer.optimizer.zero_grad(set_to_none=True)
+    return loss
 
 
 def run_config(name, cfg, args, device, dtype, batches, lora: bool, cached: bool):
+    import tempfile
+
     from transformers import LlamaForCausalLM
+
+    from ..unlearn.config import UnlearnConfig
+    from .plan import _groups
 
     torch.manual_seed(0)
     model = LlamaForCausalLM(cfg).to(device=device, dtype=dtype)
@@ -113,12 +152,6 @@ def run_config(name, cfg, args, device, dtype, batches, lora: bool, cached: bool
         else:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
-    ref_model = None
-    if not cached:
-        ref_model = LlamaForCausalLM(cfg).to(device=device, dtype=dtype).eval()
-        ref_model.load_state_dict(model.state_dict())
-        for p in ref_model.parameters():
-            p.requires_grad_(False)
     n_params = sum(p.numel() for p in model.parameters())  # the base model's N for the FLOP count
     if lora:
         from peft import LoraConfig, get_peft_model
@@ -126,37 +159,31 @@ def run_config(name, cfg, args, device, dtype, batches, lora: bool, cached: bool
         model = get_peft_model(
             model,
             LoraConfig(
-                r=16,
-                lora_alpha=32,
-                lora_dropout=0.0,
-                task_type="CAUSAL_LM",
-                target_modules=list(DEFAULT_LORA_TARGETS),
+                r=16, lora_alpha=32, lora_dropout=0.0, task_type="CAUSAL_LM", target_modules=list(DEFAULT_LORA_TARGETS)
             ),
         )
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, weight_decay=0.01)
-    method = get_method("NPO+RT")
-    # the cache: reference log-probs computed once, before training
-    cache = []
-    with torch.no_grad(), torch.autocast(device_type=device.type, dtype=dtype, enabled=dtype != torch.float32):
-        for b in batches:
-            fid, flab = b["forget"]
-            cache.append(sequence_logprob(model(input_ids=fid).logits, flab) if cached else None)
-    model.train()
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    for i in range(args.warmup):
-        step(model, ref_model, opt, batches[i % len(batches)], cache[i % len(batches)], method, 0.1, 1.0, dtype)
-    sync()
-    t0 = time.perf_counter()
-    for i in range(args.steps):
-        j = (i + args.warmup) % len(batches)
-        step(model, ref_model, opt, batches[j], cache[j], method, 0.1, 1.0, dtype)
-    sync()
-    dt = (time.perf_counter() - t0) / args.steps
-    tokens = 2 * args.batch * args.seq  # forget + retain sequences per step
-    flops = 6 * n_params * tokens + (2 * n_params * args.batch * args.seq if not cached else 0)
+    batches = [{k: dict(v) for k, v in b.items()} for b in batches]  # this configuration's own ref_logp
+    with tempfile.TemporaryDirectory(prefix="npo_lab_bench_") as tmp:
+        trainer = _trainer(model, args.method, cached, dtype, device, tmp)
+        if cached:
+            _cache_reference(trainer, batches)
+        trainer.model.train()
+        sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        for i in range(args.warmup):
+            trainer_step(trainer, batches[i % len(batches)])
+        sync()
+        t0 = time.perf_counter()
+        for i in range(args.steps):
+            trainer_step(trainer, batches[(i + args.warmup) % len(batches)])
+        sync()
+        dt = (time.perf_counter() - t0) / args.steps
+    trained, ref_step, _ = _groups(UnlearnConfig(method=args.method, cache_reference=cached))
+    seq_tokens = args.batch * args.seq
+    tokens = trained * seq_tokens  # sequences trained per step (e.g. forget + retain)
+    flops = 6 * n_params * tokens + 2 * n_params * ref_step * seq_tokens
     peak_mem = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
     peak = peak_flops(args.device_name)
     res = dict(
@@ -169,7 +196,7 @@ def run_config(name, cfg, args, device, dtype, batches, lora: bool, cached: bool
         model_tflops_per_s=flops / dt / 1e12,
         mfu=flops / dt / peak,
     )
-    del model, ref_model, opt, cache
+    del model, trainer
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -184,6 +211,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--steps", type=int, default=10, help="timed steps per configuration")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     parser.add_argument("--grad-ckpt", action="store_true", help="gradient checkpointing")
+    parser.add_argument("--method", default="NPO+RT", choices=list(METHODS), help="the objective (default NPO+RT)")
     parser.add_argument(
         "--dtype",
         default="auto",
@@ -212,8 +240,9 @@ def run_benchmark(args) -> dict:
     args.device_name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
     tiny = bool(args.tiny or device.type == "cpu")  # the 1 B model on a CPU would take hours
     cfg = benchmark_config(tiny)
-    print(f"device: {args.device_name}  dtype: {dtype}  batch {args.batch} × seq {args.seq} (forget + retain)")
-    batches = make_batches(4, args.batch, args.seq, cfg.vocab_size, device)
+    print(f"device: {args.device_name}  dtype: {dtype}  {args.method}: batch {args.batch} × seq {args.seq} per group")
+    groups = tuple(get_method(args.method).needs_by_group)
+    batches = make_batches(4, args.batch, args.seq, cfg.vocab_size, device, groups=groups)
     results = []
     for name, lora, cached in CONFIGS:
         r = run_config(name, cfg, args, device, dtype, batches, lora, cached)
@@ -234,6 +263,7 @@ def run_benchmark(args) -> dict:
     record = {
         "device": args.device_name,
         "dtype": str(dtype),
+        "method": args.method,
         "batch": args.batch,
         "seq": args.seq,
         "grad_ckpt": bool(args.grad_ckpt),

@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from ..unlearn.schedule import eval_steps, steps_per_epoch, total_steps
+
 __all__ = [
     "GIB",
     "TRAINED_PARAM_BYTES",
@@ -266,28 +268,10 @@ def eval_work(
     return EvalWork(q, scored, batches, steps)
 
 
-def steps_per_epoch(cfg, n_forget: int, world_size: int = 1) -> int:
-    """Optimiser steps per epoch: ⌈⌈n_forget / (batch_size × world_size)⌉ / gradient_accumulation_steps⌉."""
-    batches = math.ceil(n_forget / (cfg.batch_size * world_size))
-    return max(1, math.ceil(batches / cfg.gradient_accumulation_steps))
-
-
-def total_steps(cfg, n_forget: int) -> int:
-    """``max_steps`` if set, else ``epochs`` × :func:`steps_per_epoch`."""
-    return cfg.max_steps if cfg.max_steps > 0 else int(cfg.epochs * steps_per_epoch(cfg, n_forget))
-
-
 def evaluations(cfg, n_forget: int) -> int:
-    """Evaluations a run makes (as :class:`~npo_lab.unlearn.callbacks.UnlearnEvalCallback`): one at the start if
-    ``eval_at_start``, one per epoch (``eval_every`` 0) or every ``eval_every`` steps, and one at the end."""
-    if cfg.eval_every < 0:
-        return 0
-    total = total_steps(cfg, n_forget)
-    if cfg.eval_every == 0:
-        at = {min(total, e * steps_per_epoch(cfg, n_forget)) for e in range(1, math.ceil(cfg.epochs) + 1)}
-    else:
-        at = set(range(cfg.eval_every, total + 1, cfg.eval_every))
-    return len(at | {total}) + int(cfg.eval_at_start)
+    """Evaluations a run makes: the length of its schedule (:func:`npo_lab.unlearn.schedule.eval_steps`, which
+    the trainer's evaluation callback follows): start, early, periodic or per-epoch, end."""
+    return len(eval_steps(cfg, n_forget))
 
 
 def _groups(cfg) -> tuple[int, int, int]:

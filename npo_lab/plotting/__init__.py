@@ -7,6 +7,16 @@
 """
 
 from .runs import *  # noqa: F401,F403
-from .style import PALETTE, format_number, legend_outside, method_color, reset_axes, set_style  # noqa: F401
+from .style import (  # noqa: F401
+    OTHER_COLORS,
+    PALETTE,
+    base_method,
+    format_number,
+    label_color,
+    legend_outside,
+    method_color,
+    reset_axes,
+    set_style,
+)
 from .theory import *  # noqa: F401,F403
 from .tofu import *  # noqa: F401,F403

@@ -29,9 +29,32 @@ PALETTE: dict[str, str] = {
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
+#: colours for labels that are not methods (two models of one table, sample sizes, ...): none is a method's
+#: colour, so a figure never shows a non-method in, say, NPO's blue (matplotlib's default cycle starts with it)
+OTHER_COLORS: tuple[str, ...] = ("#4c4c4c", "#a0522d", "#6b8e23", "#b8860b", "#708090", "#c71585", "#2f4f4f")
+
+
 def method_color(name: str) -> str:
     """The palette colour of a method (or a neutral grey for names not in the palette)."""
     return PALETTE.get(name, "#555555")
+
+
+def base_method(label: str) -> str | None:
+    """The method a label names: the label itself, or its first word (``"NPO+RT α=5"`` → ``"NPO+RT"``); None when
+    neither is in :data:`PALETTE`."""
+    label = str(label)
+    if label in PALETTE:
+        return label
+    first = label.split(" ")[0]
+    return first if first in PALETTE else None
+
+
+def label_color(label: str, index: int = 0) -> str:
+    """The colour of a labelled series: its method's palette colour when the label names a method
+    (:func:`base_method`), else ``OTHER_COLORS[index]`` (cycled). Every plot helper colours series through this
+    or :func:`method_color`, so a method has one colour in every figure of the package."""
+    method = base_method(label)
+    return PALETTE[method] if method is not None else OTHER_COLORS[index % len(OTHER_COLORS)]
 
 
 def format_number(value: float, digits: int = 3) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .style import format_number, legend_outside, method_color
+from .style import format_number, label_color, legend_outside
 
 __all__ = [
     "ks_statistic",
@@ -36,8 +36,7 @@ def _ax(ax):
 
 
 def _color(label: str, i: int) -> str:
-    c = method_color(label)
-    return c if c != "#555555" else f"C{i}"
+    return label_color(label, i)
 
 
 def _as_series(data) -> dict[str, np.ndarray]:

@@ -1,4 +1,4 @@
-"""The derivative of a library objective with respect to its per-example inputs, by autograd.
+"""The derivative of a library objective with respect to its per-example inputs, from the terms' closed forms.
 
 Every objective of :mod:`npo_lab.losses` is a weighted sum of terms, each a function of per-example inputs
 (:class:`~npo_lab.losses.LossInputs`: ``logp = log π_θ(y|x)``, its reference value, token counts, a KL). The
@@ -6,32 +6,33 @@ gradient a model needs is the chain rule (paper Sec. 2.1)
 
     ∇_θ L = Σ_i ∂L/∂logp_i · ∇_θ logp_i      (and the same for every other input that depends on θ).
 
-:class:`ObjectiveGradient` computes the first factor by autograd *through the library's own terms*, for many
-unlearning runs ("heads") at once, each with its method and hyper-parameters; the models of :mod:`npo_lab.theory`
-supply the second factor. A term added to :mod:`npo_lab.losses` therefore reaches the toy models and the
-synthetic experiment with no code here.
+:class:`ObjectiveGradient` computes the first factor from each term's derivative (:meth:`~npo_lab.losses.Term.
+derivative`: the closed form written beside the term, e.g. NPO's weight ``W = 2σ(β·log_ratio)``, or autograd for a
+term without one), for many unlearning runs ("heads") at once, each with its method and hyper-parameters, on NumPy
+arrays; the models of :mod:`npo_lab.theory` supply the second factor. A term added to :mod:`npo_lab.losses`
+therefore reaches the toy models and the synthetic experiment with no code here. ``backend="autograd"`` (the
+reference) differentiates :meth:`~npo_lab.losses.Method.loss` with torch.autograd all the way to the parameters.
 
-Layout: an input is a tensor ``(..., H, n)`` (heads on dim −2, their ``n`` examples last); every head's terms are
+Layout: an input is an array ``(..., H, n)`` (heads on axis −2, their ``n`` examples last); every head's terms are
 averaged over its ``n`` examples, so the objective is ``Σ_heads Σ_k w_k · mean_i term_k``. The examples are
-one-token answers (``n_tokens = 1``), where the library's batch token-mean is the plain mean.
+one-token answers: token counts are the number ``1.0``.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import torch
-from torch import Tensor
+import numpy as np
 
 from npo_lab.losses import HYPER_DEFAULTS, LossInputs, Method, Term
 
 __all__ = ["BACKENDS", "check_backend", "ObjectiveGradient", "split_fields"]
 
-#: how the theory differentiates an objective, everywhere in :mod:`npo_lab.theory`: ``"chain"`` — autograd through
-#: the library's terms to the per-example loss inputs, times the model's analytic derivative of those inputs;
-#: ``"autograd"`` — autograd from :meth:`~npo_lab.losses.Method.loss` all the way to the parameters (the reference)
+#: how the theory differentiates an objective, everywhere in :mod:`npo_lab.theory`: ``"chain"`` — the terms'
+#: closed-form derivatives with respect to the per-example loss inputs, times the model's analytic derivative of
+#: those inputs; ``"autograd"`` — torch.autograd from :meth:`~npo_lab.losses.Method.loss` to the parameters (the
+#: reference)
 BACKENDS: tuple[str, ...] = ("chain", "autograd")
 
 
@@ -53,53 +54,32 @@ class _TermPlan:
     """One term of the objective, evaluated in one call for the heads ``rows`` that use it."""
 
     term: Term
-    inputs: tuple[str, ...]  # the term's LossInputs fields (read once: Term.inputs inspects the signature)
     rows: list[int]
-    weights: Tensor  # (R, 1): the term's weight in each head's method
-    hyper: dict  # name -> one value shared by the rows, or a (R, 1) tensor of per-head values
-    _flat: dict = field(default_factory=dict)  # (name, shape) -> per-example tensor, built once per layout
-    _index: Tensor | None = None
-    _last: dict = field(default_factory=dict)  # slot -> (constant input, its selection)
+    weights: np.ndarray  # (R, 1): the term's weight in each head's method
+    hyper: dict  # name -> one value shared by the rows, or a (R, 1) array of per-head values
 
-    def select(self, x: Tensor, slot: int) -> Tensor:
-        """The rows of ``x (..., H, n)`` (the term's input number ``slot``) that use the term, flattened to the
-        library's ``(B,)``; a constant input that is the same tensor at every call is selected once."""
-        cached = self._last.get(slot)
-        if cached is not None and cached[0] is x:
-            return cached[1]
+    def __post_init__(self) -> None:
         r0, r1 = self.rows[0], self.rows[-1] + 1
-        if r1 - r0 != len(self.rows):
-            if self._index is None or self._index.device != x.device:
-                self._index = torch.tensor(self.rows, device=x.device)
-            flat = x.index_select(-2, self._index).reshape(-1)
-        else:
-            flat = (x if (r0, r1) == (0, x.shape[-2]) else x[..., r0:r1, :]).reshape(-1)
-        if not x.requires_grad:
-            self._last[slot] = (x, flat)
-        return flat
+        self._slice = slice(r0, r1) if r1 - r0 == len(self.rows) else np.asarray(self.rows)
 
-    def per_example(self, name: str, value: Tensor, shape: tuple, like: Tensor, scale: float = 1.0) -> Tensor:
-        """``scale ·`` a per-head ``(R, 1)`` value, broadcast to the selected inputs' ``shape`` and flattened
-        (built once per layout)."""
-        key = (name, shape)
-        if key not in self._flat:
-            self._flat[key] = (value * scale).to(like).expand(shape).reshape(-1)
-        return self._flat[key]
+    def select(self, x):
+        """The rows of ``x (..., H, n)`` that use the term (a number is the same for every row)."""
+        if isinstance(x, (int, float)):
+            return x
+        s = self._slice
+        if isinstance(s, slice) and s.start == 0 and s.stop == x.shape[-2]:
+            return x
+        return x[..., s, :]
 
-    def evaluate(self, inputs: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
-        """The term's per-example values ``(B,)`` for its rows and their weights ``w / n`` in the objective."""
-        first = inputs[self.inputs[0]]
-        shape = (*first.shape[:-2], len(self.rows), first.shape[-1])
-        args = [self.select(inputs[name], i) for i, name in enumerate(self.inputs)]
-        hyper = {
-            k: self.per_example(k, v, shape, args[0]) if isinstance(v, Tensor) else v for k, v in self.hyper.items()
-        }
-        weight = self.per_example("weight / n", self.weights, shape, args[0], scale=1.0 / shape[-1])
-        return self.term.fn(*args, **hyper), weight
+    def derivative(self, inputs: Mapping) -> dict[str, np.ndarray]:
+        """``{moving input: w/n · ∂term/∂input}`` for the term's rows (arrays that broadcast to ``(..., R, n)``)."""
+        return self.on_rows({name: self.select(inputs[name]) for name in self.term.inputs})
 
-    def value(self, inputs: Mapping[str, Tensor]) -> Tensor:
-        """``Σ_rows w · mean_i term``: the term's contribution to the objective (a scalar)."""
-        return torch.dot(*self.evaluate(inputs))
+    def on_rows(self, values: Mapping) -> dict[str, np.ndarray]:
+        """:meth:`derivative` from inputs already restricted to the term's rows."""
+        n = next(v.shape[-1] for v in values.values() if not isinstance(v, (int, float)))
+        scale = self.weights / n
+        return {k: g * scale for k, g in self.term.derivative(values, self.hyper).items()}
 
 
 class ObjectiveGradient:
@@ -110,7 +90,8 @@ class ObjectiveGradient:
         hypers: one mapping per head (``beta``, ``alpha``, ``gamma``, ``ga_reduction``; the library's defaults
             fill the rest). A weight that names a hyper-parameter (``"alpha"``) takes the head's value.
     Each term is evaluated once for all heads that use it; a hyper-parameter that differs between those heads is
-    passed as a per-head tensor (the terms are elementwise formulas). :attr:`needs` lists the inputs.
+    passed as a per-head ``(R, 1)`` array (the closed forms are elementwise). :attr:`needs` lists the inputs,
+    :attr:`moving` those that move with θ.
     """
 
     def __init__(self, methods: Sequence[Method], hypers: Sequence[Mapping]):
@@ -125,6 +106,9 @@ class ObjectiveGradient:
                 weight = float(values[w]) if isinstance(w, str) else float(w)
                 plans.setdefault(term.name, (term, []))[1].append((h, weight, values))
         self._plans = [self._plan(term, uses) for term, uses in plans.values()]
+        self.moving = tuple(sorted({n for p in self._plans for n in p.term.moving}))
+        self._constant: dict | None = None  # the summed derivative of the terms linear in the moving inputs
+        self._varying: list[_TermPlan] | None = None
 
     @staticmethod
     def _plan(term: Term, uses: list) -> _TermPlan:
@@ -134,49 +118,51 @@ class ObjectiveGradient:
             if all(v == values[0] for v in values):
                 hyper[name] = values[0]
             elif all(isinstance(v, (int, float)) for v in values):
-                hyper[name] = torch.tensor(values, dtype=torch.float64).unsqueeze(-1)
+                hyper[name] = np.asarray(values, dtype=np.float64)[:, None]
             else:
                 raise ValueError(f"heads using the term {term.name!r} must share {name}, got {values}")
-        weights = torch.tensor([w for _, w, _ in uses], dtype=torch.float64).unsqueeze(-1)
-        return _TermPlan(term, term.inputs, [h for h, _, _ in uses], weights, hyper)
+        weights = np.asarray([w for _, w, _ in uses], dtype=np.float64)[:, None]
+        return _TermPlan(term, [h for h, _, _ in uses], weights, hyper)
 
-    def objective(self, inputs: Mapping[str, Tensor]) -> Tensor:
-        """The scalar ``Σ_h Σ_k w_hk · mean_i term_k`` from ``inputs`` (field name → ``(..., H, n)``)."""
-        total = self._plans[0].value(inputs)
-        for plan in self._plans[1:]:
-            total = total + plan.value(inputs)
-        return total
+    def _add(self, out: dict, plan: _TermPlan, grads: dict, shapes: Mapping) -> None:
+        for name, g in grads.items():
+            if name not in out:
+                out[name] = np.zeros(shapes[name])
+            if plan.select(out[name]) is out[name]:
+                out[name] += g
+            else:
+                out[name][..., plan._slice, :] += g
 
-    def __call__(self, inputs: Mapping[str, Tensor], wrt: Sequence[str]) -> list[Tensor]:
-        """``[∂objective/∂inputs[name] for name in wrt]``; those inputs must require grad. (One backward pass
-        from the terms' values with their weights as output gradients: the objective's derivative.)"""
-        with torch.enable_grad():
-            values, weights = zip(*(plan.evaluate(inputs) for plan in self._plans))
-            return list(torch.autograd.grad(values, [inputs[k] for k in wrt], weights))
+    @staticmethod
+    def _shifted(inputs: Mapping, plan: _TermPlan, step: float) -> dict:
+        moving = plan.term.moving  # each moving input shifted by a different amount (DPO reads two)
+        return {k: v + step * (1 + moving.index(k)) if k in moving else v for k, v in inputs.items()}
 
-    def split(self, inputs: Mapping[str, Tensor], wrt: Sequence[str]):
-        """Separate the terms whose derivative depends on the ``wrt`` inputs from the others.
+    @staticmethod
+    def _same(a: dict, b: dict) -> bool:
+        return all(np.array_equal(np.broadcast_to(b[k], np.shape(v)), v) for k, v in a.items())
 
-        A term linear in them (GA and NLL are linear in logp) has a derivative that does not change while they move
-        (the other inputs — reference log-probs, token counts — held fixed): one autograd evaluation at ``inputs``
-        serves every later step. Returns ``(varying, constant)``: an :class:`ObjectiveGradient` of the other
-        terms (``None`` if there are none) and ``{name: summed constant derivative}``.
-        """
-        varying, constant = [], {}
-        with torch.enable_grad():
-            for plan in self._plans:
-                names = [k for k in wrt if k in plan.inputs]
-                if not names:  # reads no moving input: no part in the gradient
-                    continue
-                grads = torch.autograd.grad(plan.value(inputs), [inputs[k] for k in names], create_graph=True)
-                if any(g.requires_grad for g in grads):
-                    varying.append(plan)
-                    continue
-                for k, g in zip(names, grads):
-                    constant[k] = g.detach() if k not in constant else constant[k] + g.detach()
-        if not varying:
-            return None, constant
-        part = copy.copy(self)
-        part._plans = varying
-        part.needs = frozenset(name for plan in varying for name in plan.inputs)
-        return part, constant
+    def prepare(self, inputs: Mapping) -> None:
+        """Sort the terms, once, into those whose derivative is constant while the moving inputs move (GA and the
+        NLLs are linear in logp, the KL term in kl: probed at ``inputs`` and at a shifted point) and the others;
+        the constant part is summed once. ``inputs``: every needed input at its full ``(..., H_group, n)`` shape."""
+        shapes = {k: np.shape(v) for k, v in inputs.items()}
+        self._constant, self._varying = {}, []
+        for plan in self._plans:
+            at = plan.derivative(inputs)
+            if all(self._same(at, plan.derivative(self._shifted(inputs, plan, s))) for s in (0.731, -1.19)):
+                self._add(self._constant, plan, at, shapes)
+            else:
+                self._varying.append(plan)
+        self.varying_needs = frozenset(n for p in self._varying for n in p.term.inputs)
+
+    def __call__(self, inputs: Mapping) -> dict[str, np.ndarray]:
+        """``{moving input: ∂objective/∂input}`` at ``inputs`` (field name → array ``(..., H_group, n)``, or a number
+        for a token count); after :meth:`prepare` only the varying terms' inputs are read."""
+        if self._varying is None:
+            self.prepare(inputs)
+        out = {k: v.copy() for k, v in self._constant.items()}
+        shapes = {k: np.shape(v) for k, v in inputs.items()}
+        for plan in self._varying:
+            self._add(out, plan, plan.derivative(inputs), shapes)
+        return out

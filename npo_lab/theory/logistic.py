@@ -8,18 +8,21 @@ the random-features head ``θᵀφ(x)`` of Sec. 4 — with answers ``y ∈ {0, 1
 * ``ref_logp`` (at the reference logit ``z_ref``) and ``n_tokens = 1`` (one-token answers) are constants.
 
 :class:`~npo_lab.theory.gradients.ObjectiveGradient` gives ``∂L/∂input`` from the library's terms; the product
-with ``∂input/∂z`` is ``∂L/∂z``, and ``∂z/∂θ`` is the model's input (features, or the identity).
+with ``∂input/∂z`` is ``∂L/∂z``, and ``∂z/∂θ`` is the model's input (features, or the identity). The per-step
+arithmetic is NumPy (float64): on these small arrays it costs a fraction of torch's per-operation overhead.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.special import expit
 from torch import Tensor
 
 from .gradients import ObjectiveGradient, split_fields
 
-__all__ = ["MOVING", "bernoulli_kl", "answer_constants", "field_value", "field_derivative", "LogitGradient"]
+__all__ = ["MOVING", "bernoulli_kl", "log_sigmoid", "answer_constants", "field_value", "LogitGradient"]
 
 
 #: the loss inputs that move with θ (the others are constants of the data and π_ref)
@@ -27,67 +30,73 @@ MOVING: tuple[str, ...] = ("logp", "kl")
 
 
 def bernoulli_kl(p_logit: Tensor, q_logit: Tensor) -> Tensor:
-    """``KL(Bern(σ(p)) ‖ Bern(σ(q)))`` elementwise, computed from logits (stable for any logit size)."""
+    """``KL(Bern(σ(p)) ‖ Bern(σ(q)))`` elementwise, computed from logits (stable for any logit size); torch tensors
+    or NumPy arrays."""
+    if not isinstance(p_logit, Tensor):
+        lp1, lp0 = log_sigmoid(p_logit), log_sigmoid(-p_logit)
+        return np.exp(lp1) * (lp1 - log_sigmoid(q_logit)) + np.exp(lp0) * (lp0 - log_sigmoid(-q_logit))
     lp1, lp0 = F.logsigmoid(p_logit), F.logsigmoid(-p_logit)
     lq1, lq0 = F.logsigmoid(q_logit), F.logsigmoid(-q_logit)
     return lp1.exp() * (lp1 - lq1) + lp0.exp() * (lp0 - lq0)
 
 
-def answer_constants(y: Tensor, z_ref: Tensor) -> dict[str, Tensor]:
-    """What stays fixed while θ moves, for answers ``y`` to inputs with reference logits ``z_ref`` (same shape):
-    the sign ``2y − 1``, ``σ(z_ref)`` and the reference log-prob ``log σ((2y − 1) z_ref)``."""
+def log_sigmoid(u: np.ndarray) -> np.ndarray:
+    """``log σ(u) = −log(1 + e^{−u})``, accurate for any ``u``."""
+    return -np.logaddexp(0.0, -u)
+
+
+def answer_constants(y, z_ref) -> dict[str, np.ndarray]:
+    """What stays fixed while θ moves, for answers ``y`` to inputs with reference logits ``z_ref`` (same shape,
+    arrays or tensors): the sign ``2y − 1``, ``σ(z_ref)`` and the reference log-prob ``log σ((2y − 1) z_ref)``."""
+    y = np.asarray(y.numpy() if isinstance(y, Tensor) else y, dtype=np.float64)
+    z_ref = np.asarray(z_ref.numpy() if isinstance(z_ref, Tensor) else z_ref, dtype=np.float64)
     sign = 2.0 * y - 1.0
-    return {
-        "y": y,
-        "sign": sign,
-        "z_ref": z_ref,
-        "sigmoid_ref": torch.sigmoid(z_ref),
-        "ref_logp": F.logsigmoid(sign * z_ref),
-    }
+    return {"y": y, "sign": sign, "z_ref": z_ref, "sigmoid_ref": expit(z_ref), "ref_logp": log_sigmoid(sign * z_ref)}
 
 
-def field_value(quantity: str, z: Tensor, answers: dict[str, Tensor]) -> Tensor:
+def field_value(quantity: str, z, answers: dict):
     """A per-example loss input of the logistic model at logits ``z (..., H, n)``; ``answers`` from
-    :func:`answer_constants` (broadcastable to ``z``).
+    :func:`answer_constants` (broadcastable to ``z``). NumPy arrays, or torch tensors (the autograd reference).
 
     ``logp = log σ((2y − 1) z)``, ``ref_logp`` the same at ``z_ref``, ``n_tokens = 1`` (one-token answers) and
     ``kl = KL(π_ref ‖ π_θ)`` of the label distribution at the input.
     """
-    if quantity == "logp":
-        return F.logsigmoid(answers["sign"] * z)
-    if quantity == "ref_logp":
-        return answers["ref_logp"].expand_as(z)
-    if quantity == "n_tokens":
-        return torch.ones_like(z)
-    if quantity == "kl":
-        return bernoulli_kl(answers["z_ref"].expand_as(z), z)
-    raise ValueError(f"the logistic model does not provide the loss input {quantity!r}")
-
-
-def field_derivative(quantity: str, sigmoid_z: Tensor, answers: dict[str, Tensor]) -> Tensor:
-    """``∂(input)/∂z`` of the inputs that move with θ: ``logp`` → ``y − σ(z)``, ``kl`` → ``σ(z) − σ(z_ref)``."""
-    if quantity == "logp":
-        return answers["y"] - sigmoid_z
-    if quantity == "kl":
-        return sigmoid_z - answers["sigmoid_ref"]
-    raise ValueError(f"the loss input {quantity!r} does not depend on the model's parameters")
+    if isinstance(z, Tensor):
+        a = {k: torch.as_tensor(v, dtype=z.dtype) for k, v in answers.items()}
+        values = {
+            "logp": lambda: F.logsigmoid(a["sign"] * z),
+            "ref_logp": lambda: a["ref_logp"].expand_as(z),
+            "n_tokens": lambda: torch.ones_like(z),
+            "kl": lambda: bernoulli_kl(a["z_ref"].expand_as(z), z),
+        }
+    else:
+        values = {
+            "logp": lambda: log_sigmoid(answers["sign"] * z),
+            "ref_logp": lambda: np.broadcast_to(answers["ref_logp"], z.shape),
+            "n_tokens": lambda: 1.0,
+            "kl": lambda: bernoulli_kl(answers["z_ref"], z),
+        }
+    if quantity not in values:
+        raise ValueError(f"the logistic model does not provide the loss input {quantity!r}")
+    return values[quantity]()
 
 
 class LogitGradient:
     """``∂L/∂z = Σ_inputs ∂L/∂input · ∂input/∂z`` for logistic models, one head (an unlearning run) per row.
 
     Args:
-        objective: the heads' :class:`~npo_lab.theory.gradients.ObjectiveGradient` (``∂L/∂input`` by autograd).
+        objective: the heads' :class:`~npo_lab.theory.gradients.ObjectiveGradient` (the terms' closed forms).
         answers: ``{group: answer_constants(y, z_ref)}`` for every :class:`~npo_lab.losses.LossInputs` group the
             objective reads (e.g. ``"forget"``, ``"idk"``, ``"retain"``).
         logits_of: ``{group: key}``: which logits each group's answers are scored with (``"idk"`` answers
             answer the forget questions: the same logits as ``"forget"``).
-    Calling it with ``{key: z (..., H_key, n)}`` returns ``{key: ∂L/∂z}``. The derivative of the terms that are
-    linear in the moving inputs (GA and NLL in logp) is computed once, at the first call
-    (:meth:`ObjectiveGradient.split`); autograd runs every call only through the others (NPO, DPO, ...).
+    Calling it with ``{key: z (..., H_key, n)}`` (NumPy) returns ``{key: ∂L/∂z}``. At the first call the terms
+    whose derivative is constant (GA and the NLLs in logp, the KL term in kl) are folded into two arrays per key,
+    ``∂L/∂z = A + B ⊙ σ(z)`` (as ``∂logp/∂z = y − σ(z)`` and ``∂kl/∂z = σ(z) − σ(z_ref)``); every other term is
+    evaluated on its own rows only, from the loss inputs it reads.
     """
 
-    def __init__(self, objective: ObjectiveGradient, answers: dict[str, dict[str, Tensor]], logits_of: dict[str, str]):
+    def __init__(self, objective: ObjectiveGradient, answers: dict[str, dict], logits_of: dict[str, str]):
         self.objective = objective
         self.fields = split_fields(objective.needs)
         missing = {g for g, _ in self.fields.values()} - set(answers)
@@ -95,51 +104,60 @@ class LogitGradient:
             raise ValueError(f"the objective reads {sorted(missing)} answers, which this model does not have")
         self.answers, self.logits_of = answers, logits_of
         self.moving = [name for name, (_, q) in self.fields.items() if q in MOVING]
-        self._varying: ObjectiveGradient | None = None
-        self._constant: dict[str, Tensor] | None = None
-        self._fixed: dict = {}  # (name, shape) -> the value of an input that does not move
+        self._affine: dict | None = None  # key -> (A, B)
+        self._varying: list = []  # (plan, {fixed input: value on the plan's rows})
 
-    def inputs(self, z: dict[str, Tensor], names) -> dict[str, Tensor]:
-        """The loss inputs ``names`` at logits ``z``; the moving ones are autograd leaves."""
+    def inputs(self, z: dict, names) -> dict:
+        """The loss inputs ``names`` at logits ``z`` (every row)."""
         out = {}
         for name in names:
             group, quantity = self.fields[name]
-            zz = z[self.logits_of[group]]
-            if name in self.moving:
-                out[name] = field_value(quantity, zz, self.answers[group]).requires_grad_()
-                continue
-            key = (name, zz.shape)
-            if key not in self._fixed:
-                self._fixed[key] = field_value(quantity, zz, self.answers[group])
-            out[name] = self._fixed[key]
+            out[name] = field_value(quantity, z[self.logits_of[group]], self.answers[group])
         return out
 
-    def _split(self, z: dict[str, Tensor]) -> dict[str, Tensor]:
-        if self._constant is None:  # first call: which terms need autograd at every step
-            self._varying, self._constant = self.objective.split(self.inputs(z, self.fields), self.moving)
-        return self._constant
-
-    def constant(self, z: dict[str, Tensor]) -> dict[str, Tensor] | None:
-        """``{moving input: ∂L/∂input}`` when it is the same at every ``z`` (every term is linear in the moving
-        inputs, as GA is), else ``None``."""
-        constant = self._split(z)
-        return constant if self._varying is None else None
-
-    def loss_gradient(self, z: dict[str, Tensor]) -> dict[str, Tensor]:
-        """``{moving input: ∂L/∂input}`` at logits ``z``."""
-        grads = dict(self._split(z))
-        if self._varying is not None:
-            wrt = [name for name in self.moving if name in self._varying.needs]
-            for name, g in zip(wrt, self._varying(self.inputs(z, self._varying.needs), wrt)):
-                grads[name] = g + grads[name] if name in grads else g
-        return grads
-
-    def __call__(self, z: dict[str, Tensor]) -> dict[str, Tensor]:
-        sigmoid = {key: torch.sigmoid(value) for key, value in z.items()}
-        out: dict[str, Tensor] = {}
-        for name, grad in self.loss_gradient(z).items():
+    def _prepare(self, z: dict) -> None:
+        self.objective.prepare(self.inputs(z, self.fields))
+        self._affine = {}
+        for name, c in self.objective._constant.items():  # ∂L/∂input = c: c ⊙ (y − σ) or c ⊙ (σ − σ_ref)
             group, quantity = self.fields[name]
-            key = self.logits_of[group]
-            term = grad * field_derivative(quantity, sigmoid[key], self.answers[group])
-            out[key] = term if key not in out else out[key] + term
+            key, a = self.logits_of[group], self.answers[group]
+            A, B = self._affine.get(key, (0.0, 0.0))
+            if quantity == "logp":
+                self._affine[key] = (A + c * a["y"], B - c)
+            else:
+                self._affine[key] = (A - c * a["sigmoid_ref"], B + c)
+        self._varying = []
+        for plan in self.objective._varying:
+            fixed = {}
+            for name in plan.term.inputs:
+                if name not in self.moving:
+                    group, quantity = self.fields[name]
+                    fixed[name] = plan.select(field_value(quantity, z[self.logits_of[group]], self.answers[group]))
+            answers = {g: {k: plan.select(v) if np.ndim(v) >= 2 and np.shape(v)[-2] > 1 else v for k, v in a.items()}
+                       for g, a in self.answers.items()}  # fmt: skip
+            self._varying.append((plan, fixed, answers))
+
+    def __call__(self, z: dict) -> dict[str, np.ndarray]:
+        if self._affine is None:
+            self._prepare(z)
+        sigmoid = {key: expit(value) for key, value in z.items()}
+        out = {}
+        for key, (A, B) in self._affine.items():
+            out[key] = A + B * sigmoid[key]
+        for plan, fixed, answers in self._varying:
+            values = dict(fixed)
+            for name in plan.term.moving:
+                group, quantity = self.fields[name]
+                values[name] = field_value(quantity, plan.select(z[self.logits_of[group]]), answers[group])
+            for name, g in plan.on_rows(values).items():
+                group, quantity = self.fields[name]
+                key, a = self.logits_of[group], answers[group]
+                s = plan.select(sigmoid[key])
+                term = g * ((a["y"] - s) if quantity == "logp" else (s - a["sigmoid_ref"]))
+                if key not in out:
+                    out[key] = np.zeros_like(z[key])
+                if plan.select(out[key]) is out[key]:
+                    out[key] += term
+                else:
+                    out[key][..., plan._slice, :] += term
         return out

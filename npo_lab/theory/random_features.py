@@ -29,11 +29,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.special import expit
 from torch import Tensor
 
-from npo_lab.losses import nll_loss
+from npo_lab.losses import TERMS
 
-from .parallel import check_workers, map_chunks, seed_chunks, single_thread
+from .parallel import check_workers, map_chunks, seed_chunks
 
 __all__ = ["INPUT_GAPS", "GROUP_INPUTS", "SyntheticTask", "make_task", "pretrain"]
 
@@ -92,12 +93,11 @@ def _sample_split(gen: torch.Generator, n: int, d: int, gap: float, sign: float)
     return x, y
 
 
-def _nll_derivative(weights: Tensor) -> Tensor:
-    """``∂/∂logp`` of the weighted NLL ``Σ_i w_i · nll_loss(logp)_i`` by autograd: NLL is linear in logp, so this
-    is one constant for every step (``−w``)."""
-    logp = torch.zeros(weights.numel(), dtype=weights.dtype, requires_grad=True)
-    (grad,) = torch.autograd.grad((weights.reshape(-1) * nll_loss(logp)).sum(), logp)
-    return grad.reshape(weights.shape)
+def _nll_derivative(weights: np.ndarray) -> np.ndarray:
+    """``∂/∂logp`` of the weighted NLL ``Σ_i w_i · nll_i``: the retain-NLL term's closed form (``−1`` per example
+    and token, :data:`npo_lab.losses.TERMS`) times ``w``; NLL is linear in logp, so this is one constant."""
+    d = TERMS["retain_nll"].derivative({"retain_logp": weights, "retain_n_tokens": 1.0}, {})["retain_logp"]
+    return np.broadcast_to(d, weights.shape) * weights
 
 
 def pretrain(phi: Tensor, y: Tensor, weights: Tensor, steps: int, lr: float, workers: int = 1):
@@ -105,33 +105,37 @@ def pretrain(phi: Tensor, y: Tensor, weights: Tensor, steps: int, lr: float, wor
 
     phi ``(S, n, F)``, y ``(S, n)``, weights ``(S, n, H)`` (each column sums to 1: a head's mean over its data).
     Chain rule: ``∇θ = Φᵀ (∂L/∂logp ⊙ (y − σ(z)))`` with ``∂L/∂logp`` from :func:`_nll_derivative`. Heads are
-    rows, ``θᵀ (H, F)``; seeds run one after the other (their features stay in cache), split over ``workers``
-    threads; the result does not depend on ``workers``. Returns heads ``(S, F, H)`` and final gradient norms
-    ``(S, H)``.
+    rows, ``θᵀ (H, F)``; NumPy float64; seeds run one after the other (their features stay in cache), split over
+    ``workers`` threads; the result does not depend on ``workers``. Returns heads ``(S, F, H)`` and final gradient
+    norms ``(S, H)`` (torch tensors).
     """
     S, n, n_features = phi.shape
     H = weights.shape[-1]
-    coef = lr * _nll_derivative(weights).transpose(1, 2)  # (S, H, n): lr · ∂L/∂logp
+    phi_np, y_np = phi.numpy(), y.numpy()
+    coef = _nll_derivative(weights.numpy()).transpose(0, 2, 1)  # (S, H, n): ∂L/∂logp
 
-    def run(sl: slice) -> Tensor:
-        torch.set_num_threads(1)  # per OS thread: a worker does not inherit the caller's setting
+    def run(sl: slice) -> list[np.ndarray]:
         out = []
         for k in range(sl.start, sl.stop):
-            p, c, yy = phi[k].contiguous(), coef[k].contiguous(), y[k].unsqueeze(0)
-            theta_t = torch.zeros(H, n_features, dtype=phi.dtype)
-            r = torch.empty(H, n, dtype=phi.dtype)
+            p, p_t, yy = phi_np[k], np.ascontiguousarray(phi_np[k].T), y_np[k][None, :]
+            c = lr * coef[k]
+            theta_t = np.zeros((H, n_features))
+            r, g = np.empty((H, n)), np.empty((H, n_features))
             for _ in range(steps):
-                torch.mm(theta_t, p.t(), out=r)  # logits zᵀ = θᵀΦᵀ
-                torch.sigmoid(r, out=r)
-                torch.sub(yy, r, out=r).mul_(c)  # lr · ∂L/∂logp ⊙ ∂logp/∂z
-                theta_t.sub_(torch.mm(r, p))  # θ ← θ − lr · Φᵀ(...)
+                np.dot(theta_t, p_t, out=r)  # logits zᵀ = θᵀΦᵀ
+                expit(r, out=r)
+                np.subtract(yy, r, out=r)
+                r *= c  # lr · ∂L/∂logp ⊙ ∂logp/∂z
+                theta_t -= np.dot(r, p, out=g)  # θ ← θ − lr · Φᵀ(...)
             out.append(theta_t)
-        return torch.stack(out)
+        return out
 
-    with single_thread():
-        theta = torch.cat(map_chunks(run, seed_chunks(S, workers))).transpose(1, 2).contiguous()
+    chunks = map_chunks(run, seed_chunks(S, workers))
+    theta = torch.from_numpy(np.stack([t for c in chunks for t in c]).transpose(0, 2, 1).copy())  # (S, F, H)
     z = torch.bmm(phi, theta)
-    grad = torch.bmm(phi.transpose(1, 2), _nll_derivative(weights) * (y.unsqueeze(-1) - torch.sigmoid(z)))
+    grad = torch.bmm(
+        phi.transpose(1, 2), torch.from_numpy(coef.transpose(0, 2, 1).copy()) * (y.unsqueeze(-1) - torch.sigmoid(z))
+    )
     return theta, torch.linalg.vector_norm(grad, dim=1)
 
 

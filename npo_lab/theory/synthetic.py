@@ -24,7 +24,7 @@ from npo_lab.configs import Config, option
 from npo_lab.losses import BETA_MAX, get_method
 
 from .gradients import check_backend
-from .parallel import SplitProducts, check_workers, single_thread
+from .parallel import check_workers
 from .random_features import SyntheticTask, check_input_gap, make_task
 from .training import METRICS, Heads, unlearn_seeds
 
@@ -144,15 +144,14 @@ def _specs(methods, input_gap: int) -> list[UnlearnSpec]:
 
 
 def _run(task: SyntheticTask, heads: Heads, steps: int, eval_every: int, workers: int, backend: str, bar):
-    """All seeds in one loop, the matrix products split over ``workers`` threads; returns ``(evaluated steps,
-    metrics (E, 3, S, M) in heads order)``."""
+    """All seeds, split over ``workers`` threads; returns ``(evaluated steps, metrics (E, 3, S, M) in heads
+    order)``."""
     stop = threading.Event()
     tick = None if bar is None else bar.update
-    with single_thread(), SplitProducts(workers) as products:
-        done, metrics = unlearn_seeds(task, slice(None), heads, steps, eval_every, backend, products, stop, tick)
+    done, metrics = unlearn_seeds(task, heads, steps, eval_every, backend, workers, stop, tick)
     if stop.is_set():
         warnings.warn(f"interrupted: returning the {len(done)} evaluations done so far", stacklevel=3)
-    return done, metrics.numpy()
+    return done, metrics
 
 
 def random_features_experiment(

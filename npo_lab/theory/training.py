@@ -1,13 +1,14 @@
 """Unlearning the random-features model: full-batch GD on library objectives, many runs at once (paper Sec. 4).
 
 The runs of an experiment ("heads": one method with its learning rate and hyper-parameters each) share the data
-of a seed; their heads ``θ (S, M, F)`` move together, for a block of seeds at a time. Each step is the chain rule
+of a seed; their heads ``θ (M, F)`` move together. Each step is the chain rule
 
     ∇θ = Σ_sets Φ_setᵀ · ∂L/∂z_set,     ∂L/∂z = Σ_inputs ∂L/∂input · ∂input/∂z
 
-with ``∂L/∂input`` by autograd through the library's terms and ``∂input/∂z`` from the logistic model
-(:class:`~npo_lab.theory.logistic.LogitGradient`); this is ``backend="chain"``. ``backend="autograd"`` instead
-calls :meth:`npo_lab.losses.Method.loss` for each run and differentiates all the way to θ (the reference).
+with ``∂L/∂input`` from the library terms' closed-form derivatives and ``∂input/∂z`` from the logistic model
+(:class:`~npo_lab.theory.logistic.LogitGradient`); this is ``backend="chain"``, NumPy float64, one seed at a time
+per thread (a seed's features stay in the core's cache). ``backend="autograd"`` instead calls
+:meth:`npo_lab.losses.Method.loss` for each run and differentiates all the way to θ with torch (the reference).
 Each term is averaged over its own data set (forget: n_f, retain: n_r), i.e. ``L = Σ_k w_k · mean(term_k)``.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -23,8 +25,8 @@ from torch import Tensor
 from npo_lab.losses import LossInputs, Method
 
 from .gradients import ObjectiveGradient, split_fields
-from .logistic import LogitGradient, answer_constants, field_value
-from .parallel import SplitProducts
+from .logistic import LogitGradient, answer_constants, field_value, log_sigmoid
+from .parallel import SplitProducts, map_chunks, seed_chunks, single_thread
 from .random_features import GROUP_INPUTS, SyntheticTask
 
 __all__ = ["METRICS", "Heads", "unlearn_seeds"]
@@ -82,29 +84,78 @@ def _answers(task: SyntheticTask, ks: slice, groups) -> dict[str, dict[str, Tens
     return out
 
 
-def _chain_step(task: SyntheticTask, ks: slice, heads: Heads, products: SplitProducts):
-    """The GD step ``θ ← θ − lr · ∇θ`` of ``backend="chain"`` (see the module docstring)."""
+def _chain_run(task: SyntheticTask, ks: slice, heads: Heads, steps: int, eval_every: int, stop, tick):
+    """``backend="chain"`` for the seeds ``ks`` (one loop, their products batched): NumPy GD ``θ ← θ − lr · ∇θ``
+    from θ_ref; returns the evaluated steps and the metrics ``(E, 3, S, M)`` (heads in ``heads.order``)."""
     objective = ObjectiveGradient(heads.methods, heads.hypers)
     groups = {g for g, _ in split_fields(objective.needs).values()}
-    grad_z = LogitGradient(objective, _answers(task, ks, groups), GROUP_INPUTS)
-    sets = sorted({GROUP_INPUTS[g] for g in groups})
-    phi = {s: task.features(s)[ks] for s in sets}
-    phi_t = {s: p.transpose(1, 2) for s, p in phi.items()}
+    theta_ref = task.theta_ref[ks].numpy()  # (S, F)
+    sets = sorted({GROUP_INPUTS[g] for g in groups})  # "forget" (every head) first
+    phi = {s: task.features(s)[ks].numpy() for s in sets}  # (S, n, F)
+    phi_t = {s: np.ascontiguousarray(p.transpose(0, 2, 1)) for s, p in phi.items()}
+    answers = {}
+    for group in groups:
+        z_ref = theta_ref[:, None, :] @ phi_t[GROUP_INPUTS[group]]  # (S, 1, n)
+        answers[group] = answer_constants(task.labels(group)[ks].numpy()[:, None, :], z_ref)
+    grad_z = LogitGradient(objective, answers, GROUP_INPUTS)
+    rows = {s: heads.rows[s] for s in sets}
+    lr = heads.lr.numpy()  # (1, M, 1)
+    theta = np.repeat(theta_ref[:, None, :], len(heads.methods), axis=1)  # (S, M, F)
+    evaluate = _numpy_evaluator(task, ks)
+    grad = np.empty_like(theta)
+    done, records = [0], [evaluate(theta)]
 
-    def step(theta: Tensor) -> None:
-        z = {s: products.bmm(theta[:, : heads.rows[s]], phi_t[s]) for s in sets}
-        grad = None
-        for s, dz in sorted(grad_z(z).items()):  # "forget" (every head) first
-            g = products.bmm(dz, phi[s])  # ∂L/∂θ through this set's logits
-            if grad is None and g.shape == theta.shape:
-                grad = g
-                continue
-            grad = torch.zeros_like(theta) if grad is None else grad
-            grad[:, : heads.rows[s]].add_(g)
-        if grad is not None:
-            theta.sub_(grad.mul_(heads.lr))
+    def loop() -> None:
+        for t in range(1, steps + 1):
+            if stop is not None and stop.is_set():
+                break
+            dz = grad_z({s: np.matmul(theta[:, : rows[s]], phi_t[s]) for s in sets})
+            first = True
+            for s in (s for s in sets if s in dz):
+                if first and rows[s] == theta.shape[1]:
+                    np.matmul(dz[s], phi[s], out=grad)
+                else:
+                    if first:
+                        grad.fill(0.0)
+                    grad[:, : rows[s]] += np.matmul(dz[s], phi[s])
+                first = False
+            if not first:
+                np.multiply(grad, lr, out=grad)
+                theta[...] -= grad
+            if t % eval_every == 0 or t == steps:
+                done.append(t)
+                records.append(evaluate(theta))
+                if tick is not None:
+                    tick((t - done[-2]) * theta.shape[0])
 
-    return step
+    _interruptible(loop, stop)
+    return done, np.stack(records)
+
+
+def _numpy_evaluator(task: SyntheticTask, ks: slice):
+    """``θ (S, M, F)`` → the three :data:`METRICS` ``(3, S, M)`` on the evaluation sets of seeds ``ks``:
+    ``E_x KL(Bern(σ(p)) ‖ Bern(σ(z)))`` with ``log σ(−z) = log σ(z) − z``."""
+    pef, per = (
+        np.ascontiguousarray(p[ks].numpy().transpose(0, 2, 1)) for p in (task.phi_eval_forget, task.phi_eval_retain)
+    )
+    retr, ref = task.theta_retr[ks].numpy()[:, None, :], task.theta_ref[ks].numpy()[:, None, :]
+    targets = [retr @ pef, retr @ per, ref @ pef]  # (S, 1, n)
+    consts = []
+    for p in targets:
+        lp1 = log_sigmoid(p)
+        lp0 = lp1 - p
+        p1, p0 = np.exp(lp1), np.exp(lp0)
+        consts.append((p1 * lp1 + p0 * lp0, p0))  # KL = Σ p log p − p1·log σ(z) − p0·(log σ(z) − z)
+
+    def evaluate(theta: np.ndarray) -> np.ndarray:
+        zf, zr = np.matmul(theta, pef), np.matmul(theta, per)
+        lf, lr_ = log_sigmoid(zf), log_sigmoid(zr)
+        out = []
+        for z, lq1, (neg_entropy, p0) in zip((zf, zr, zf), (lf, lr_, lf), consts):
+            out.append((neg_entropy - lq1 + p0 * z).mean(axis=-1))  # −p1·lq1 − p0·(lq1 − z), p1 + p0 = 1
+        return np.stack(out)
+
+    return evaluate
 
 
 def _split_by_set(method: Method) -> dict[str, Method]:
@@ -149,23 +200,58 @@ def _autograd_step(task: SyntheticTask, ks: slice, heads: Heads, products: Split
 
 def unlearn_seeds(
     task: SyntheticTask,
-    ks: slice,
     heads: Heads,
     steps: int,
     eval_every: int,
     backend: str,
-    products: SplitProducts,
+    workers: int = 1,
     stop: threading.Event | None = None,
     tick: Callable[[int], None] | None = None,
 ):
-    """Unlearning for seeds ``ks`` and all heads from ``θ_ref``; returns the evaluated steps and the metrics
-    ``(E, 3, S, M)`` (heads in ``heads.order``). ``products`` computes the matrix products (split over threads);
-    ``stop`` ends the loop early; ``tick(n)`` reports steps done; Ctrl-C keeps the evaluations done so far."""
-    step = (_chain_step if backend == "chain" else _autograd_step)(task, ks, heads, products)
+    """Unlearning for every seed of ``task`` and all heads from ``θ_ref``; returns the evaluated steps and the
+    metrics ``(E, 3, S, M)`` (NumPy, heads in ``heads.order``). ``workers`` threads share the seeds (``"chain"``:
+    each thread runs whole seeds; ``"autograd"``: one loop, its batched products split); ``stop`` ends the loops
+    early; ``tick(n)`` reports steps done; Ctrl-C keeps the evaluations done so far."""
+    if backend == "chain":
+        return _chain_seeds(task, heads, steps, eval_every, workers, stop, tick)
+    with single_thread(), SplitProducts(workers) as products:
+        done, metrics = _autograd_seeds(task, heads, steps, eval_every, products, stop, tick)
+    return done, metrics.numpy()
+
+
+def _interruptible(loop: Callable[[], None], stop: threading.Event | None) -> None:
+    """Run ``loop``; Ctrl-C sets ``stop`` (the other seeds' loops end too) and keeps what was recorded."""
+    try:
+        loop()
+    except KeyboardInterrupt:
+        if stop is None:
+            raise
+        stop.set()
+
+
+def _chain_seeds(task, heads, steps, eval_every, workers, stop, tick):
+    lock = threading.Lock()
+
+    def report(n: int) -> None:
+        with lock:
+            tick(n)
+
+    def run(sl: slice):
+        return _chain_run(task, sl, heads, steps, eval_every, stop, tick and report)
+
+    results = map_chunks(run, seed_chunks(len(task.seeds), workers), stop)
+    n_done = min(len(done) for done, _ in results)  # an interrupted run may stop seeds at different steps
+    return results[0][0][:n_done], np.concatenate([m[:n_done] for _, m in results], axis=2)
+
+
+def _autograd_seeds(task, heads, steps, eval_every, products, stop, tick):
+    ks = slice(None)
+    step = _autograd_step(task, ks, heads, products)
     evaluate = _evaluator(task, ks, products)
     theta = task.theta_ref[ks].unsqueeze(1).repeat(1, len(heads.methods), 1)  # (S, M, F)
     done, records = [0], [evaluate(theta)]
-    try:
+
+    def loop() -> None:
         with torch.no_grad():
             for t in range(1, steps + 1):
                 if stop is not None and stop.is_set():
@@ -176,7 +262,6 @@ def unlearn_seeds(
                     records.append(evaluate(theta))
                     if tick is not None:
                         tick((t - done[-2]) * theta.shape[0])
-    except KeyboardInterrupt:
-        if stop is not None:
-            stop.set()
+
+    _interruptible(loop, stop)
     return done, torch.stack(records)

@@ -5,9 +5,13 @@ each question:
 
 * the per-answer loss ``L̄`` (mean token NLL over the answer tokens + EOS, prompt masked) of the answer, the
   paraphrased answer and every perturbed answer, from :func:`npo_lab.scoring.score_answers`. The ``2 + K``
-  answers of a question are scored in the same forward pass, ``batch_size`` questions at a time;
-* a greedy generation from the prompt (batched, **left**-padded so that every prompt ends at the same position;
-  only the new tokens are decoded) and its ROUGE-1 / ROUGE-L recall against the answer.
+  answers of a question share one forward pass of its prompt, ``batch_size`` questions at a time;
+* a greedy generation from the prompt (:func:`npo_lab.generation.greedy_generate`: batched, **left**-padded so that
+  every prompt ends at the same position, a key/value cache; the scoring pass already fixes the greedy answer up
+  to its first disagreement with one of the scored answers) and its ROUGE-1 / ROUGE-L recall against the answer.
+
+``engine="reference"`` computes the same log with the plain passes (:func:`npo_lab.scoring.score_answers_reference`,
+``model.generate``): several times slower, kept as the check of the fast path (same numbers up to float rounding).
 
 The numbers of the log are then read by :mod:`npo_lab.tofu.metrics` (``model_utility``, ``forget_quality``, ...).
 
@@ -25,13 +29,18 @@ from typing import Any
 
 import torch
 
-from ..scoring import model_device, score_answers
-from .data import encode_prompt, load_tofu, pad_batch
+from ..generation import draft_prefix, greedy_generate, greedy_generate_reference
+from ..scoring import score_answers, score_answers_reference
+from .data import encode_prompt, load_tofu
 from .logs import SECTIONS, section_name
 from .splits import eval_split_for
 from .templates import get_template
 
-__all__ = ["SECTION_SPLITS", "eval_splits", "answer_rows", "generate_answers", "evaluate_rows", "evaluate"]
+__all__ = ["SECTION_SPLITS", "ENGINES", "eval_splits", "answer_rows", "generate_answers", "evaluate_rows", "evaluate"]
+
+#: how an eval log is computed: ``fast`` (shared prompt passes, cached greedy decoding) or ``reference`` (the plain
+#: full-sequence passes and ``model.generate``; the same numbers up to float rounding)
+ENGINES = ("fast", "reference")
 
 #: section short name -> eval split (the forget one depends on the forget split: :func:`eval_split_for`)
 SECTION_SPLITS: dict[str, str] = {
@@ -84,7 +93,12 @@ def answer_rows(rows: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, str]]
     return out, k
 
 
-@torch.no_grad()
+def _engine(engine: str) -> str:
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
+    return engine
+
+
 def generate_answers(
     model,
     tokenizer,
@@ -95,33 +109,35 @@ def generate_answers(
     batch_size: int = 16,
     device=None,
     progress_bar=None,
+    drafts: Sequence[Sequence[tuple[Sequence[int], Sequence[int]]]] | None = None,
+    engine: str = "fast",
 ) -> list[str]:
-    """Greedy answers to ``questions``: prompts left-padded in batches (sorted by length to pad little),
-    ``model.generate(do_sample=False)``, only the new tokens decoded (special tokens skipped), stripped."""
-    dev = torch.device(device) if device is not None else model_device(model)
+    """Greedy answers to ``questions``: prompts left-padded in batches (sorted by length to pad little), greedy
+    decoding (:func:`npo_lab.generation.greedy_generate`; ``engine="reference"``: ``model.generate(do_sample=False)``),
+    only the new tokens decoded (special tokens skipped), stripped.
+
+    ``drafts``: per question, ``(target_ids, greedy_ids)`` of its scored answers (:class:`npo_lab.scoring.Scores`
+    with ``greedy_ids=True``); the greedy answer is then known up to their first disagreement
+    (:func:`npo_lab.generation.draft_prefix`) and decoding starts there.
+    """
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     prompts = [encode_prompt(tokenizer, q, template) for q in questions]
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    out: list[str] = [""] * len(prompts)
-    for idx in _batches(order, batch_size):
-        feats = [{"input_ids": prompts[i], "attention_mask": [1] * len(prompts[i])} for i in idx]
-        batch = pad_batch(feats, pad_id, padding_side="left")
-        ids = batch["input_ids"].to(dev)
-        gen = model.generate(
-            input_ids=ids,
-            attention_mask=batch["attention_mask"].to(dev),
-            max_new_tokens=int(max_new_tokens),
-            do_sample=False,
-            num_beams=1,
-            pad_token_id=pad_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )
-        new = gen[:, ids.shape[1] :].cpu()
-        for i, text in zip(idx, tokenizer.batch_decode(new, skip_special_tokens=True)):
-            out[i] = text.strip()
-        if progress_bar is not None:
-            progress_bar.update(len(idx))
-    return out
+    kw = dict(
+        max_new_tokens=int(max_new_tokens),
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=pad_id,
+        batch_size=int(batch_size),
+        device=device,
+        progress_bar=progress_bar,
+    )
+    if _engine(engine) == "reference":
+        new = greedy_generate_reference(model, prompts, **kw)
+    else:
+        if drafts is not None and len(drafts) != len(prompts):
+            raise ValueError(f"drafts must have one entry per question ({len(prompts)}), got {len(drafts)}")
+        prefixes = None if drafts is None else [draft_prefix(d, tokenizer.eos_token_id) for d in drafts]
+        new = greedy_generate(model, prompts, prefixes=prefixes, **kw)
+    return [text.strip() for text in tokenizer.batch_decode(new, skip_special_tokens=True)]
 
 
 def _rouge_recalls(generations: Sequence[str], answers: Sequence[str]) -> tuple[list[float], list[float]]:
@@ -149,6 +165,7 @@ def evaluate_rows(
     generate: bool = True,
     generation_batch_size: int | None = None,
     progress_bar=None,
+    engine: str = "fast",
 ) -> dict[str, list]:
     """One section of an eval log from already loaded rows (``question``, ``answer``, ``perturbed_answer``
     [, ``paraphrased_answer``]).
@@ -158,6 +175,7 @@ def evaluate_rows(
     ``num_token_perturb``, ``average_perturb_loss``; ``truth_ratio`` (TOFU's per-row field,
     ``exp(L̄_para − mean_j L̄_pert,j) = 1/R``); ``generated_text`` ``[prompt, generation, answer]``,
     ``rouge1_recall`` and ``rougeL_recall`` (empty generations and zero recalls when ``generate=False``).
+    ``engine``: one of :data:`ENGINES` (the module docstring).
     """
     if not rows:
         raise ValueError("rows must be a non-empty list of eval rows")
@@ -177,37 +195,60 @@ def evaluate_rows(
             "truth_ratio",
         )
     }
-    for chunk in _batches(list(rows), batch_size):
-        qa, k = answer_rows(chunk)
-        scores = score_answers(
-            model, tokenizer, qa, template=tpl, max_length=max_length, batch_size=len(qa), device=device
-        )
-        nll, n = -scores.logp, scores.n_tokens
-        if (n == 0).any():
-            raise ValueError("an answer has no tokens to score (check max_length and the data)")
-        nll = nll.view(len(chunk), 2 + k)
-        n = n.view(len(chunk), 2 + k)
-        avg = nll / n
-        if not torch.isfinite(avg).all():
-            raise ValueError("the model produced non-finite losses (NaN or inf)")
-        for i in range(len(chunk)):
-            sec["gt_loss"].append(float(nll[i, 0]))
-            sec["num_token_gt"].append(int(n[i, 0]))
-            sec["avg_gt_loss"].append(float(avg[i, 0]))
-            sec["paraphrased_loss"].append(float(nll[i, 1]))
-            sec["num_token_paraphrased"].append(int(n[i, 1]))
-            sec["avg_paraphrased_loss"].append(float(avg[i, 1]))
-            sec["perturb_loss"].append([float(x) for x in nll[i, 2:]])
-            sec["num_token_perturb"].append([int(x) for x in n[i, 2:]])
-            sec["average_perturb_loss"].append([float(x) for x in avg[i, 2:]])
-            sec["truth_ratio"].append(math.exp(float(avg[i, 1]) - float(avg[i, 2:].mean())))
+    rows = list(rows)
+    qa, k = answer_rows(rows)
+    drafts = None
+    if _engine(engine) == "reference":  # today's plain passes, batch_size questions at a time
+        parts = [
+            score_answers_reference(
+                model, tokenizer, chunk, template=tpl, max_length=max_length, batch_size=len(chunk), device=device
+            )
+            for chunk in _batches(qa, (2 + k) * batch_size)
+        ]
+        logp, n = torch.cat([p.logp for p in parts]), torch.cat([p.n_tokens for p in parts])
         if progress_bar is not None:
-            progress_bar.update(len(chunk))
+            progress_bar.update(len(rows))
+    else:
+        scores = score_answers(
+            model,
+            tokenizer,
+            qa,
+            template=tpl,
+            max_length=max_length,
+            batch_size=(2 + k) * batch_size,
+            device=device,
+            greedy_ids=generate,
+        )
+        logp, n = scores.logp, scores.n_tokens
+        if generate:
+            pairs = list(zip(scores.target_ids, scores.greedy_ids))
+            drafts = [pairs[i * (2 + k) : (i + 1) * (2 + k)] for i in range(len(rows))]
+        if progress_bar is not None:
+            progress_bar.update(len(rows))
+    if (n == 0).any():
+        raise ValueError("an answer has no tokens to score (check max_length and the data)")
+    nll = (-logp).view(len(rows), 2 + k)
+    n = n.view(len(rows), 2 + k)
+    avg = nll / n
+    if not torch.isfinite(avg).all():
+        raise ValueError("the model produced non-finite losses (NaN or inf)")
+    nll_l, n_l, avg_l = nll.tolist(), n.tolist(), avg.tolist()
+    for i in range(len(rows)):
+        sec["gt_loss"].append(nll_l[i][0])
+        sec["num_token_gt"].append(n_l[i][0])
+        sec["avg_gt_loss"].append(avg_l[i][0])
+        sec["paraphrased_loss"].append(nll_l[i][1])
+        sec["num_token_paraphrased"].append(n_l[i][1])
+        sec["avg_paraphrased_loss"].append(avg_l[i][1])
+        sec["perturb_loss"].append(nll_l[i][2:])
+        sec["num_token_perturb"].append(n_l[i][2:])
+        sec["average_perturb_loss"].append(avg_l[i][2:])
+        sec["truth_ratio"].append(math.exp(avg_l[i][1] - float(avg[i, 2:].mean())))
     questions = [r["question"] for r in rows]
     answers = [r["answer"] for r in rows]
     if generate:
         if max_new_tokens is None:
-            longest = max(len(tokenizer(a, add_special_tokens=False)["input_ids"]) for a in answers)
+            longest = max(len(ids) for ids in tokenizer(answers, add_special_tokens=False)["input_ids"])
             max_new_tokens = longest + 16
         gens = generate_answers(
             model,
@@ -218,6 +259,8 @@ def evaluate_rows(
             batch_size=generation_batch_size or 4 * batch_size,
             device=device,
             progress_bar=progress_bar,
+            drafts=drafts,
+            engine=engine,
         )
         r1, rl = _rouge_recalls(gens, answers)
     else:
@@ -243,6 +286,7 @@ def evaluate(
     splits: Iterable[str] | None = None,
     max_length: int = 256,
     generation_batch_size: int | None = None,
+    engine: str = "fast",
 ) -> dict[str, dict[str, list]]:
     """Evaluate a causal LM on the TOFU eval sets; returns an eval log (TOFU layout, per-row lists).
 
@@ -262,6 +306,8 @@ def evaluate(
         max_length: truncation length of prompt + answer (:func:`~npo_lab.tofu.data.encode_qa`).
         generation_batch_size: prompts per generation batch (default ``4 * batch_size``: a loss batch holds
             ``(2 + K) * batch_size`` sequences, and fewer, larger generation batches mean fewer decoding steps).
+        engine: ``"fast"`` (default) or ``"reference"`` (the plain passes and ``model.generate``; same numbers up to
+            float rounding, several times slower).
     Returns:
         ``{"eval_log.json": {...}, "eval_real_author_wo_options.json": ..., "eval_real_world_wo_options.json":
         ..., "eval_log_forget.json": ...}`` (the requested sections), each as in :func:`evaluate_rows`.
@@ -270,6 +316,7 @@ def evaluate(
         raise ValueError(f"max_rows must be a positive integer or None, got {max_rows!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    _engine(engine)
     plan = eval_splits(forget_split, splits)
     data = {}
     for key, split in plan.items():
@@ -300,6 +347,7 @@ def evaluate(
                 device=device,
                 generation_batch_size=generation_batch_size,
                 progress_bar=bar,
+                engine=engine,
             )
     finally:
         model.train(was_training)

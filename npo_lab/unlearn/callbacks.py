@@ -28,6 +28,7 @@ import torch
 from transformers import TrainerCallback
 
 from ..runs import RunRecorder, to_jsonable
+from .schedule import is_eval_step
 
 __all__ = [
     "ReferenceCacheCallback",
@@ -156,9 +157,7 @@ class UnlearnEvalCallback(TrainerCallback):
             self.run(state)
 
     def on_step_end(self, args, state, control, **kwargs):
-        step, cfg = state.global_step, self.config
-        early = cfg.early_eval_every > 0 and step <= cfg.early_eval_until and step % cfg.early_eval_every == 0
-        if early or (cfg.eval_every > 0 and step % cfg.eval_every == 0):
+        if is_eval_step(self.config, state.global_step):
             self.run(state)
 
     def on_epoch_end(self, args, state, control, **kwargs):

@@ -87,7 +87,9 @@ class ProbeScorer:
         # sorted by length so that a batch pads little; ``order`` maps back
         order = sorted(range(len(feats)), key=lambda i: len(feats[i]["input_ids"]))
         self.order = torch.tensor(order)
-        self.batches = [pad_batch([feats[i] for i in order[s : s + batch_size]], pad_id) for s in range(0, len(order), batch_size)]
+        self.batches = [
+            pad_batch([feats[i] for i in order[s : s + batch_size]], pad_id) for s in range(0, len(order), batch_size)
+        ]
         self.n_tokens = torch.empty(len(feats), dtype=torch.long)
         self.n_tokens[self.order] = torch.cat([token_count(b["labels"]) for b in self.batches])
 

@@ -35,6 +35,7 @@ from .config import UnlearnConfig
 from .data import ForgetRetainDataset
 from .models import apply_lora, is_peft, zero3_enabled
 from .record import REFERENCE_FILE, RunPlan, check_run, sha256_json
+from .schedule import steps_per_epoch
 from .trainer import Unlearner
 
 __all__ = ["RunResult", "training_arguments", "unlearn", "check_run", "RunPlan"]
@@ -107,9 +108,7 @@ def training_arguments(cfg: UnlearnConfig, n_forget: int, **overrides) -> Traini
         kwargs["use_cpu"] = True
     kwargs.update(overrides)
     args = TrainingArguments(**kwargs)
-    batches = math.ceil(n_forget / (cfg.batch_size * max(1, args.world_size)))
-    steps_per_epoch = max(1, math.ceil(batches / cfg.gradient_accumulation_steps))
-    args.warmup_steps = int(round(cfg.warmup_epochs * steps_per_epoch))
+    args.warmup_steps = int(round(cfg.warmup_epochs * steps_per_epoch(cfg, n_forget, args.world_size)))
     return args
 
 
@@ -188,10 +187,7 @@ def _add_callbacks(trainer: Unlearner, plan: RunPlan, recorder: RunRecorder, cal
             eval_metrics=eval_metrics,
         )
         trainer.add_callback(eval_cb)
-    if cfg.progress_every_s > 0:
-        from transformers.trainer_callback import PrinterCallback
-
-        trainer.remove_callback(PrinterCallback)  # one line per few seconds instead of one per logging step
+    if cfg.progress_every_s > 0:  # one line per few seconds (quiet_trainer removed the per-log-step dicts)
         trainer.add_callback(ProgressLogCallback(cfg.progress_every_s))
     for cb in callbacks or []:
         if callable(getattr(cb, "bind_run", None)):  # e.g. ProbeCallback: it writes into this run's record
@@ -200,7 +196,21 @@ def _add_callbacks(trainer: Unlearner, plan: RunPlan, recorder: RunRecorder, cal
     return eval_cb
 
 
-def prepare(model, tokenizer, plan: RunPlan, *, resume, callbacks, eval_metrics, training_overrides) -> _Run:
+def _given_reference(dataset: ForgetRetainDataset, reference_logps: Mapping) -> None:
+    """Reference log-probs computed by the caller (e.g. by a metric that needs them anyway), checked and set."""
+    keys = ("forget_ref_logp", "idk_ref_logp")  # one value per forget row (an IDK answer pairs with each)
+    for key, values in dict(reference_logps).items():
+        if key not in keys:
+            raise ValueError(f"reference_logps keys must be among {', '.join(keys)}; got {key!r}")
+        values = [float(v) for v in values]
+        if len(values) != len(dataset.forget) or not all(math.isfinite(v) for v in values):
+            raise ValueError(f"reference_logps[{key!r}] must hold {len(dataset.forget)} finite numbers, one per row")
+        setattr(dataset, key, values)
+
+
+def prepare(
+    model, tokenizer, plan: RunPlan, *, resume, callbacks, eval_metrics, training_overrides, reference_logps=None
+) -> _Run:
     """Dataset, arguments, LoRA, trainer, callbacks and the start of the record, for a checked plan."""
     cfg = plan.config
     method = get_method(cfg.method)
@@ -218,6 +228,8 @@ def prepare(model, tokenizer, plan: RunPlan, *, resume, callbacks, eval_metrics,
     resume_from = _resume_checkpoint(plan, resume)
     if resume_from is not None:
         _load_reference(plan, dataset)
+    elif reference_logps:
+        _given_reference(dataset, reference_logps)
     if cfg.lora_r > 0 and not is_peft(model):
         model = apply_lora(model, cfg)
     main = args.process_index == 0
@@ -251,6 +263,8 @@ def prepare(model, tokenizer, plan: RunPlan, *, resume, callbacks, eval_metrics,
         step = read_json_file(state, what="trainer state")["global_step"] if state.exists() else 0
         recorder.truncate_after(int(step))
     recorder.write_config({**cfg.to_dict(), "experiment": plan.experiment})
+    if resume_from is None and reference_logps:
+        trainer.on_reference_cached(dataset)  # recorded as if computed here, so the run can be resumed
     return _Run(plan, trainer, recorder, eval_cb, resume_from)
 
 
@@ -345,7 +359,7 @@ def finalise(run: _Run, interrupted: bool, seconds: float) -> RunResult:
 def unlearn(
     model,
     tokenizer,
-    forget_rows,
+    forget_rows=None,
     retain_rows=None,
     config: UnlearnConfig | None = None,
     *,
@@ -358,6 +372,8 @@ def unlearn(
     resume: bool | str = False,
     overwrite: bool = False,
     training_overrides: Mapping | None = None,
+    reference_logps: Mapping[str, Sequence[float]] | None = None,
+    plan: RunPlan | None = None,
 ) -> RunResult:
     """Unlearn ``forget_rows`` from ``model`` with ``config.method`` and write the run record.
 
@@ -381,25 +397,33 @@ def unlearn(
             record must be the same experiment (same model, data, split, method and hyper-parameters).
         overwrite: replace an earlier npo_lab run in ``config.output_dir`` (only the entries it created).
         training_overrides: extra ``TrainingArguments`` keyword arguments.
+        reference_logps: the reference log-probs, already computed: ``{"forget_ref_logp": [...]}`` (one summed
+            answer log-prob per forget row, in their order, under the initial model) and, for the IDK methods,
+            ``"idk_ref_logp"``; then the run does not compute them again (they are still recorded for resume).
+        plan: a :class:`~npo_lab.unlearn.record.RunPlan` from :func:`check_run` (the command line checks before
+            loading the model); then the run uses it as it is, and the data arguments and ``config`` stay unset.
 
     Returns a :class:`RunResult`; Ctrl-C stops training, keeps every completed evaluation, writes ``summary.json``
     with ``status="interrupted"`` and returns ``interrupted=True``. Bad input raises ``ValueError`` (a
     :class:`~npo_lab.errors.UsageError` for settings and directories) before any training.
     """
-    cfg = config if config is not None else UnlearnConfig()
-    name = getattr(getattr(model, "config", None), "name_or_path", "") or ""
-    plan = check_run(
-        cfg,
-        model_name=name,
-        forget_rows=forget_rows,
-        retain_rows=retain_rows,
-        idk_answers=idk_answers,
-        retain_log=retain_log,
-        eval_source=eval_source,
-        forget_split=forget_split,
-        resume=bool(resume),
-        overwrite=overwrite,
-    )
+    if plan is None:
+        plan = check_run(
+            config if config is not None else UnlearnConfig(),
+            model_name=getattr(getattr(model, "config", None), "name_or_path", "") or "",
+            forget_rows=forget_rows,
+            retain_rows=retain_rows,
+            idk_answers=idk_answers,
+            retain_log=retain_log,
+            eval_source=eval_source,
+            forget_split=forget_split,
+            resume=bool(resume),
+            overwrite=overwrite,
+        )
+    elif not isinstance(plan, RunPlan):
+        raise ValueError(f"plan must be a RunPlan from check_run, got {type(plan).__name__}")
+    elif any(x is not None for x in (forget_rows, retain_rows, config, idk_answers, retain_log, eval_source)):
+        raise ValueError("give either plan (checked data and config) or the data and config, not both")
     run = prepare(
         model,
         tokenizer,
@@ -408,6 +432,7 @@ def unlearn(
         callbacks=callbacks,
         eval_metrics=eval_metrics,
         training_overrides=training_overrides,
+        reference_logps=reference_logps,
     )
     interrupted, seconds = train(run)
     return finalise(run, interrupted, seconds)

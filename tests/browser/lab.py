@@ -41,7 +41,7 @@ ERROR_TEXTS = ("model not found", "Error displaying widget", "Traceback (most re
 
 # JavaScript run in the page ------------------------------------------------------------------------------------
 _JS_STATE = """() => {
-  const prompts = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')]
+  const prompts = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputArea-prompt')]
     .map(p => p.textContent.trim());
   const status = [...document.querySelectorAll('.jp-StatusBar-TextItem')].map(e => e.textContent).join(' | ');
   return {prompts, status};
@@ -190,26 +190,27 @@ class Notebook:
         self.page.locator(".lm-MenuBar-itemLabel", has_text=top).first.click()
         self.page.locator(".lm-Menu-itemLabel", has_text=item).first.click()
 
-    def run_all(self, timeout: float) -> float:
-        """Run → Run All Cells; waits until every code cell has run (or one failed and the rest were skipped) and
-        the kernel is idle. Returns the seconds."""
+    def run_all(self, timeout: float, settle: float = 1.5) -> float:
+        """Run → Run All Cells; waits until no visible cell is running and the kernel has been idle for ``settle``
+        seconds (the cells whose source is hidden show no prompt: :meth:`saved_notebook` tells whether they ran).
+        Returns the seconds."""
         t0 = time.monotonic()
         self.menu("Run", "Run All Cells")
         self.page.wait_for_function(
-            "() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-InputPrompt')]"
-            ".some(p => p.textContent.includes('*'))",
+            f"() => [...document.querySelectorAll('{_PANEL} .jp-InputArea-prompt')].some(p => p.textContent.includes('*'))",
             timeout=30_000,
         )
+        idle_since = None
         while True:
             state = self.page.evaluate(_JS_STATE)
-            busy = any("*" in p for p in state["prompts"])
-            if not busy and "Idle" in state["status"]:
-                time.sleep(0.5)  # outputs that arrive with the last reply
-                if not any("*" in p for p in self.page.evaluate(_JS_STATE)["prompts"]):
-                    return time.monotonic() - t0
-            if time.monotonic() - t0 > timeout:
+            idle = "Idle" in state["status"] and not any("*" in p for p in state["prompts"])
+            now = time.monotonic()
+            idle_since = (idle_since or now) if idle else None
+            if idle_since is not None and now - idle_since >= settle:
+                return idle_since - t0
+            if now - t0 > timeout:
                 raise TimeoutError(f"{self.name}: Run All did not finish in {timeout:.0f} s: {state['prompts']}")
-            time.sleep(0.5)
+            time.sleep(0.25)
 
     def prompts(self) -> list[str]:
         return self.page.evaluate(_JS_STATE)["prompts"]
@@ -222,10 +223,10 @@ class Notebook:
             timeout=30_000,
         )
 
-    def saved_outputs(self) -> list[dict]:
-        """The outputs of the notebook file as saved on disk."""
+    def saved_code_cells(self) -> list[dict]:
+        """The code cells of the notebook file as saved on disk."""
         nb = json.loads((self.server.root / self.name).read_text(encoding="utf-8"))
-        return [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+        return [c for c in nb["cells"] if c["cell_type"] == "code"]
 
     def reload(self, timeout: float = 120) -> None:
         self.page.reload()
@@ -245,20 +246,23 @@ class Notebook:
     def page_text(self) -> str:
         return self.page.evaluate("() => document.body.innerText")
 
-    def screenshot(self, tag: str) -> Path:
-        path = self.shots / f"{Path(self.name).stem}_{tag}.png"
-        self.page.screenshot(path=str(path), full_page=False)
-        return path
-
     def widgets(self):
         """The top-level widget views of the notebook's outputs (locators)."""
         sel = f"{_PANEL} .jp-OutputArea-output:has(> .jupyter-widgets)"
         return [self.page.locator(sel).nth(i) for i in range(self.page.locator(sel).count())]
 
-    def shoot_notebook(self, tag: str, max_height: int = 30_000) -> Path:
-        """A screenshot of the whole notebook (each cell scrolled through), for a person to look at."""
-        path = self.shots / f"{Path(self.name).stem}_{tag}_full.png"
-        self.page.screenshot(path=str(path), full_page=True)
+    def shoot_notebook(self, tag: str, max_height: int = 16_000) -> Path:
+        """A screenshot of the whole notebook, for a person to look at: the window is made as tall as the notebook
+        (up to ``max_height`` pixels) for the shot."""
+        path = self.shots / f"{Path(self.name).stem}_{tag}.png"
+        size = self.page.viewport_size
+        height = self.page.evaluate(f"() => document.querySelector('{_PANEL} .jp-WindowedPanel-outer').scrollHeight")
+        self.page.set_viewport_size({"width": size["width"], "height": min(max_height, height + 200)})
+        try:
+            time.sleep(0.5)
+            self.page.screenshot(path=str(path))
+        finally:
+            self.page.set_viewport_size(size)
         return path
 
 
