@@ -59,6 +59,26 @@ def _env(workdir: Path, dump: Path) -> dict:
     return env
 
 
+def _pending(channel) -> list[dict]:
+    """The messages waiting in a client channel's socket (zmq poll with timeout 0, then recv)."""
+    import zmq
+
+    out = []
+    sock = zmq.Socket.shadow(channel.socket.underlying)  # a plain (blocking-API) view of the asyncio socket
+    while sock.poll(0, zmq.POLLIN):
+        frames = sock.recv_multipart()
+        _, msg_frames = channel.session.feed_identities(frames)
+        msg = channel.session.deserialize(msg_frames)
+        out.append(
+            {
+                "msg_type": msg["header"]["msg_type"],
+                "parent_type": msg["parent_header"].get("msg_type"),
+                "state": msg["content"].get("execution_state"),
+            }
+        )
+    return out
+
+
 def run_nbclient(path: Path, workdir: Path, dump: Path, cell_timeout: float) -> dict:
     """One execution in this process; returns {"status", "seconds", "cell", ...}."""
     import nbformat
@@ -75,14 +95,20 @@ def run_nbclient(path: Path, workdir: Path, dump: Path, cell_timeout: float) -> 
         resources={"metadata": {"path": str(workdir)}},
         extra_arguments=[f"--IPKernelApp.exec_lines={[_FAULTHANDLER_LINE]!r}"],
     )
-    state: dict = {"cell": None, "last_msg": None}
+    state: dict = {"cell": None}
     client.on_cell_start = lambda cell, cell_index: state.update(cell=cell_index, cell_started=time.perf_counter())
-
-    def record_output(cell, cell_index, output_msg):
-        state["last_msg"] = {"msg_type": output_msg.get("msg_type"), "t": time.perf_counter()}
 
     client.on_cell_executed = lambda cell, cell_index, execute_reply: state.update(last_reply=cell_index)
     client.on_cell_complete = lambda cell, cell_index: state.update(completed=cell_index)
+    import nbclient.output_widget as ow
+
+    publish = ow.OutputWidget._publish_msg
+
+    def counted(self, *a, **k):
+        state["comm_sent"] = state.get("comm_sent", 0) + 1
+        return publish(self, *a, **k)
+
+    ow.OutputWidget._publish_msg = counted
     t0 = time.perf_counter()
     try:
         with client.setup_kernel():
@@ -93,6 +119,9 @@ def run_nbclient(path: Path, workdir: Path, dump: Path, cell_timeout: float) -> 
                 for index, cell in enumerate(client.nb.cells):
                     client.execute_cell(cell, index)
             except CellTimeoutError as e:
+                # where is the reply? messages already in the client's sockets, read with a plain zero-timeout
+                # poll (no event-loop wake-up involved): an execute_reply waiting here was missed by the client
+                pending = {name: _pending(getattr(client.kc, f"{name}_channel")) for name in ("shell", "iopub")}
                 if kernel_pid:
                     os.kill(kernel_pid, signal.SIGUSR1)
                     time.sleep(2.0)
@@ -105,13 +134,16 @@ def run_nbclient(path: Path, workdir: Path, dump: Path, cell_timeout: float) -> 
                     "last_reply_cell": state.get("last_reply"),
                     "error": str(e).splitlines()[0],
                     "kernel_pid": kernel_pid,
+                    "pending_in_client": pending,
+                    "comm_msgs_sent_by_client": state.get("comm_sent", 0),
                 }
     except Exception as e:  # an error in a cell is a failure, not a hang
         return {"status": "error", "seconds": time.perf_counter() - t0, "cell": state["cell"], "error": repr(e)[:500]}
     finally:
+        ow.OutputWidget._publish_msg = publish
         os.environ.clear()
         os.environ.update(old)
-    return {"status": "ok", "seconds": time.perf_counter() - t0}
+    return {"status": "ok", "seconds": time.perf_counter() - t0, "comm_msgs_sent_by_client": state.get("comm_sent", 0)}
 
 
 def run_nbconvert(path: Path, workdir: Path, dump: Path, cell_timeout: float) -> dict:

@@ -10,7 +10,11 @@ inherits :class:`Config`, which gives it
 * one JSON mechanism: :meth:`~Config.to_dict` / :meth:`~Config.from_dict`, :meth:`~Config.to_json` /
   :meth:`~Config.from_json` (JSON **text**), :meth:`~Config.save` / :meth:`~Config.load` (a **file**, UTF-8);
   unknown keys are refused by name;
-* :meth:`~Config.help` (field → help text), :meth:`~Config.groups` (section → fields) and :meth:`~Config.replace`.
+* :meth:`~Config.help` (field → help text), :meth:`~Config.groups` (section → fields) and :meth:`~Config.replace`;
+* :func:`flat_settings`: a field holding a :class:`~npo_lab.hyper.Settings` object (e.g. the loss's
+  hyper-parameters) whose values are also given, read and saved at the top level (``cfg.beta``,
+  ``UnlearnConfig(beta=0.2)``, ``"beta"`` in the JSON), so a hyper-parameter declared once in its registry is a
+  field of every config that holds the settings, with no field written for it.
 
 Example::
 
@@ -23,6 +27,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import types
@@ -30,7 +35,9 @@ import typing
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-__all__ = ["Config", "option"]
+from .hyper import Settings
+
+__all__ = ["Config", "option", "flat_settings"]
 
 C = TypeVar("C", bound="Config")
 _MISSING = dataclasses.MISSING
@@ -82,6 +89,11 @@ def _coerce(name: str, value: Any, hint) -> Any:
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise ValueError(f"{name} must be a list of strings, got {value!r}")
         return tuple(value)
+    if len(kinds) == 1 and isinstance(cls := next(iter(kinds)), type) and issubclass(cls, Settings):
+        try:
+            return cls.of(value)
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}") from None
     if len(kinds) == 1 and isinstance(cls := next(iter(kinds)), type) and issubclass(cls, Config):
         # a nested config: the config itself, or a JSON object of its fields (from a saved file)
         if isinstance(value, cls):
@@ -116,6 +128,18 @@ class Config:
 
     #: extra top-level keys tolerated (and dropped) by :meth:`from_dict`, e.g. a run record's other sections
     record_keys: ClassVar[tuple[str, ...]] = ()
+    #: ``(field, Settings class)`` set by :func:`flat_settings`
+    _flat: ClassVar[tuple[str, type[Settings]] | None] = None
+
+    def __getattr__(self, name: str) -> Any:  # only for names that are not fields: a flat setting
+        flat = type(self)._flat
+        if flat is not None and not name.startswith("_") and name in flat[1].registry():
+            return getattr(self, flat[0])[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    @classmethod
+    def _flat_names(cls) -> list[str]:
+        return list(cls._flat[1].registry()) if cls._flat else []
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
@@ -131,13 +155,17 @@ class Config:
         def plain(v):
             return list(v) if isinstance(v, tuple) else v.to_dict() if isinstance(v, Config) else v
 
-        return {f.name: plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        out = {f.name: plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        if self._flat:  # the settings' values at the top level, in the field's place
+            field = self._flat[0]
+            out = {k2: v2 for k, v in out.items() for k2, v2 in (v.items() if k == field else [(k, v)])}
+        return out
 
     @classmethod
     def from_dict(cls: type[C], data: dict) -> C:
         if not isinstance(data, dict):
             raise ValueError(f"a {cls.__name__} must be a JSON object, got {type(data).__name__}")
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = {f.name for f in dataclasses.fields(cls)} | set(cls._flat_names())
         unknown = sorted(set(data) - names - set(cls.record_keys))
         if unknown:
             raise ValueError(f"unknown {cls.__name__} field(s) {unknown}; valid fields: {', '.join(sorted(names))}")
@@ -182,17 +210,43 @@ class Config:
     # --------------------------------------------------------------------------------------------- helpers
     @classmethod
     def help(cls) -> dict[str, str]:
-        """Field name → help text."""
-        return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
+        """Field name → help text (a flat setting's: its :class:`~npo_lab.hyper.Hyper` description)."""
+        out = {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
+        if cls._flat:
+            out.update({n: h.describe() for n, h in cls._flat[1].registry().items()})
+        return out
 
     @classmethod
     def groups(cls) -> dict[str, list[str]]:
         """Section name → field names, in declaration order."""
         out: dict[str, list[str]] = {}
         for f in dataclasses.fields(cls):
-            out.setdefault(f.metadata.get("group", ""), []).append(f.name)
+            names = cls._flat_names() if cls._flat and f.name == cls._flat[0] else [f.name]
+            out.setdefault(f.metadata.get("group", ""), []).extend(names)
         return out
 
     def replace(self: C, **changes) -> C:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
+
+
+def flat_settings(field: str):
+    """Class decorator (above ``@dataclass``): the :class:`~npo_lab.hyper.Settings` held in ``field`` are also
+    given, read and saved at the top level: ``Cfg(beta=0.2)`` sets ``cfg.loss.beta``, ``cfg.beta`` reads it,
+    :meth:`Config.to_dict` writes ``"beta"`` in place of ``"loss"`` and :meth:`Config.from_dict` reads it back."""
+
+    def wrap(cls):
+        settings = typing.get_type_hints(cls)[field]
+        init = cls.__init__
+
+        @functools.wraps(init)
+        def __init__(self, *args, **kw):
+            flat = {k: kw.pop(k) for k in list(kw) if k in settings.registry()}
+            if flat:
+                kw[field] = settings.of(kw.get(field), **flat)
+            init(self, *args, **kw)
+
+        cls.__init__, cls._flat = __init__, (field, settings)
+        return cls
+
+    return wrap

@@ -17,7 +17,7 @@ Every number written on a figure is computed from what it shows (3 significant d
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -48,26 +48,35 @@ __all__ = [
 _LOGIT_LABEL = r"logit shift $z_t - z_0$"
 
 
-@lru_cache(maxsize=32)
-def _single_logit(method: str, steps: int, lr: float, beta: float, z0: float) -> np.ndarray:
-    """:func:`npo_lab.theory.single_logit`, remembered (a widget moving β reruns NPO only)."""
-    z = theory.single_logit(method, steps, lr, beta, z0)
-    z.flags.writeable = False
-    return z
+_CURVES: OrderedDict = OrderedDict()  # (kind, method, β, settings) -> a remembered theory curve
 
 
-@lru_cache(maxsize=32)
-def _divergence(method: str, n_f: int, d: int, steps: int, lr: float, beta: float, seed: int) -> np.ndarray:
-    """:func:`npo_lab.theory.logistic_divergence`, remembered."""
-    v = theory.logistic_divergence(method, n_f, d, steps, lr, beta, seed)
-    v.flags.writeable = False
-    return v
+def _curves(kind: str, runs, **settings) -> list[np.ndarray]:
+    """Theory curves for ``runs = [(method, β), ...]``: the ones not remembered are simulated together, in one
+    batched loop (:func:`npo_lab.theory.single_logit_curves` or :func:`~npo_lab.theory.logistic_divergence_curves`),
+    and remembered one by one (a widget moving β reruns NPO only)."""
+    runs = [(m, 1.0 if m == "GA" else float(b)) for m, b in runs]  # GA ignores β
+    keys = [(kind, m, b, tuple(sorted(settings.items()))) for m, b in runs]
+    missing = [r for r, k in zip(runs, keys) if k not in _CURVES]
+    if missing:
+        fn = theory.single_logit_curves if kind == "logit" else theory.logistic_divergence_curves
+        values = fn(missing, **settings)
+        for j, (m, b) in enumerate(missing):
+            curve = values[:, j].copy()
+            curve.flags.writeable = False
+            _CURVES[(kind, m, b, keys[0][3])] = curve
+    for k in keys:
+        _CURVES.move_to_end(k)
+    while len(_CURVES) > 64:
+        _CURVES.popitem(last=False)
+    return [_CURVES[k] for k in keys]
 
 
 def clear_cache() -> None:
     """Forget the remembered theory runs (they make a widget's return to a setting it has shown instant)."""
-    _single_logit.cache_clear()
-    _divergence.cache_clear()
+    _CURVES.clear()
+    theory.dynamics._single_logit_run.cache_clear()
+    theory.dynamics._logistic_run.cache_clear()
 
 
 def _panels(axes, n: int, width: float):
@@ -94,8 +103,9 @@ def single_logit_figure(
     form :func:`npo_lab.theory.npo_closed_form_shift` dotted. Returns the Figure."""
     fig, (a, b) = _panels(axes, 2, 13)
     names = _npo_labels(betas)
-    curves = {"GA": _single_logit("GA", steps, lr, 1.0, z0) - z0}
-    curves.update({names[beta]: _single_logit("NPO", steps, lr, beta, z0) - z0 for beta in betas})
+    runs = [("GA", 1.0)] + [("NPO", beta) for beta in betas]
+    values = _curves("logit", runs, steps=steps, lr=lr, z0=z0)
+    curves = dict(zip(["GA"] + [names[beta] for beta in betas], (v - z0 for v in values)))
     colors = label_colors(list(curves))
     plot_divergence(curves, a, fit=["GA"], rates={"GA": -lr}, colors=colors, ylabel=_LOGIT_LABEL, max_points=max_points)
     a.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
@@ -143,8 +153,9 @@ def divergence_figure(
     the predicted slope through the last point). Returns the Figure."""
     fig, (a, b) = _panels(axes, 2, 13)
     names = _npo_labels(betas)
-    curves = {"GA": _divergence("GA", n_f, d, steps, lr, 1.0, seed)}
-    curves.update({names[beta]: _divergence("NPO", n_f, d, steps, lr, beta, seed) for beta in betas})
+    runs = [("GA", 1.0)] + [("NPO", beta) for beta in betas]
+    values = _curves("divergence", runs, n_f=n_f, d=d, steps=steps, lr=lr, seed=seed)
+    curves = dict(zip(["GA"] + [names[beta] for beta in betas], values))
     colors = label_colors(list(curves))
     plot_divergence(curves, a, fit=["GA"], rates={"GA": lr / math.sqrt(n_f)}, colors=colors, max_points=max_points)
     npo = {names[beta]: curves[names[beta]] for beta in betas}

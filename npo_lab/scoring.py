@@ -26,6 +26,7 @@ full-sequence pass.
 from __future__ import annotations
 
 import contextlib
+import copy
 import inspect
 import numbers
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -268,25 +269,44 @@ def encode_rows(
     return prompts, prompt_of_row, targets
 
 
-def _chunks(prompt_of_row: Sequence[int], targets: Sequence[Sequence[int]], batch_size: int) -> list[list[int]]:
-    """Row indices per pass: the rows of a question stay together (one prompt pass serves them all), questions in
-    order of their longest answer (little padding), at most ``batch_size`` rows per pass."""
-    groups: dict[int, list[int]] = {}
+def split_sorted(lengths: Sequence[int], max_rows: int, overhead: int = 64) -> list[tuple[int, int]]:
+    """Cut an ascending list of sequence lengths into contiguous batches of at most ``max_rows``: the cuts that
+    minimise the padded tokens ``Σ rows × longest`` plus ``overhead`` tokens per pass (dynamic programming).
+    Returns ``[(start, end), ...]``."""
+    n = len(lengths)
+    best = [0.0] + [float("inf")] * n
+    cut = [0] * (n + 1)
+    for end in range(1, n + 1):
+        width = lengths[end - 1]
+        for start in range(max(0, end - max_rows), end):
+            cost = best[start] + (end - start) * width + overhead
+            if cost < best[end]:
+                best[end], cut[end] = cost, start
+    spans, end = [], n
+    while end > 0:
+        spans.append((cut[end], end))
+        end = cut[end]
+    return spans[::-1]
+
+
+def _plan(prompts, prompt_of_row, targets, batch_size: int) -> list[tuple[list[int], list[list[int]]]]:
+    """The passes: ``[(prompt ids of a prompt pass, [row indices of each answer pass after it]), ...]``.
+
+    Prompts in order of length, at most ``batch_size`` per prompt pass; each pass's answers in order of length, at
+    most ``batch_size`` per answer pass; both cut where padding would cost more than another pass."""
+    rows_of: dict[int, list[int]] = {}
     for i, p in enumerate(prompt_of_row):
-        groups.setdefault(p, []).append(i)
-    ordered = sorted(groups.values(), key=lambda g: max(len(targets[i]) for i in g))
-    chunks: list[list[int]] = []
-    current: list[int] = []
-    for group in ordered:
-        for start in range(0, len(group), batch_size):
-            piece = group[start : start + batch_size]
-            if len(current) + len(piece) > batch_size:
-                chunks.append(current)
-                current = []
-            current += piece
-    if current:
-        chunks.append(current)
-    return chunks
+        rows_of.setdefault(p, []).append(i)
+    order = sorted(rows_of, key=lambda p: len(prompts[p]))
+    # a prompt pass also costs the answer passes it starts: a larger overhead keeps prompt passes few
+    per_prompt = max(1, round(len(prompt_of_row) / max(len(rows_of), 1)))
+    plan = []
+    for a, b in split_sorted([len(prompts[p]) for p in order], batch_size, overhead=64 * per_prompt):
+        chunk = order[a:b]
+        rows = sorted((i for p in chunk for i in rows_of[p]), key=lambda i: len(targets[i]))
+        spans = split_sorted([len(targets[i]) for i in rows], batch_size)
+        plan.append((chunk, [rows[c:d] for c, d in spans]))
+    return plan
 
 
 def left_padded(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -316,39 +336,43 @@ def _logp_argmax(logits: torch.Tensor, target: torch.Tensor, greedy: bool):
     return lp, (z.argmax(dim=-1) if greedy else None)
 
 
-def _score_chunk(model, prompts, targets, sel, *, pad_id, dev, keyword, context, greedy):
-    """Token log-probs ``(n, A)`` (0 past each row's end) and argmaxes (-1 past the end) of the rows of one pass:
-    ``prompts`` the pass's distinct prompts, ``sel[i]`` the prompt of row ``i``, ``targets[i]`` its targets."""
+def _score_pass(model, prompts, passes, sel_of_row, targets, *, pad_id, dev, keyword, context, greedy):
+    """One prompt pass and the answer passes that continue from its cache.
+
+    ``prompts``: the pass's prompts; ``passes``: row indices per answer pass; ``sel_of_row[i]``: row ``i``'s prompt
+    (index into ``prompts``). Yields ``(rows, token log-probs (n, A), argmaxes (n, A) or None)`` per answer pass
+    (log-probs 0 and argmaxes -1 past a row's end)."""
     ids, pmask = left_padded(prompts, pad_id)
     ids, pmask = ids.to(dev), pmask.to(dev)
-    first, cache = prefill(model, ids, pmask, keyword=keyword, context=context)
-    n, width = len(targets), max(len(t) for t in targets)
-    sel_t = torch.tensor(sel, dtype=torch.long, device=dev)
-    tgt = torch.tensor([list(t) + [0] * (width - len(t)) for t in targets], dtype=torch.long, device=dev)
-    lengths = torch.tensor([len(t) for t in targets], dtype=torch.long, device=dev)
-    lp0, g0 = _logp_argmax(first.index_select(0, sel_t), tgt[:, 0], greedy)
-    tok = lp0.new_zeros(n, width)
-    tok[:, 0] = lp0
-    arg = torch.full((n, width), -1, dtype=torch.long, device=dev) if greedy else None
-    if greedy:
-        arg[:, 0] = g0
-    if width > 1:  # the answer tokens (all but the last target) run through the model after their prompt
-        cache.batch_select_indices(sel_t)
-        inp = tgt[:, :-1].clone()
-        amask = torch.arange(width - 1, device=dev).unsqueeze(0) < (lengths - 1).unsqueeze(1)
-        inp[~amask] = pad_id
-        plen = pmask.sum(-1).index_select(0, sel_t)
-        pos = plen.unsqueeze(1) + torch.arange(width - 1, device=dev).unsqueeze(0)
-        mask = torch.cat([pmask.index_select(0, sel_t), amask.long()], dim=1)
-        with context() if context is not None else contextlib.nullcontext():
-            logits = model(input_ids=inp, attention_mask=mask, position_ids=pos, use_cache=True, **{keyword: cache})
-        logits = logits.logits
-        lp, g = _logp_argmax(logits[amask], tgt[:, 1:][amask], greedy)
-        rest = tok[:, 1:]
-        rest[amask] = lp.to(tok.dtype)
+    first, prompt_cache = prefill(model, ids, pmask, keyword=keyword, context=context)
+    plen = pmask.sum(-1)
+    for k, rows in enumerate(passes):
+        tgts = [targets[i] for i in rows]
+        n, width = len(rows), max(len(t) for t in tgts)
+        sel = torch.tensor([sel_of_row[i] for i in rows], dtype=torch.long, device=dev)
+        tgt = torch.tensor([list(t) + [0] * (width - len(t)) for t in tgts], dtype=torch.long, device=dev)
+        lengths = torch.tensor([len(t) for t in tgts], dtype=torch.long, device=dev)
+        lp0, g0 = _logp_argmax(first.index_select(0, sel), tgt[:, 0], greedy)
+        tok = lp0.new_zeros(n, width)
+        tok[:, 0] = lp0
+        arg = torch.full((n, width), -1, dtype=torch.long, device=dev) if greedy else None
         if greedy:
-            arg[:, 1:][amask] = g
-    return tok, arg
+            arg[:, 0] = g0
+        if width > 1:  # the answer tokens (all but the last target) run through the model after their prompt
+            cache = prompt_cache if k == len(passes) - 1 else copy.deepcopy(prompt_cache)
+            cache.batch_select_indices(sel)
+            inp = tgt[:, :-1].clone()
+            amask = torch.arange(width - 1, device=dev).unsqueeze(0) < (lengths - 1).unsqueeze(1)
+            inp[~amask] = pad_id
+            pos = plen.index_select(0, sel).unsqueeze(1) + torch.arange(width - 1, device=dev).unsqueeze(0)
+            mask = torch.cat([pmask.index_select(0, sel), amask.long()], dim=1)
+            with context() if context is not None else contextlib.nullcontext():
+                out = model(input_ids=inp, attention_mask=mask, position_ids=pos, use_cache=True, **{keyword: cache})
+            lp, g = _logp_argmax(out.logits[amask], tgt[:, 1:][amask], greedy)
+            tok[:, 1:][amask] = lp.to(tok.dtype)
+            if greedy:
+                arg[:, 1:][amask] = g
+        yield rows, tok, arg
 
 
 def score_answers(
@@ -400,24 +424,23 @@ def score_answers(
     model.eval()
     try:
         with torch.inference_mode():
-            for chunk in _chunks(prompt_of_row, targets, batch_size):
-                local: dict[int, int] = {}
-                for i in chunk:
-                    local.setdefault(prompt_of_row[i], len(local))
-                tok, arg = _score_chunk(
+            for chunk, passes in _plan(prompts, prompt_of_row, targets, batch_size):
+                local = {p: j for j, p in enumerate(chunk)}
+                for rows, tok, arg in _score_pass(
                     model,
-                    [prompts[p] for p in local],
-                    [targets[i] for i in chunk],
-                    [local[prompt_of_row[i]] for i in chunk],
+                    [prompts[p] for p in chunk],
+                    passes,
+                    {i: local[prompt_of_row[i]] for r in passes for i in r},
+                    targets,
                     pad_id=pad_id,
                     dev=dev,
                     keyword=keyword,
                     context=context,
                     greedy=greedy_ids,
-                )
-                order += chunk
-                toks.append(tok)
-                args.append(arg)
+                ):
+                    order += rows
+                    toks.append(tok)
+                    args.append(arg)
     finally:
         model.train(was_training)
     return _collect(order, targets, toks, args, token_logps, greedy_ids)

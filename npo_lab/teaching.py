@@ -10,7 +10,8 @@ Each notebook ends with exercises, and each exercise is followed by its worked s
 becomes ``answer`` and it is no longer collapsed. The marking is checked, not guessed: a code cell that starts
 like a solution (``# Solution``) without the tag, or a tagged cell that is not code, is an error, so a solution
 cannot slip into a student copy unmarked. :func:`write_student_notebooks` (``npo-lab student-notebooks OUT``,
-``make student``) writes the whole series.
+``make student``) writes the whole series. :func:`time_notebook` measures a notebook's runtime cell by cell (the
+lecturer's guide, ``docs/teaching.md``, quotes such measurements).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "student_copy",
     "notebook_paths",
     "write_student_notebooks",
+    "time_notebook",
 ]
 
 SOLUTION_TAG = "solution"  #: the cell tag of a worked solution
@@ -127,3 +129,44 @@ def write_student_notebooks(
         nbformat.write(nb, target)
         written.append((target, len(solution_cells(nbformat.read(p, as_version=4), p.name))))
     return written
+
+
+def time_notebook(path: str | Path, *, cwd: str | Path | None = None, timeout: int = 7200) -> dict:
+    """Execute the notebook at ``path`` with nbclient, one cell after the other, and time it.
+
+    The environment decides the mode (``NPO_LAB_SMOKE``) and the model cache (``NPO_LAB_CACHE``). Returns
+    ``{"notebook", "smoke", "total_s", "load_start", "load_end", "cpus", "cells": [{"cell", "seconds",
+    "first_line"}], "executed"}`` (``executed``: the notebook with its outputs); the load averages (1, 5, 15 min,
+    ``os.getloadavg``) say how busy the machine was. ``timeout``: seconds per cell. A failing cell raises.
+    """
+    import os
+    import time
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    from . import is_smoke
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd or path.parent)}}
+    )
+    load_start, t0, cells = os.getloadavg(), time.perf_counter(), []
+    with client.setup_kernel():
+        for i, cell in enumerate(nb.cells):
+            c0 = time.perf_counter()
+            client.execute_cell(cell, i)
+            if cell.cell_type == "code":
+                first = cell.source.splitlines()[0][:80] if cell.source else ""
+                cells.append({"cell": i, "seconds": round(time.perf_counter() - c0, 2), "first_line": first})
+    return {
+        "notebook": path.name,
+        "smoke": is_smoke(),
+        "total_s": round(time.perf_counter() - t0, 1),
+        "load_start": load_start,
+        "load_end": os.getloadavg(),
+        "cpus": os.cpu_count(),
+        "cells": cells,
+        "executed": nb,
+    }

@@ -205,15 +205,15 @@ class SyntheticExplorer(_Demo):
         if self._pareto != s["methods"]:  # the trajectories depend on the methods only
             reset_axes(right)
             plot_pareto(df, right, colors=self.colors, legend=False)
-            right.set_title("forget vs retain distance (mean over seeds; ★ start, ● end)", fontsize="medium")
+            right.set_title("forget vs retain distance\n(mean over seeds; ★ start, ● end)", fontsize="medium")
             self._pareto = s["methods"]
 
     def caption(self) -> str:
         """The method whose centre line (as drawn) ends lowest, and its value."""
-        last = {
-            ln.get_label(): ln.get_ydata()[-1]
+        last = {  # the centre lines carry their method as gid (a label may carry a note)
+            ln.get_gid(): ln.get_ydata()[-1]
             for ln in self.axes[0].get_lines()
-            if ln.get_label() in self.all_methods and np.isfinite(ln.get_ydata()[-1])
+            if ln.get_gid() in self.all_methods and np.isfinite(ln.get_ydata()[-1])
         }
         if not last:
             return "no positive values to show"
@@ -224,6 +224,7 @@ class SyntheticExplorer(_Demo):
         import ipywidgets as W
 
         s = self.settings
-        methods = W.SelectMultiple(options=self.all_methods, value=s["methods"], rows=6, description="methods")
+        rows = len(self.all_methods)  # every method in view, none behind a scroll bar
+        methods = W.SelectMultiple(options=self.all_methods, value=s["methods"], rows=rows, description="methods")
         metric = W.Dropdown(options=self.METRICS, value=s["metric"], description="metric")
         return {"methods": methods, "metric": metric, "log_y": W.Checkbox(value=s["log_y"], description="log y")}

@@ -375,9 +375,9 @@ def test_demo_cli_audit_flag():
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     on = demo_config(parser.parse_args(["--smoke", "--audit"]))
-    assert on.audit and AuditConfig(**on.audit_config) == AuditConfig.smoke()  # smoke: the audit's smoke sizes
+    assert on.audit and on.audit_config == AuditConfig.smoke()  # smoke: the audit's smoke sizes
     assert not demo_config(parser.parse_args(["--smoke"])).audit
-    assert demo_config(parser.parse_args(["--audit"])).audit_config is None  # full sizes
+    assert demo_config(parser.parse_args(["--audit"])).audit_config == AuditConfig()  # full sizes
 
 
 def test_audit_config_overrides_are_validated():

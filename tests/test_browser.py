@@ -12,6 +12,7 @@ Marked ``browser``; skipped with the reason where Chromium or playwright is miss
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import time
@@ -36,7 +37,14 @@ MOVE_SECONDS = 1.0  # a control move must redraw its figure within this
 ARTIFACTS = Path(os.environ.get("NPO_LAB_ARTIFACTS", ROOT / "tests" / "artifacts")) / "browser"
 _WHY = missing_requirements()
 
-pytestmark = [pytest.mark.browser, pytest.mark.skipif(_WHY is not None, reason=f"browser test: {_WHY}")]
+# CI (.ci/run) sets NPO_LAB_REQUIRE_BROWSER=1: there a missing browser fails the test instead of skipping it
+_REQUIRED = os.environ.get("NPO_LAB_REQUIRE_BROWSER") == "1"
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(_WHY is not None and not _REQUIRED, reason=f"browser test: {_WHY}"),
+]
+if importlib.util.find_spec("xdist") is not None:  # one worker, one JupyterLab server (pytest -n N --dist loadgroup)
+    pytestmark.append(pytest.mark.xdist_group("browser"))
 
 
 def _path(number: str) -> Path:
@@ -53,11 +61,13 @@ def _n_widgets(path: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+def lab(tmp_path_factory, npo_lab_cache):
+    if _WHY is not None:
+        pytest.fail(f"NPO_LAB_REQUIRE_BROWSER=1 but {_WHY}")
     from playwright.sync_api import sync_playwright
 
     work = tmp_path_factory.mktemp("lab")
-    env = {"HF_HUB_OFFLINE": "1", "NPO_LAB_CACHE": str(work / "cache")}
+    env = {"HF_HUB_OFFLINE": "1", "NPO_LAB_CACHE": str(npo_lab_cache)}  # the session's mini-TOFU models
     tofu = Path(os.environ.get("NPO_LAB_TOFU_DIR", ROOT.parent / "shared" / "tofu" / "data"))
     if tofu.is_dir():  # the real TOFU files where they exist; otherwise the notebooks use the bundled data
         env["NPO_LAB_TOFU_DIR"] = str(tofu)

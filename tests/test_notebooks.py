@@ -55,24 +55,46 @@ def test_install_cell_fails_loudly(tmp_path):
     assert proc.returncode != 0 and "could not install npo_lab" in proc.stderr
 
 
+# A cell that runs longer than this is reported as hung (seconds; NPO_LAB_CELL_TIMEOUT overrides). The slowest
+# smoke-mode cell takes well under a minute on two cores; a hung kernel fails here within minutes, not a quarter hour.
+CELL_TIMEOUT = int(os.environ.get("NPO_LAB_CELL_TIMEOUT", "240"))
+
+
+def execute_notebook(path: Path, workdir: Path, timeout: int = CELL_TIMEOUT) -> None:
+    """Run ``path`` top to bottom in a fresh kernel (cwd ``workdir``) with nbclient; a cell error fails with
+    nbclient's report, a cell past ``timeout`` seconds fails naming the notebook, the cell and its first line."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(workdir)}})
+    current: dict = {}
+    client.on_cell_start = lambda cell, cell_index: current.update(index=cell_index, source=cell.source)
+    try:
+        client.execute()
+    except CellTimeoutError:
+        first = (current.get("source") or "").strip().splitlines()[:1]
+        pytest.fail(
+            f"{path.name}: cell {current.get('index')} ({first[0] if first else 'empty'!r}) did not finish within "
+            f"{timeout} s: the kernel hung or the cell is far slower than in smoke mode "
+            f"(bench/notebook_hang_loop.py reruns notebooks to catch hangs)",
+            pytrace=False,
+        )
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_executes_in_smoke_mode(path, tmp_path, monkeypatch):
-    from nbclient import NotebookClient
-
-    monkeypatch.setenv("NPO_LAB_SMOKE", "1")
+def test_executes_in_smoke_mode(path, tmp_path, monkeypatch, smoke_env):
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     # the real TOFU files where they exist (CI); otherwise the notebooks fall back to the bundled data
     tofu_dir = os.environ.get("NPO_LAB_TOFU_DIR", str(ROOT.parent / "shared" / "tofu" / "data"))
     if Path(tofu_dir).is_dir():
         monkeypatch.setenv("NPO_LAB_TOFU_DIR", tofu_dir)
     else:
         monkeypatch.delenv("NPO_LAB_TOFU_DIR", raising=False)
-    monkeypatch.setenv("NPO_LAB_CACHE", str(tmp_path / "cache"))
-    nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
-    client.execute()
+    # smoke_env: NPO_LAB_SMOKE=1, offline, and the session's NPO_LAB_CACHE, so the mini-TOFU models of notebooks
+    # 06, 07 and 09 (and of the demo tests, same smoke config) are trained once per run
+    execute_notebook(path, tmp_path)
 
 
 def test_colab_links_rewrites_a_fork(tmp_path):

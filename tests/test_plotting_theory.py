@@ -188,11 +188,18 @@ def test_pareto_and_figures():
     assert ax.get_xscale() == "log" and "forget distance" in ax.get_xlabel()
     for kind, n in (("figure3", 3), ("figure4", 2), ("figure9", 2)):
         fig = synthetic_figure(df, kind, kl_target=0.5)
-        assert len(fig.axes) == n
+        panels = [a for a in fig.axes if a.axison]  # figure3 holds its legend in a panel of its own
+        assert len(panels) == n
         assert "input gap 1, 3 seeds" in fig.get_suptitle()
-        for a in fig.axes:
+        for a in panels:
             assert "_" not in _plain_text_outside_math(a.get_xlabel() + a.get_ylabel())
-        assert _outside(fig.axes[-1])
+        if kind == "figure3":
+            fig.canvas.draw()
+            (holder,) = [a for a in fig.axes if not a.axison]
+            box = holder.get_legend().get_window_extent()
+            assert not any(box.overlaps(a.get_window_extent()) for a in panels)
+        else:
+            assert _outside(fig.axes[-1])
     kl = synthetic_figure(df, "figure9", kl_target=0.5).axes[1]
     assert any(line.get_ydata()[0] == 0.5 for line in kl.get_lines() if line.get_linestyle() == "--")
     with pytest.raises(ValueError, match="kind"):
@@ -242,3 +249,104 @@ def test_gallery_quick(tmp_path, monkeypatch):
         "tofu_truth_ratios.png",
     ]
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in paths)
+
+
+# --- figures read in a lecture room: no hidden line without a note, projected text, bands that stay apart ---------
+def _sweep_frame(labels, *, same=()):
+    """Seeds × labels × steps of decaying distances (one decade); ``same`` pairs (a, b): b copies a's values."""
+    rows = []
+    rates = {lab: 0.02 * (i + 1) for i, lab in enumerate(labels)}
+    for a, b in same:
+        rates[b] = rates[a]
+    for seed in range(3):
+        for lab in labels:
+            for step in range(0, 201, 10):
+                k = rates[lab]
+                f = 0.05 + np.exp(-k * step) * (1 + 0.1 * seed)
+                rows.append(
+                    {
+                        "seed": seed,
+                        "method": lab,
+                        "step": step,
+                        "forget_distance": f,
+                        "retain_distance": 0.01 + k * step / 50 * (1 + 0.05 * seed),
+                        "forget_kl": k * step + 1e-3,
+                        "input_gap": 1,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def _centre_lines(ax):
+    return {ln.get_gid(): ln for ln in ax.get_lines() if ln.get_gid()}
+
+
+def test_a_line_drawn_on_another_is_dashed_and_its_legend_says_so():
+    from npo_lab.plotting.theory import COINCIDE
+
+    df = _sweep_frame(["GA+RT", "DPO+RT", "DPO+KL", "NPO+RT"], same=[("DPO+RT", "DPO+KL")])
+    fig = synthetic_figure(df, "figure4")
+    legend = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    for ax in fig.axes:
+        lines = _centre_lines(ax)
+        assert set(lines) == {"GA+RT", "DPO+RT", "DPO+KL", "NPO+RT"}
+        y = {k: np.log10(ln.get_ydata()) for k, ln in lines.items()}
+        span = max(v.max() for v in y.values()) - min(v.min() for v in y.values())
+        order = list(lines)
+        for i, lab in enumerate(order):
+            hidden_by = [o for o in order[:i] if np.abs(y[lab] - y[o]).max() <= COINCIDE * span]
+            if hidden_by:  # the legend must say so, and the line must show (dashes, markers)
+                assert any(t.startswith(lab) and f"on {hidden_by[0]}" in t for t in legend), legend
+                assert lines[lab].get_linestyle() != "-" and lines[lab].get_marker() not in (None, "None", "")
+    assert "DPO+KL (dashed: on DPO+RT)" in legend
+    assert "NPO+RT" in legend and "GA+RT" in legend  # the lines apart keep their plain names
+
+
+def test_coinciding_lines_compares_in_the_axis_scale():
+    from npo_lab.plotting.theory import coinciding_lines
+
+    x = pd.Index([0, 1, 2])
+    a, b = pd.Series([1.0, 0.1, 0.01], index=x), pd.Series([1.0, 0.1, 0.0101], index=x)
+    far = pd.Series([1.0, 0.5, 0.2], index=x)
+    assert coinciding_lines({"a": a, "b": b, "c": far}, log=True) == {"b": "a"}
+    assert coinciding_lines({"a": a, "c": far}, log=True) == {}
+
+
+def test_beta_sweep_reads_when_projected():
+    from matplotlib.collections import PolyCollection
+
+    from npo_lab.plotting.style import PROJECTED_FONT_SIZE, projected_font_size
+
+    labels = [f"NPO β={b:g}" for b in (0.01, 0.1, 0.5, 1, 2)] + ["GA"]
+    fig = synthetic_figure(_sweep_frame(labels), "figure3")
+    fig.canvas.draw()
+    texts = [t for t in fig.findobj(matplotlib.text.Text) if t.get_visible() and t.get_text()]
+    small = {t.get_text(): round(projected_font_size(t, fig), 1) for t in texts}
+    small = {k: v for k, v in small.items() if v < PROJECTED_FONT_SIZE}
+    assert small == {}, f"text below {PROJECTED_FONT_SIZE} pt when projected: {small}"
+    forget = next(ax for ax in fig.axes if ax.get_ylabel().startswith("forget distance"))
+    lo, hi = forget.get_ylim()
+    labelled = [t for t in forget.yaxis.get_major_ticks() if lo <= t.get_loc() <= hi and t.label1.get_text()]
+    assert len(labelled) >= 4, [t.label1.get_text() for t in labelled]
+    for ax in fig.axes:
+        bands = [c for c in ax.collections if isinstance(c, PolyCollection) and len(c.get_paths())]
+        assert all(c.get_alpha() <= 0.1 for c in bands), "shaded bands too dark: they merge where they overlap"
+        if bands:  # each band's edges are drawn, so that overlapping bands stay apart
+            edges = [ln for ln in ax.get_lines() if not ln.get_gid() and ln.get_linestyle() == ":"]
+            assert len(edges) == 2 * len(bands)
+
+
+def test_explorer_titles_inside_the_image_and_all_methods_listed():
+    pytest.importorskip("ipywidgets")
+    from npo_lab.widgets import SyntheticExplorer
+
+    methods = ["GA", "GA+RT", "IDK+RT", "NPO", "NPO+RT", "DPO+RT", "GA+KL", "DPO+KL", "NPO+KL"]
+    demo = SyntheticExplorer(_sweep_frame(methods, same=[("DPO+RT", "DPO+KL")]))
+    demo.update()
+    width, height = demo.figure.canvas.get_width_height()
+    renderer = demo.figure.canvas.get_renderer()
+    for ax in demo.axes:
+        box = ax.title.get_window_extent(renderer)
+        assert ax.get_title() and box.x0 >= 0 and box.x1 <= width and box.y1 <= height, (ax.get_title(), box, width)
+    assert demo.controls()["methods"].rows >= len(methods)
+    assert demo.caption().split("lowest: ")[1].split(" (")[0] in methods

@@ -144,3 +144,22 @@ def test_student_copy_executes_in_smoke_mode(path, student_dir, tmp_path, monkey
     ran = [c for c in nb.cells[:first] if c.cell_type == "code" and c.source.strip()]
     assert ran and all(c.execution_count for c in ran), f"{path.name}: every cell before the exercises ran"
     assert not any(o.get("output_type") == "error" for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+def test_time_notebook_times_each_cell(tmp_path):
+    from npo_lab.teaching import time_notebook
+
+    path = tmp_path / "01_tiny.ipynb"
+    nbformat.write(
+        _nb(
+            nbformat.v4.new_markdown_cell("# tiny"),
+            nbformat.v4.new_code_cell("x = 6 * 7"),
+            nbformat.v4.new_code_cell("import time\ntime.sleep(0.3)\nprint(x)"),
+        ),
+        path,
+    )
+    rec = time_notebook(path, timeout=120)
+    assert [c["cell"] for c in rec["cells"]] == [1, 2]
+    assert rec["cells"][1]["seconds"] >= 0.3 and rec["total_s"] >= 0.3
+    assert len(rec["load_start"]) == 3 and rec["cpus"] >= 1
+    assert rec["executed"].cells[2].outputs[0]["text"] == "42\n"

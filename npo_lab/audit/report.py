@@ -166,9 +166,9 @@ class _Stages:
         self.say, self.bar, self.t = say, None, time.perf_counter()
         self.lines = progress and not sys.stderr.isatty()
         if progress and not self.lines:
-            from tqdm.auto import tqdm
+            from ..progress import progress_bar
 
-            self.bar = tqdm(total=total, desc="audit", unit="stage", leave=False)
+            self.bar = progress_bar(total=total, desc="audit", unit="stage")
 
     def start(self, name: str, stage: str) -> None:
         self.t = time.perf_counter()

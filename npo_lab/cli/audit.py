@@ -19,18 +19,9 @@ from ..files import check_out_file
 from ..runtime import resolve_device
 from ..tofu.splits import FORGET_SPLITS
 from ..tofu.templates import TEMPLATES
+from .options import positive_int
 
 __all__ = ["add_arguments", "run", "resolve_model_dir"]
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,15 +45,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--privleak-attack", default=d.privleak_attack, choices=ATTACKS, help=f"MIA of 'privleak' ({d.privleak_attack})"
     )
-    parser.add_argument("--max-rows", type=_positive_int, default=None, metavar="N", help="rows per set (all)")
-    parser.add_argument("--relearn-steps", type=_positive_int, default=d.relearn_steps, metavar="K")
+    parser.add_argument("--max-rows", type=positive_int, default=None, metavar="N", help="rows per set (all)")
+    parser.add_argument("--relearn-steps", type=positive_int, default=d.relearn_steps, metavar="K")
     parser.add_argument("--relearn-lr", type=float, default=d.relearn_learning_rate, metavar="LR")
-    parser.add_argument("--relearn-batch-size", type=_positive_int, default=d.relearn_batch_size, metavar="B")
-    parser.add_argument("--bits", type=_positive_int, nargs="+", default=list(d.bits), help="quantization bits")
-    parser.add_argument("--group-size", type=_positive_int, default=d.group_size, help="quantization group size")
+    parser.add_argument("--relearn-batch-size", type=positive_int, default=d.relearn_batch_size, metavar="B")
+    parser.add_argument("--bits", type=positive_int, nargs="+", default=list(d.bits), help="quantization bits")
+    parser.add_argument("--group-size", type=positive_int, default=d.group_size, help="quantization group size")
     parser.add_argument("--seed", type=int, default=d.seed, help="seed of the relearning halves and batches")
-    parser.add_argument("--batch-size", type=_positive_int, default=d.batch_size, help="rows per forward pass")
-    parser.add_argument("--max-length", type=_positive_int, default=d.max_length, help="tokens per QA pair")
+    parser.add_argument("--batch-size", type=positive_int, default=d.batch_size, help="rows per forward pass")
+    parser.add_argument("--max-length", type=positive_int, default=d.max_length, help="tokens per QA pair")
     parser.add_argument("--no-generate", action="store_true", help="skip the greedy answers (paraphrase ROUGE)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps ... (default: cuda if available)")
     parser.add_argument("--out", required=True, metavar="JSON", help="output file (the audit result)")

@@ -15,18 +15,9 @@ from ..runtime import resolve_device
 from ..tofu.logs import SECTIONS
 from ..tofu.splits import FORGET_SPLITS
 from ..tofu.templates import TEMPLATES
+from .options import positive_int
 
 __all__ = ["add_arguments", "run"]
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--forget", default="forget10", choices=FORGET_SPLITS, help="forget split (default forget10)")
     parser.add_argument(
-        "--max-rows", type=_positive_int, default=300, metavar="N", help="rows per eval split (default 300)"
+        "--max-rows", type=positive_int, default=300, metavar="N", help="rows per eval split (default 300)"
     )
     parser.add_argument(
         "--template",
@@ -51,9 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=list(TEMPLATES),
         help="prompt template (default: the checkpoint's own, or guessed from the model name)",
     )
-    parser.add_argument("--batch-size", type=_positive_int, default=16, help="questions per batch (default 16)")
+    parser.add_argument("--batch-size", type=positive_int, default=16, help="questions per batch (default 16)")
     parser.add_argument(
-        "--max-new-tokens", type=_positive_int, default=None, help="generation length (default: longest answer + 16)"
+        "--max-new-tokens", type=positive_int, default=None, help="generation length (default: longest answer + 16)"
     )
     parser.add_argument("--splits", nargs="+", default=None, choices=list(SECTIONS), help="subset of eval sets")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps ... (default: cuda if available)")

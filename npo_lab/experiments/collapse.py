@@ -405,8 +405,6 @@ def _run_cells(cfg: CollapseConfig, todo: list[dict], out: Path, say: Callable[[
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    # the longest cells (NPO with large β, low learning rates) first, so that no worker idles at the end
-    todo = sorted(todo, key=lambda c: (c["method"] == "GA", -(c["beta"] or 0), c["lr"]))
     ctx = mp.get_context("spawn")
     with ProcessPoolExecutor(cfg.workers, mp_context=ctx, initializer=_init_worker, initargs=(cfg.threads,)) as ex:
         futures = [ex.submit(_cell_job, cfg.to_json(), cell, str(out)) for cell in todo]
@@ -441,10 +439,12 @@ def run_collapse(config: CollapseConfig | None = None, *, print_fn: Callable[[st
     write_json(out / COLLAPSE_FILE, info)
     cells = grid_cells(cfg)
     todo = [c for c in cells if not (out / "cells" / f"{c['id']}.json").exists()]
+    # seed by seed, the clipped optimisers first: a partial run (Ctrl-C, a time limit) has the main comparisons
+    todo.sort(key=lambda c: (cfg.seeds.index(c["seed"]), not OPTIMISERS[c["optimiser"]][1]))
     print_fn(f"[collapse] {len(cells)} cells, {len(cells) - len(todo)} finished earlier, {len(todo)} to run")
-    for seed in sorted({c["seed"] for c in todo}):  # models trained (or loaded) once, before the workers start
-        setting, target = _setting(cfg, seed)
-        print_fn(f"[collapse] seed {seed}: models ready, retain model's forget probability {target:.4f}")
+    if todo:  # the first seed's models trained (or loaded) before the workers start; later seeds' by the workers
+        _, target = _setting(cfg, todo[0]["seed"])  # (the cache's lock makes one process train, the others wait)
+        print_fn(f"[collapse] seed {todo[0]['seed']}: models ready, retain model's forget probability {target:.4f}")
     try:
         _run_cells(cfg, todo, out, print_fn)
         info["status"] = "completed"

@@ -239,9 +239,8 @@ def _unlearn_one(job: _Job, setting, method: str, retain_log: dict, idk, metrics
 
 def _unlearn_methods(job: _Job, setting, retain_log: dict) -> None:
     """One unlearning run per method (optional methods within the time budget); Ctrl-C propagates."""
-    from tqdm.auto import tqdm
-
     from ..losses import get_method
+    from ..progress import progress_bar
     from .forget_kl import ForgetKL
     from .reports import format_number as fmt
 
@@ -256,7 +255,7 @@ def _unlearn_methods(job: _Job, setting, retain_log: dict) -> None:
     )
     probes = _probe_scorer(job, setting)
     durations: list[float] = []
-    for method in tqdm(cfg.methods, desc="methods", disable=not cfg.progress):
+    for method in progress_bar(cfg.methods, desc="methods", disable=not cfg.progress):
         if _over_budget(job, method, durations):
             continue
         tm = time.perf_counter()

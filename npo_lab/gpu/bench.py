@@ -1,4 +1,5 @@
-"""The GPU benchmark behind ``npo-lab bench-gpu``: NPO+RT steps on a randomly initialised Llama-3.2-1B-shaped model.
+"""The GPU benchmark behind ``npo-lab bench-gpu``: the unlearning trainer's own optimiser steps (NPO+RT, or any
+``--method``) on a randomly initialised Llama-3.2-1B-shaped model.
 
 One command, run once on a GPU machine (no network: the model is built from its public configuration):
 
@@ -7,8 +8,9 @@ One command, run once on a GPU machine (no network: the model is built from its 
 
 It measures, side by side on the same batches:
 
-* NPO+RT step time and tokens/s with the cached reference log-probs vs recomputing them with a reference model
-  every step (as the published code does): the ratio cached/recomputed (expected ≈ 6/7 = 0.86);
+* the step time of :class:`~npo_lab.unlearn.Unlearner` (``training_step`` + the optimiser step: the forward
+  passes, loss and backward of ``npo-lab unlearn``) and tokens/s, with the cached reference log-probs vs
+  recomputing them every step (as the published code does): the ratio cached/recomputed (NPO+RT: ≈ 6/7 = 0.86);
 * full fine-tuning vs LoRA (peft, r=16 on the attention and MLP projections);
 * peak GPU memory of each configuration;
 * model FLOPs utilisation (MFU) = achieved model FLOPs / the card's peak dense 16-bit FLOP/s
@@ -88,7 +90,8 @@ def make_batches(n, batch, seq, vocab, device, seed=0, groups=("forget", "retain
 
 def _trainer(model, method, cached: bool, dtype, device, tmp: str):
     """The :class:`~npo_lab.unlearn.Unlearner` that ``npo-lab unlearn`` trains with, around ``model``: its own
-    optimiser (AdamW, lr 1e-5, weight decay 0.01), mixed precision and reference handling."""
+    optimiser (AdamW, lr 1e-5, weight decay 0.01), forward passes, loss and reference handling. The weights are
+    already in the compute dtype (module docstring), so no autocast is added."""
     from transformers import TrainingArguments
 
     from ..unlearn.data import ForgetRetainDataset
@@ -98,8 +101,6 @@ def _trainer(model, method, cached: bool, dtype, device, tmp: str):
         output_dir=tmp,
         learning_rate=1e-5,
         weight_decay=0.01,
-        bf16=dtype == torch.bfloat16,
-        fp16=dtype == torch.float16,
         use_cpu=device.type == "cpu",
         report_to=[],
         save_strategy="no",
@@ -111,6 +112,7 @@ def _trainer(model, method, cached: bool, dtype, device, tmp: str):
         model, args, method=method, train_dataset=dataset, data_collator=lambda x: x, cache_reference=cached
     )
     trainer.create_optimizer()
+    trainer.current_gradient_accumulation_steps = 1  # set by the Trainer's loop before each update
     return trainer
 
 
@@ -120,7 +122,7 @@ def _cache_reference(trainer, batches) -> None:
     from ..losses import sequence_logprob
 
     needs = trainer.method.needs_by_group
-    with trainer.compute_loss_context_manager(), trainer.autocast_smart_context_manager():
+    with trainer.compute_loss_context_manager():
         for b in batches:
             for name, group in b.items():
                 if "ref_logp" in needs.get(name, ()):
@@ -128,8 +130,8 @@ def _cache_reference(trainer, batches) -> None:
 
 
 def trainer_step(trainer, batch) -> torch.Tensor:
-    """One optimiser step of the trainer itself: ``training_step`` (its forward passes, loss and backward,
-    under its mixed precision), then the optimiser step, as the Trainer's loop makes it."""
+    """One optimiser step of the trainer itself: ``training_step`` (its forward passes, loss and backward), then
+    the optimiser step, as the Trainer's loop makes it."""
     loss = trainer.training_step(trainer.model, batch)
     trainer.optimizer.step()
     trainer.optimizer.zero_grad(set_to_none=True)

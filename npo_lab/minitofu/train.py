@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ..progress import trainer_progress
 from ..runtime import quiet_trainer
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ def train_lm(
             dataloader_num_workers=0,
         )
         trainer = Trainer(model=model, args=args, train_dataset=_ListDataset(rows), data_collator=collator)
-        quiet_trainer(trainer, progress)
+        trainer_progress(quiet_trainer(trainer, progress))  # in a notebook: a bar that leaves nothing behind
         t0 = time.perf_counter()
         out = trainer.train()
         seconds = time.perf_counter() - t0

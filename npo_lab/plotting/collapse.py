@@ -26,7 +26,7 @@ def beta_color(beta: float, betas) -> tuple:
     """NPO's colour, blended towards white for the smaller β values of ``betas`` (the largest β: NPO's colour)."""
     betas = sorted(float(b) for b in betas)
     rank = betas.index(float(beta)) if float(beta) in betas else len(betas) - 1
-    mix = 0.65 * (1 - rank / max(len(betas) - 1, 1))
+    mix = 0.65 * (1 - rank / (len(betas) - 1)) if len(betas) > 1 else 0.0
     base = np.asarray(to_rgb(method_color("NPO")))
     return tuple(base + (1 - base) * mix)
 
@@ -78,6 +78,7 @@ def plot_collapse_steps(table, optimiser: str, ax=None, *, title: str | None = N
             ax.plot(*zip(*never, strict=True), "o", mfc="white", color=color, ms=6)
     ax.axhline(steps_max, color="0.5", ls=":", lw=1)
     ax.text(min(t["lr"]), steps_max * 1.02, "never (within the run)", fontsize="x-small", color="0.4", va="bottom")
+    ax.set_ylim(0, steps_max * 1.2)
     ax.set_xscale("log")
     ax.set_xlabel("learning rate (constant)")
     ax.set_ylabel("steps to collapse (median over seeds)")
@@ -108,7 +109,14 @@ def plot_frontier(table, optimiser: str, ax=None, *, title: str | None = None):
         )
         missing = stats[stats.isna()]
         if len(missing):
-            ax.plot(missing.index, np.zeros(len(missing)), "x", color=method_color("NPO"), ms=7)
+            ax.plot(
+                missing.index,
+                np.zeros(len(missing)),
+                "x",
+                color=method_color("NPO"),
+                ms=7,
+                label=None if i else "NPO: forget rows never at the retain model's level",
+            )
         ga = t[(t["method"] == "GA") & (t["lr"] == lr) & (t["ga_reduction"] == "sum")]
         if ga.empty:
             ga = t[(t["method"] == "GA") & (t["lr"] == lr)]

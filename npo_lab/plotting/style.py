@@ -105,3 +105,35 @@ def set_style(context: str = "notebook", font_scale: float = 1.0) -> None:
     sns.set_theme(context=context, style="whitegrid", font_scale=font_scale)
     mpl.rcParams.update({"figure.dpi": 100, "savefig.dpi": 150, "axes.spines.top": False, "axes.spines.right": False})
     plt.rcParams["legend.frameon"] = False
+
+
+#: the smallest text, in points, that stays readable when a figure is projected in a lecture room, for a figure
+#: shown :data:`PROJECTED_WIDTH` inches wide (a notebook's output column at the inline backend's 100 dpi)
+PROJECTED_FONT_SIZE = 12.0
+#: the width, in inches, at which a notebook shows a figure; a wider figure is scaled down to it
+PROJECTED_WIDTH = 10.0
+
+
+def projected_font_size(text, figure) -> float:
+    """The size, in points, of ``text`` once ``figure`` is scaled down to :data:`PROJECTED_WIDTH` (unchanged for a
+    figure no wider than that)."""
+    return text.get_fontsize() * min(1.0, PROJECTED_WIDTH / figure.get_figwidth())
+
+
+def enlarge_text(figure, size: float = PROJECTED_FONT_SIZE):
+    """Raise every visible text of ``figure`` (titles, axis labels, tick labels, legends) whose projected size
+    (:func:`projected_font_size`) is below ``size`` to ``size``; returns the figure. Tick labels are set through
+    ``tick_params``, so that ticks created at a later draw get the size too."""
+    from matplotlib.text import Text
+
+    scale = min(1.0, PROJECTED_WIDTH / figure.get_figwidth())
+    target = size / scale
+    for ax in figure.axes:
+        for axis, name in ((ax.xaxis, "x"), (ax.yaxis, "y")):
+            ticks = axis.get_major_ticks() + axis.get_minor_ticks()
+            if any(t.label1.get_fontsize() < target for t in ticks) or not ticks:
+                ax.tick_params(axis=name, which="both", labelsize=target)
+    for text in figure.findobj(Text):
+        if text.get_visible() and text.get_text() and text.get_fontsize() < target:
+            text.set_fontsize(target)
+    return figure

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from .style import PALETTE, format_number, legend_outside, method_color
+from .style import PALETTE, PROJECTED_WIDTH, enlarge_text, format_number, legend_outside, method_color
 
 __all__ = [
     "METRIC_LABELS",
@@ -28,6 +28,7 @@ __all__ = [
     "plot_divergence",
     "plot_npo_curves",
     "band_statistics",
+    "coinciding_lines",
     "plot_band",
     "plot_pareto",
     "synthetic_figure",
@@ -48,6 +49,11 @@ BANDS: dict[str, tuple[str, str]] = {
     "iqr": ("median", "interquartile range"),
 }
 _ROUNDOFF = 1e-12
+#: band styles of :func:`plot_band`: a shaded band, or a faint one with its edges drawn (overlapping bands stay apart)
+BAND_STYLES = ("fill", "edges")
+#: two centre lines closer than this fraction of the axis height (in the axis' scale) are drawn one on the other
+COINCIDE = 0.01
+_ON_TOP = {"ls": (0, (5, 3)), "marker": "o", "markevery": 0.1, "mfc": "white", "ms": 5}
 
 
 def _ax(ax):
@@ -244,26 +250,43 @@ def plot_band(
     target_label: str = r"target $\mathrm{KL}(\pi_{\mathrm{ref}} \| \pi_{\mathrm{retr}})$",
     colors: Mapping[str, str] | None = None,
     legend: bool = True,
+    band_style: str = "fill",
+    dashed: Mapping[str, str] | None = None,
 ):
     """``metric`` against ``x`` over seeds, one centre line and band per ``hue`` value (:func:`band_statistics`).
 
     ``band``: ``"gsd"`` (default on a log axis), ``"sd"`` (default on a linear axis) or ``"iqr"``; the legend
     says which, with the number of seeds. ``target``: a horizontal dashed line, e.g. the forget KL a perfectly
-    unlearned model (``π_retr``) would reach.
+    unlearned model (``π_retr``) would reach. ``band_style``: ``"fill"`` (shaded) or ``"edges"`` (faint shading
+    and the band's edges as thin lines: many overlapping bands stay apart).
+
+    A centre line that lies on an earlier one (:func:`coinciding_lines`) is drawn dashed with open markers, and its
+    legend entry says on which line it lies: no legend entry names a line nobody can see. ``dashed``: more
+    ``{label: the line it lies on}`` to draw so (a figure whose panels share one legend passes its panels' union).
     """
     _check_df(df, [x, hue, metric])
+    if band_style not in BAND_STYLES:
+        raise ValueError(f"band_style must be one of {', '.join(BAND_STYLES)}, got {band_style!r}")
     band = band or ("gsd" if log_y else "sd")
     ax = _ax(ax)
     labels = list(dict.fromkeys(df[hue]))
     colors = dict(colors or label_colors(labels))
     stats = band_statistics(df, metric, x=x, by=hue, band=band, log_y=log_y)
+    labels = [lab for lab in labels if lab in stats.index.get_level_values(0)]  # the others: nothing to draw
+    under = {**coinciding_lines({lab: stats.loc[lab, "center"] for lab in labels}, log=log_y), **(dashed or {})}
     for lab in labels:
-        if lab not in stats.index.get_level_values(0):
-            continue  # no value to draw (all non-positive on a log axis)
         st = stats.loc[lab]
         c = colors.get(lab, method_color(lab))
-        ax.plot(st.index, st["center"], color=c, lw=2, label=lab)
-        ax.fill_between(st.index, st["lo"], st["hi"], color=c, alpha=0.18, lw=0)
+        if lab in under:
+            ax.plot(st.index, st["center"], color=c, lw=2, label=f"{lab} (dashed: on {under[lab]})", gid=lab, **_ON_TOP)
+        else:
+            ax.plot(st.index, st["center"], color=c, lw=2, label=lab, gid=lab)
+        if band_style == "fill":
+            ax.fill_between(st.index, st["lo"], st["hi"], color=c, alpha=0.18, lw=0)
+        else:
+            ax.fill_between(st.index, st["lo"], st["hi"], color=c, alpha=0.06, lw=0)
+            for edge in ("lo", "hi"):
+                ax.plot(st.index, st[edge], color=c, lw=0.8, alpha=0.8, ls=":")
     if target is not None:
         ax.axhline(target, color="0.2", ls="--", lw=1.2, label=f"{target_label} = {format_number(target)}")
     n = df["seed"].nunique() if "seed" in df.columns else int(df.groupby([hue, x]).size().max())
@@ -277,6 +300,28 @@ def plot_band(
     if legend:
         legend_outside(ax)
     return ax
+
+
+def coinciding_lines(curves: Mapping[str, pd.Series], *, log: bool = False, tol: float = COINCIDE) -> dict[str, str]:
+    """Which curves would hide behind an earlier one: ``{label: the earlier label}`` for every curve that, on the
+    x values both have, stays within ``tol`` × the height of the axis (the span of all curves, in log10 on a log
+    axis) of a curve drawn before it. ``curves``: ``{label: y indexed by x}``, in drawing order."""
+
+    def scaled(y: pd.Series) -> pd.Series:
+        y = y.astype(float)
+        return np.log10(y.where(y > 0)) if log else y
+
+    ys = {lab: scaled(y).dropna() for lab, y in curves.items()}
+    values = np.concatenate([y.to_numpy() for y in ys.values()] or [np.zeros(1)])
+    span = float(values.max() - values.min()) if values.size else 0.0
+    out: dict[str, str] = {}
+    for i, (lab, y) in enumerate(ys.items()):
+        for other in list(ys)[:i]:
+            common = y.index.intersection(ys[other].index)
+            if len(common) and float(np.abs(y[common] - ys[other][common]).max()) <= tol * span:
+                out[lab] = other
+                break
+    return out
 
 
 def plot_pareto(
@@ -338,18 +383,21 @@ def synthetic_figure(
     }
     if kind not in panels:
         raise ValueError(f"kind must be 'figure3', 'figure4' or 'figure9', got {kind!r}")
-    n = len(panels[kind])
-    fig, axes = plt.subplots(1, n, figsize=(4.6 * n + 2.2, 4), layout="constrained")
-    for i, (ax, what) in enumerate(zip(axes, panels[kind])):
-        last = i == n - 1
-        if what == "pareto":
-            plot_pareto(df, ax, colors=colors, legend=last)
-            ax.set_title("mean over seeds: ★ start, ● end", fontsize="medium")
-        else:
-            plot_band(
-                df, what, ax, colors=colors, log_y=True, legend=last, target=kl_target if what == "forget_kl" else None
-            )
-            ax.set_xlabel("unlearning step")
+    if kind == "figure3":
+        fig = _beta_sweep(df, colors)
+    else:
+        n = len(panels[kind])
+        fig, axes = plt.subplots(1, n, figsize=(4.6 * n + 2.2, 4), layout="constrained")
+        hidden = _hidden(df, [what for what in panels[kind] if what != "pareto"])  # one legend for the panels
+        for i, (ax, what) in enumerate(zip(axes, panels[kind])):
+            last = i == n - 1
+            if what == "pareto":
+                plot_pareto(df, ax, colors=colors, legend=last)
+                ax.set_title("mean over seeds: ★ start, ● end", fontsize="medium")
+            else:
+                target = kl_target if what == "forget_kl" else None
+                plot_band(df, what, ax, colors=colors, log_y=True, legend=last, target=target, dashed=hidden)
+                ax.set_xlabel("unlearning step")
     default = {
         "figure4": "Synthetic unlearning (paper Fig. 4): distance to the retrained model",
         "figure9": "Synthetic unlearning (paper Fig. 9): trajectories and forget KL",
@@ -359,4 +407,48 @@ def synthetic_figure(
     suffix = f"input gap {format_number(gap)}, " if gap is not None else ""
     n_seeds = df["seed"].nunique() if "seed" in df.columns else 1
     fig.suptitle(title or f"{default}\n{suffix}{n_seeds} seed{'s' if n_seeds != 1 else ''}", fontsize="medium")
+    return enlarge_text(fig) if kind == "figure3" else fig
+
+
+def _hidden(df: pd.DataFrame, metrics: Sequence[str]) -> dict[str, str]:
+    """The centre lines (log axes, geometric mean) that lie on an earlier one in any of the ``metrics`` panels."""
+    out: dict[str, str] = {}
+    labels = list(dict.fromkeys(df["method"]))
+    for metric in metrics:
+        stats = band_statistics(df, metric, by="method", band="gsd", log_y=True)
+        present = [lab for lab in labels if lab in stats.index.get_level_values(0)]
+        for lab, other in coinciding_lines({k: stats.loc[k, "center"] for k in present}, log=True).items():
+            out.setdefault(lab, other)
+    return out
+
+
+def _beta_sweep(df: pd.DataFrame, colors: Mapping[str, str]):
+    """The β sweep laid out for a projector: :data:`~.style.PROJECTED_WIDTH` wide, the two distances on top, the
+    trajectories and the legend below; bands as edges (many overlap); y ticks at 1, 2, 5 × 10ⁿ."""
+    fig = plt.figure(figsize=(PROJECTED_WIDTH, 8.5), layout="constrained")
+    axd = fig.subplot_mosaic([["forget_distance", "retain_distance"], ["pareto", "legend"]])
+    hidden = _hidden(df, ("forget_distance", "retain_distance"))
+    for what in ("forget_distance", "retain_distance"):
+        plot_band(df, what, axd[what], colors=colors, log_y=True, legend=False, band_style="edges", dashed=hidden)
+        axd[what].set_xlabel("unlearning step")
+        _log_ticks(axd[what])
+    plot_pareto(df, axd["pareto"], colors=colors, legend=False)
+    axd["pareto"].set_title("mean over seeds: ★ start, ● end", fontsize="medium")
+    handles, labels = axd["forget_distance"].get_legend_handles_labels()
+    h, lab = axd["pareto"].get_legend_handles_labels()
+    axd["legend"].axis("off")
+    axd["legend"].legend(handles + h[-1:], labels + lab[-1:], loc="center left", frameon=False)
     return fig
+
+
+def _log_ticks(ax) -> None:
+    """Labelled ticks at 1, 2, 5 × 10ⁿ (1, 3 × 10ⁿ over more than 2.5 decades, 10ⁿ over more than 5) on a log
+    y axis, written with :func:`~.style.format_number`."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+
+    lo, hi = ax.get_ylim()
+    decades = np.log10(hi / lo) if lo > 0 else np.inf
+    subs = (1.0, 2.0, 5.0) if decades <= 2.5 else (1.0, 3.0) if decades <= 5 else (1.0,)
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=subs, numticks=20))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: format_number(v, 2)))
+    ax.yaxis.set_minor_locator(NullLocator())

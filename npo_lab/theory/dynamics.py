@@ -1,28 +1,28 @@
 """Toy dynamics of unlearning: a single logit and the Theorem-2 logistic model (paper Sec. 2.1 and Theorem 2).
 
-Both toys run **full-batch gradient descent** on an unlearning objective of :mod:`npo_lab.losses` for a forget
-set whose labels the model initially predicts well; any method that reads forget answers only works
-(:data:`TOY_METHODS`: GA, NPO). The gradient is the chain rule ``∂L/∂z = L'(logp) · ∂logp/∂z`` with ``L'`` by
-autograd through the library's terms and ``∂logp/∂z = 1 − σ(z)`` for a label the model should forget
-(:mod:`npo_lab.theory.logistic`).
+Both toys run **full-batch descent** on an unlearning objective of :mod:`npo_lab.losses` for a forget set whose
+labels the model initially predicts well; any method that reads forget answers only works (:data:`TOY_METHODS`:
+GA, NPO). The gradient is the chain rule ``∂L/∂z = L'(logp) · ∂logp/∂z`` with ``L'`` the closed-form derivative
+written beside the library's terms (for NPO the weight ``W = 2σ(β·log_ratio)``) and ``∂logp/∂z = 1 − σ(z)`` for a
+label the model should forget (:mod:`npo_lab.theory.logistic`).
 
 Single logit (:func:`single_logit`)
     One example, one parameter, the logit ``z``: ``logp = log σ(z)``. GD reads ``z ← z − η · L'(logp) · σ(−z)``;
-    for GA ``L' = 1``, for NPO ``L' = W = 2σ(β · log_ratio)`` (``npo_weight``). GA's gradient never shrinks, so
-    ``z_t − z_0 ≈ −η t``: a linear walk to −∞. NPO's weight decays like ``e^{β z}``, and
-    ``dz/dt = −2η e^{βz}/σ(z_0)^β`` gives :func:`npo_closed_form_shift`: a line of slope −1/β against log t.
+    for GA ``L' = 1``, for NPO ``L' = W``. GA's gradient never shrinks, so ``z_t − z_0 ≈ −η t``: a linear walk to
+    −∞. NPO's weight decays like ``e^{β z}``, and ``dz/dt = −2η e^{βz}/σ(z_0)^β`` gives
+    :func:`npo_closed_form_shift`: a line of slope −1/β against log t. Python floats (one per run).
 
 Theorem 2 (:func:`logistic_divergence`)
     Binary logistic model ``π_θ(y|x) = σ(y · xᵀθ)``, forget set of ``n_f ≤ d`` nearly orthogonal inputs
     ``x_i ~ N(0, I_d/d)`` (``‖x_i‖ ≈ 1``, ``|x_iᵀx_j| ≈ d^{-1/2}``) with labels ``y_i = ±1``; ``θ_init`` is the
-    minimum-norm parameter with every margin ``m_i = y_i x_iᵀθ_init = z_0``. GD on ``(1/n_f) Σ_i L(logp_i)``,
-    ``logp_i = log σ(m_i)``. Every step moves θ inside the row space of X, so it runs on the margins,
-    ``m ← m − η · K ∂L/∂m`` with ``K = (yyᵀ) ⊙ XXᵀ``. The distance ``‖θ_t − θ_init‖_{XᵀX} = ‖m_t − m_0‖₂``
-    grows like ``η t/√n_f`` for GA (linear) and ``√n_f · (1/β) log(c η t/n_f + 1)`` for NPO (logarithmic).
+    minimum-norm parameter with every margin ``m_i = y_i x_iᵀθ_init = z_0``. Descent on ``(1/n_f) Σ_i L(logp_i)``,
+    ``logp_i = log σ(m_i)``, in θ-space (NumPy; several runs are rows of one matrix). The distance
+    ``‖θ_t − θ_init‖_{XᵀX} = ‖m_t − m_0‖₂`` grows like ``η t/√n_f`` for GA (linear) and
+    ``√n_f · (1/β) log(c η t/n_f + 1)`` for NPO (logarithmic) under plain GD.
 
-``backend`` (:data:`~npo_lab.theory.gradients.BACKENDS`): ``"chain"`` (the default, above) or ``"autograd"``
-(autograd from :meth:`~npo_lab.losses.Method.loss` to the logit, or to θ for Theorem 2; the reference). When the
-objective is linear in ``logp`` (GA) its derivative is one constant and the loop runs on Python floats.
+``optimizer`` (:mod:`~npo_lab.theory.optimizers`): plain GD (the theorem's setting, the default), clipped GD or
+Adam. ``backend`` (:data:`~npo_lab.theory.gradients.BACKENDS`): ``"chain"`` (the default, above) or
+``"autograd"`` (autograd from :meth:`~npo_lab.losses.Method.loss` to the logit, or to θ; the reference).
 """
 
 from __future__ import annotations
@@ -35,18 +35,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from npo_lab.losses import METHODS, LossInputs, Method, get_method
+from npo_lab.losses import HYPER_DEFAULTS, METHODS, LossInputs, Method, get_method
 
 from .gradients import ObjectiveGradient, check_backend
 from .logistic import LogitGradient, answer_constants
+from .optimizers import Optimizer, check_optimizer
 from .parallel import single_thread
 
 __all__ = [
     "TOY_METHODS",
     "single_logit",
+    "single_logit_curves",
     "npo_closed_form_shift",
     "ga_closed_form_shift",
     "logistic_divergence",
+    "logistic_divergence_curves",
     "nearly_orthogonal_inputs",
     "fit_slope",
     "npo_curves",
@@ -86,97 +89,119 @@ def _check_int(value: int, name: str, minimum: int) -> int:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# GD on margins (the single logit is one margin)
+# the single logit: one float per run, all runs in one loop
 # --------------------------------------------------------------------------------------------------------------
-def _margin_gd(method: Method, beta: float, z0: float, steps: int, lr: float, K: torch.Tensor | None) -> np.ndarray:
-    """Margins ``m_t (steps + 1, n)`` from ``m_0 = z0`` under ``m ← m − lr · K ∂L/∂m`` (``K = None``: identity,
-    one margin). ``L = mean_i`` of the method's terms; ``ref_logp = log σ(z0)``."""
-    with single_thread():  # tiny tensors: an OpenMP team would cost more than it saves
-        return _margin_loop(method, beta, z0, steps, lr, K)
+def _log_sigmoid(z: float) -> float:
+    return -math.log1p(math.exp(-z)) if z >= 0 else z - math.log1p(math.exp(z))
 
 
-def _margin_loop(method: Method, beta: float, z0: float, steps: int, lr: float, K: torch.Tensor | None) -> np.ndarray:
-    n = 1 if K is None else K.shape[0]
-    m = torch.full((1, n), z0, dtype=torch.float64)  # one head, n examples
-    answers = {"forget": answer_constants(torch.ones_like(m), m.clone())}
-    grad_z = LogitGradient(ObjectiveGradient([method], [{"beta": beta}]), answers, {"forget": "m"})
-    constant = grad_z.constant({"m": m})
-    if constant is not None and K is None:  # GA: ∂L/∂logp is one number, the loop runs on Python floats
-        return _single_logit_floats(float(constant["forget_logp"]), steps, lr, z0)
-    out = [m]
-    with torch.no_grad():
-        for _ in range(steps):
-            g = grad_z({"m": m})["m"]
-            m = torch.add(m, g if K is None else g @ K, alpha=-lr)
-            out.append(m)
-    return torch.cat(out).numpy()
+def _scalar_derivative(method: Method, hyper: dict):
+    """``logp ↦ ∂L/∂logp`` of one forget example (``ref_logp`` and ``n_tokens = 1`` bound): the sum of the
+    method's terms' closed forms, on floats (autograd for a term without one)."""
+    h = {**HYPER_DEFAULTS, **hyper}
+    parts = []
+    for term, w in method.terms:
+        weight = float(h[w]) if isinstance(w, str) else float(w)
+        kw = {k: h[k] for k in term.hyper}
+        parts.append((term, weight, kw))
+
+    def derivative(logp: float, ref: float) -> float:
+        values = {"forget_logp": logp, "forget_ref_logp": ref, "forget_n_tokens": 1.0}
+        total = 0.0
+        for term, weight, kw in parts:
+            if term.grad is not None:
+                g = term.grad(*(values[n] for n in term.inputs), **kw)["forget_logp"]
+            else:
+                g = term.derivative(values, kw)["forget_logp"]
+            total += weight * float(g)
+        return total
+
+    return derivative
 
 
-def _sigmoid(u: float) -> float:
-    if u >= 0:
-        return 1.0 / (1.0 + math.exp(-u))
-    e = math.exp(u)
-    return e / (1.0 + e)
+def _single_logit_loop(runs, steps: int, lr: float, z0: float, optimizer: Optimizer) -> np.ndarray:
+    """``z_t (steps + 1, R)`` for runs ``[(method, beta), ...]``: ``z ← z + step(L'(logp) · σ(−z))``."""
+    ref = _log_sigmoid(z0)
+    derivs = [_scalar_derivative(get_method(m), {"beta": b}) for m, b in runs]
+    steppers = [optimizer.start(lr) for _ in runs]
+    out = np.empty((steps + 1, len(runs)))
+    out[0] = z0
+    for r, (derivative, step) in enumerate(zip(derivs, steppers)):
+        z, col = z0, out[:, r]
+        for t in range(1, steps + 1):
+            logp = _log_sigmoid(z)
+            z += step(derivative(logp, ref) * -math.expm1(logp))  # ∂logp/∂z = 1 − σ(z) = −expm1(logp)
+            col[t] = z
+    return out
 
 
-def _single_logit_floats(dloss: float, steps: int, lr: float, z0: float) -> np.ndarray:
-    """``z ← z − lr · dloss · (1 − σ(z))`` for a constant ``dloss = ∂L/∂logp``: :func:`_margin_gd` on floats."""
-    z, out = z0, [z0]
-    step = lr * dloss
-    for _ in range(steps):
-        z -= step * (1.0 - _sigmoid(z))
-        out.append(z)
-    return np.asarray(out, dtype=np.float64)[:, None]
-
-
-def _single_logit_autograd(method: str, steps: int, lr: float, beta: float, z0: float) -> np.ndarray:
-    """The reference: autograd from ``Method.loss`` to the logit at every step."""
+def _single_logit_autograd(method: str, steps: int, lr: float, beta: float, z0: float, optimizer: Optimizer):
+    """The reference: autograd from ``Method.loss`` to the logit at every step, then the optimiser."""
     m = get_method(method)
     z = torch.tensor([z0], dtype=torch.float64, requires_grad=True)
     ref = F.logsigmoid(torch.tensor([z0], dtype=torch.float64))
     ones = torch.ones(1, dtype=torch.float64)
+    step = optimizer.start(lr)
     out = np.empty(steps + 1, dtype=np.float64)
     out[0] = z0
     for t in range(1, steps + 1):
         inputs = LossInputs(forget_logp=F.logsigmoid(z), forget_ref_logp=ref, forget_n_tokens=ones)
         (grad,) = torch.autograd.grad(m.loss(inputs, beta=beta)[0].mean(), z)
         with torch.no_grad():
-            z -= lr * grad
+            z += step(float(grad))
         out[t] = float(z.detach())
     return out
 
 
 def single_logit(
-    method: str, steps: int, lr: float, beta: float = 1.0, z0: float = 2.0, *, backend: str = "chain"
+    method: str,
+    steps: int,
+    lr: float,
+    beta: float = 1.0,
+    z0: float = 2.0,
+    *,
+    backend: str = "chain",
+    optimizer: Optimizer | str | None = None,
 ) -> np.ndarray:
-    """Full-batch GD on one forget example (label ``y = 1``) with a single logit ``z``: ``z_t``, t = 0..steps.
+    """Full-batch descent on one forget example (label ``y = 1``) with a single logit ``z``: ``z_t``, t = 0..steps.
 
-    ``logp = log σ(z)``, ``ref_logp = log σ(z0)``; ``z ← z − lr · L'(logp) · σ(−z)``. GA walks off linearly
-    (``z_t − z_0 ≈ −lr·t``), NPO logarithmically (:func:`npo_closed_form_shift`). ``beta`` is ignored by GA.
+    ``logp = log σ(z)``, ``ref_logp = log σ(z0)``; plain GD reads ``z ← z − lr · L'(logp) · σ(−z)``. GA walks off
+    linearly (``z_t − z_0 ≈ −lr·t``), NPO logarithmically (:func:`npo_closed_form_shift`). ``beta`` is ignored by GA.
 
     Args:
         method: one of :data:`TOY_METHODS` (``"GA"``, ``"NPO"``).
-        steps: number of GD steps (≥ 0); lr: step size η > 0; beta: NPO's inverse temperature β > 0.
+        steps: number of steps (≥ 0); lr: step size η > 0; beta: NPO's inverse temperature β > 0.
         z0: initial logit (``σ(2) ≈ 0.88``: the model starts out knowing the forget label).
-        backend: ``"chain"`` or ``"autograd"`` (see the module docstring).
+        backend: ``"chain"`` (the terms' closed-form derivatives, on floats) or ``"autograd"`` (the reference).
+        optimizer: ``None`` (plain GD, Theorem 2's setting), ``"clipped_gd"``, ``"adam"`` or an :class:`Optimizer`.
     Returns:
         float64 array of shape ``(steps + 1,)``.
     """
-    _check_method(method)
+    return single_logit_curves([(method, beta)], steps, lr, z0, backend=backend, optimizer=optimizer)[:, 0]
+
+
+def single_logit_curves(
+    runs, steps: int, lr: float, z0: float = 2.0, *, backend: str = "chain", optimizer=None
+) -> np.ndarray:
+    """:func:`single_logit` for several ``runs = [(method, beta), ...]`` in one loop: ``(steps + 1, len(runs))``."""
+    runs = [(_check_method(m), _check_number(b, "beta", positive=True)) for m, b in runs]
+    if not runs:
+        raise ValueError("runs must be a non-empty sequence of (method, beta) pairs")
     steps = _check_int(steps, "steps", 0)
     lr = _check_number(lr, "lr", positive=True)
-    beta = _check_number(beta, "beta", positive=True)
     z0 = _check_number(z0, "z0")
+    optimizer = check_optimizer(optimizer)
     if check_backend(backend) == "autograd":
         with single_thread():
-            return _single_logit_autograd(method, steps, lr, beta, z0)
-    return _single_logit_run(get_method(method), steps, lr, beta, z0).copy()
+            return np.stack([_single_logit_autograd(m, steps, lr, b, z0, optimizer) for m, b in runs], axis=1)
+    z = _single_logit_run(tuple(runs), steps, lr, z0, optimizer)
+    return z.copy()
 
 
 @lru_cache(maxsize=16)
-def _single_logit_run(method: Method, steps: int, lr: float, beta: float, z0: float) -> np.ndarray:
-    """:func:`single_logit`, remembered (NPO differentiates its term every step: a 10⁵-step run takes seconds)."""
-    z = _margin_gd(method, beta, z0, steps, lr, None)[:, 0]
+def _single_logit_run(runs: tuple, steps: int, lr: float, z0: float, optimizer: Optimizer) -> np.ndarray:
+    """:func:`single_logit_curves`, remembered."""
+    z = _single_logit_loop(runs, steps, lr, z0, optimizer)
     z.setflags(write=False)
     return z
 
@@ -260,59 +285,90 @@ def logistic_divergence(
     *,
     z0: float = 2.0,
     backend: str = "chain",
+    optimizer: Optimizer | str | None = None,
 ) -> np.ndarray:
-    """Theorem 2 simulated: ``‖θ_t − θ_init‖_{XᵀX}`` for t = 0..steps under full-batch GD on GA or NPO.
+    """Theorem 2 simulated: ``‖θ_t − θ_init‖_{XᵀX}`` for t = 0..steps under full-batch descent on GA or NPO.
 
     Model ``π_θ(y|x) = σ(y·xᵀθ)``; forget set from :func:`nearly_orthogonal_inputs` ``(n_f, d, seed)``; θ_init is the
     minimum-norm parameter with all margins ``y_i x_iᵀθ_init = z0``. Objective ``(1/n_f) Σ_i L(logp_i)`` with
-    ``ref_logp_i = log σ(z0)``. GA: distance ≈ ``η t/√n_f`` (doubles when t doubles). NPO: ≈
-    ``√n_f·(1/β)·log(1 + c η t/n_f)`` (a constant increment per doubling of t; larger β is slower).
+    ``ref_logp_i = log σ(z0)``. Under plain GD (the theorem's setting) GA's distance ≈ ``η t/√n_f`` (doubles when t
+    doubles), NPO's ≈ ``√n_f·(1/β)·log(1 + c η t/n_f)`` (a constant increment per doubling of t; larger β is slower).
 
     Args:
         method: one of :data:`TOY_METHODS`; n_f: forget-set size, ``1 ≤ n_f ≤ d``; d: input dimension.
-        steps: GD steps (≥ 0); lr: step size η > 0; beta: NPO β > 0 (ignored by GA); seed: data seed.
+        steps: steps (≥ 0); lr: step size η > 0; beta: NPO β > 0 (ignored by GA); seed: data seed.
         z0: initial margin of every forget sample.
-        backend: ``"chain"`` (margin-space GD) or ``"autograd"`` (θ-space GD, autograd from ``Method.loss``).
+        backend: ``"chain"`` (the terms' closed forms, NumPy) or ``"autograd"`` (autograd from ``Method.loss``).
+        optimizer: ``None`` (plain GD), ``"clipped_gd"``, ``"adam"`` or an :class:`Optimizer`, on θ.
     Returns:
         float64 array ``(steps + 1,)``, starting at 0.
     """
-    _check_method(method)
+    return logistic_divergence_curves(
+        [(method, beta)], n_f, d, steps, lr, seed, z0=z0, backend=backend, optimizer=optimizer
+    )[:, 0]
+
+
+def logistic_divergence_curves(
+    runs, n_f: int, d: int, steps: int, lr: float, seed: int = 0, *, z0: float = 2.0, backend="chain", optimizer=None
+) -> np.ndarray:
+    """:func:`logistic_divergence` for several ``runs = [(method, beta), ...]`` on the same data, in one loop (the
+    runs are the rows of one parameter matrix): ``(steps + 1, len(runs))``."""
+    runs = [(_check_method(m), _check_number(b, "beta", positive=True)) for m, b in runs]
+    if not runs:
+        raise ValueError("runs must be a non-empty sequence of (method, beta) pairs")
     steps = _check_int(steps, "steps", 0)
     lr = _check_number(lr, "lr", positive=True)
-    beta = _check_number(beta, "beta", positive=True)
     z0 = _check_number(z0, "z0")
     seed = _check_int(seed, "seed", 0)
+    optimizer = check_optimizer(optimizer)
     if check_backend(backend) == "autograd":
+        X, y = nearly_orthogonal_inputs(n_f, d, seed)
         with single_thread():
-            return _logistic_autograd(method, *nearly_orthogonal_inputs(n_f, d, seed), steps, lr, beta, z0)
-    return _logistic_run(get_method(method), n_f, d, steps, lr, beta, seed, z0).copy()
+            return np.stack([_logistic_autograd(m, X, y, steps, lr, b, z0, optimizer) for m, b in runs], axis=1)
+    return _logistic_run(tuple(runs), n_f, d, steps, lr, seed, z0, optimizer).copy()
 
 
 @lru_cache(maxsize=16)
-def _logistic_run(method: Method, n_f: int, d: int, steps: int, lr: float, beta: float, seed: int, z0: float):
-    """:func:`logistic_divergence` on the margins, remembered."""
+def _logistic_run(runs: tuple, n_f: int, d: int, steps: int, lr: float, seed: int, z0: float, optimizer):
+    """:func:`logistic_divergence_curves` in θ-space with NumPy, remembered."""
     X, y = nearly_orthogonal_inputs(n_f, d, seed)
-    K = torch.as_tensor((y[:, None] * y[None, :]) * (X @ X.T))  # (n_f, n_f)
-    margins = _margin_gd(method, beta, z0, steps, lr, K)
-    distance = np.sqrt(((margins - margins[0]) ** 2).sum(axis=1))
+    theta = np.repeat(_theta_init(X, y, z0)[None, :], len(runs), axis=0)  # (R, d)
+    Xt = np.ascontiguousarray(X.T)
+    labels = (y[None, :] + 1.0) / 2.0  # answers in {0, 1}: the logit is xᵀθ, logp = log σ(y·xᵀθ)
+    answers = {"forget": answer_constants(labels, (theta[:1] @ Xt))}
+    objective = ObjectiveGradient([get_method(m) for m, _ in runs], [{"beta": b} for _, b in runs])
+    grad_z = LogitGradient(objective, answers, {"forget": "z"})
+    step = optimizer.start(lr)
+    z = np.empty((steps + 1, len(runs), n_f))
+    z[0] = theta @ Xt
+    for t in range(1, steps + 1):
+        theta += step(grad_z({"z": z[t - 1]})["z"] @ X)
+        np.matmul(theta, Xt, out=z[t])
+    distance = np.sqrt(((z - z[0]) ** 2).sum(axis=-1))  # ‖X(θ_t − θ_init)‖
     distance.setflags(write=False)
     return distance
 
 
-def _logistic_autograd(method: str, X: np.ndarray, y: np.ndarray, steps: int, lr: float, beta: float, z0: float):
-    """The reference: θ-space GD with autograd from ``Method.loss`` to θ."""
+def _theta_init(X: np.ndarray, y: np.ndarray, z0: float) -> np.ndarray:
+    """The minimum-norm θ with margins ``y_i x_iᵀθ = z0``."""
+    return X.T @ np.linalg.solve(X @ X.T, y * z0)
+
+
+def _logistic_autograd(method: str, X, y, steps: int, lr: float, beta: float, z0: float, optimizer: Optimizer):
+    """The reference: θ-space descent with autograd from ``Method.loss`` to θ, then the optimiser."""
     m = get_method(method)
     Xt, yt = torch.as_tensor(X, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64)
-    theta_init = Xt.T @ torch.linalg.solve(Xt @ Xt.T, yt * z0)  # min-norm θ with margins y_i x_iᵀθ = z0
+    theta_init = torch.as_tensor(_theta_init(X, y, z0))
     theta = theta_init.clone().requires_grad_(True)
     ref = F.logsigmoid(yt * (Xt @ theta_init)).detach()
     ones = torch.ones_like(ref)
+    step = optimizer.start(lr)
     out = np.zeros(steps + 1, dtype=np.float64)
     for t in range(1, steps + 1):
         inputs = LossInputs(forget_logp=F.logsigmoid(yt * (Xt @ theta)), forget_ref_logp=ref, forget_n_tokens=ones)
         (grad,) = torch.autograd.grad(m.loss(inputs, beta=beta)[0].mean(), theta)
         with torch.no_grad():
-            theta -= lr * grad
+            theta += torch.as_tensor(step(grad.numpy()[None, :])[0])
             out[t] = float(torch.linalg.vector_norm(Xt @ (theta - theta_init)))
     return out
 

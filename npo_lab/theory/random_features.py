@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.special import expit
 from torch import Tensor
 
 from npo_lab.losses import TERMS
@@ -114,6 +113,7 @@ def pretrain(phi: Tensor, y: Tensor, weights: Tensor, steps: int, lr: float, wor
     phi_np, y_np = phi.numpy(), y.numpy()
     coef = _nll_derivative(weights.numpy()).transpose(0, 2, 1)  # (S, H, n): ∂L/∂logp
 
+    @np.errstate(over="ignore")
     def run(sl: slice) -> list[np.ndarray]:
         out = []
         for k in range(sl.start, sl.stop):
@@ -123,7 +123,10 @@ def pretrain(phi: Tensor, y: Tensor, weights: Tensor, steps: int, lr: float, wor
             r, g = np.empty((H, n)), np.empty((H, n_features))
             for _ in range(steps):
                 np.dot(theta_t, p_t, out=r)  # logits zᵀ = θᵀΦᵀ
-                expit(r, out=r)
+                np.negative(r, out=r)
+                np.exp(r, out=r)  # σ(z) = 1 / (1 + e^{−z}); overflow (σ < 1e-308) gives 0
+                r += 1.0
+                np.reciprocal(r, out=r)
                 np.subtract(yy, r, out=r)
                 r *= c  # lr · ∂L/∂logp ⊙ ∂logp/∂z
                 theta_t -= np.dot(r, p, out=g)  # θ ← θ − lr · Φᵀ(...)

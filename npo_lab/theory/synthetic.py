@@ -180,8 +180,8 @@ def random_features_experiment(
         steps: GD steps of unlearning; eval_every: steps between evaluations (step 0 and the last included).
         task: a prebuilt :func:`make_task` (its gap and seeds win); otherwise ``make_task(input_gap, seeds,
             **task_kwargs)`` (e.g. ``pretrain_steps=2000`` for quick tests).
-        progress: show a tqdm bar. workers: threads for the matrix products, the seeds split between them
-            (``None``: 1); the table does not depend on it.
+        progress: show a bar (:func:`npo_lab.progress.progress_bar`). workers: threads for the matrix products,
+            the seeds split between them (``None``: 1); the table does not depend on it.
         backend: ``"chain"`` (autograd through the library's terms to the loss inputs, the model's derivative
             after) or ``"autograd"`` (autograd from :meth:`~npo_lab.losses.Method.loss` to θ; slower); same table.
     Interrupting (Ctrl-C) returns the evaluations done so far, with a warning.
@@ -197,9 +197,9 @@ def random_features_experiment(
     heads = Heads([get_method(s.method) for s in specs], [s.hyper for s in specs], [s.learning_rate for s in specs])
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from ..progress import progress_bar
 
-        bar = tqdm(total=steps * len(task.seeds), desc=f"synthetic gap={task.input_gap}", leave=False, mininterval=1.0)
+        bar = progress_bar(total=steps * len(task.seeds), desc=f"synthetic gap={task.input_gap}", mininterval=1.0)
     try:
         done, metrics = _run(task, heads, steps, eval_every, workers, backend, bar)
     finally:

@@ -42,7 +42,12 @@ class Heads:
 
     def __init__(self, methods: Sequence[Method], hypers: Sequence[dict], lrs: Sequence[float]):
         uses_retain = [any(GROUP_INPUTS[g] == "retain" for g in m.needs_by_group) for m in methods]
-        self.order = sorted(range(len(methods)), key=lambda j: not uses_retain[j])
+        # retain users first, by their forget-side terms; the others after them in the reverse order, so that a
+        # term used on both sides (NPO+RT, NPO) gets adjacent rows: a slice, not a gather, at every step
+        forget_terms = [tuple(sorted(t.name for t, _ in m.terms if "retain" not in t.name)) for m in methods]
+        first = sorted((j for j in range(len(methods)) if uses_retain[j]), key=lambda j: forget_terms[j])
+        last = sorted((j for j in range(len(methods)) if not uses_retain[j]), key=lambda j: forget_terms[j])[::-1]
+        self.order = first + last
         self.methods = [methods[j] for j in self.order]
         self.hypers = [hypers[j] for j in self.order]
         self.lr = torch.tensor([lrs[j] for j in self.order], dtype=torch.float64).view(1, -1, 1)

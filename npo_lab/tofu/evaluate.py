@@ -301,7 +301,7 @@ def evaluate(
         batch_size: questions per loss forward pass (each expands to 2 + K answers) and prompts per generation.
         max_new_tokens: generation length; ``None`` = the section's longest answer (in tokens) + 16.
         device: where inputs go; default the device of the model's input embeddings.
-        progress: show a tqdm bar.
+        progress: show a progress bar (:func:`npo_lab.progress.progress_bar`).
         splits: subset of ``retain``, ``forget``, ``real_authors``, ``world_facts`` (or their TOFU keys).
         max_length: truncation length of prompt + answer (:func:`~npo_lab.tofu.data.encode_qa`).
         generation_batch_size: prompts per generation batch (default ``4 * batch_size``: a loss batch holds
@@ -326,9 +326,9 @@ def evaluate(
             raise ValueError(f"eval split {split!r} has no rows")
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from ..progress import progress_bar
 
-        bar = tqdm(total=2 * sum(len(r) for r in data.values()), desc="TOFU eval", unit="row", leave=False)
+        bar = progress_bar(total=2 * sum(len(r) for r in data.values()), desc="TOFU eval", unit="row")
     was_training = model.training
     model.eval()
     log: dict[str, dict[str, list]] = {}

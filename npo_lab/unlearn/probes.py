@@ -63,7 +63,7 @@ class ProbeScorer:
         batch_size: rows per forward (all groups are scored together).
     """
 
-    def __init__(self, tokenizer, groups: Mapping[str, object], *, template="qa", max_length=256, batch_size=128):
+    def __init__(self, tokenizer, groups: Mapping[str, object], *, template="qa", max_length=256, batch_size=32):
         from ..tofu.data import encode_qa, pad_batch
 
         if not isinstance(groups, Mapping) or "forget" not in groups:
@@ -90,13 +90,18 @@ class ProbeScorer:
         self.batches = [
             pad_batch([feats[i] for i in order[s : s + batch_size]], pad_id) for s in range(0, len(order), batch_size)
         ]
+        self.fast: bool | None = None  # answer-position logits only; checked against the full logits once
         self.n_tokens = torch.empty(len(feats), dtype=torch.long)
         self.n_tokens[self.order] = torch.cat([token_count(b["labels"]) for b in self.batches])
 
     @torch.no_grad()
     def logp(self, model, context: Callable[[], contextlib.AbstractContextManager] | None = None) -> torch.Tensor:
         """Summed answer log-prob of every row (groups in :attr:`names` order), ``(N,)`` float32 on the CPU. The
-        model is in eval mode during the forwards and its mode is restored."""
+        model is in eval mode during the forwards and its mode is restored.
+
+        The output layer and the softmax run on the answer positions only (the decoder's hidden states there
+        times the output embedding), which is most of a small model's cost; a model without
+        ``get_decoder``/``get_output_embeddings`` is scored with its full logits (:func:`sequence_logprob`)."""
         from ..scoring import model_device
 
         dev = model_device(model)
@@ -105,11 +110,12 @@ class ProbeScorer:
         out = []
         try:
             for b in self.batches:
+                ids, mask, labels = b["input_ids"].to(dev), b["attention_mask"].to(dev), b["labels"].to(dev)
                 with context() if context is not None else contextlib.nullcontext():
-                    logits = model(
-                        input_ids=b["input_ids"].to(dev), attention_mask=b["attention_mask"].to(dev), use_cache=False
-                    ).logits
-                out.append(sequence_logprob(logits, b["labels"].to(dev), validate=False).float().cpu())
+                    if self.fast is None:  # once: the fast path must agree with the full logits of this model
+                        full, part = _full_logp(model, ids, mask, labels), _answer_logp(model, ids, mask, labels)
+                        self.fast = bool(torch.allclose(full, part, rtol=1e-4, atol=1e-3))
+                    out.append(_answer_logp(model, ids, mask, labels, self.fast).float().cpu())
         finally:
             model.train(was_training)
         flat = torch.empty(len(self.order))
@@ -137,6 +143,27 @@ class ProbeScorer:
     def score(self, model, **kw) -> dict:
         """:meth:`row` of the model's current :meth:`logp` (``kw``: ``ref_logp``, ``beta``)."""
         return self.row(self.logp(model), **kw)
+
+
+def _full_logp(model, input_ids, attention_mask, labels) -> torch.Tensor:
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+    return sequence_logprob(logits, labels, validate=False)
+
+
+def _answer_logp(model, input_ids, attention_mask, labels, fast: bool = True) -> torch.Tensor:
+    """``(B,)`` summed log-prob of the label tokens (``-100`` masked), as :func:`sequence_logprob` of the model's
+    logits; ``fast`` computes the logits only where a label is predicted (decoder hidden states × output layer)."""
+    decoder = getattr(model, "get_decoder", lambda: None)()
+    head = getattr(model, "get_output_embeddings", lambda: None)()
+    if not fast or decoder is None or head is None:
+        return _full_logp(model, input_ids, attention_mask, labels)
+    hidden = decoder(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
+    target = labels[:, 1:]
+    where = target != -100
+    logits = head(hidden[:, :-1][where]).float()  # (n_answer_tokens, V)
+    tok = torch.log_softmax(logits, dim=-1).gather(-1, target[where].unsqueeze(-1)).squeeze(-1)
+    rows = where.nonzero()[:, 0]
+    return torch.zeros(labels.shape[0], device=tok.device).index_add_(0, rows, tok)
 
 
 @dataclass

@@ -28,6 +28,7 @@ from transformers import TrainerCallback, TrainingArguments
 
 from ..errors import read_json_file
 from ..losses import get_method
+from ..progress import trainer_progress
 from ..runs import RunRecorder, clear_run, load_config
 from ..runtime import library_bars, quiet_trainer
 from .callbacks import CheckpointRecordCallback, EvalMetric, ProgressLogCallback, UnlearnEvalCallback
@@ -254,7 +255,7 @@ def prepare(
         ref_batch_size=cfg.ref_batch_size,
         on_reference_cached=_reference_saver(plan, recorder),
     )
-    quiet_trainer(trainer, progress=not cfg.disable_tqdm)
+    trainer_progress(quiet_trainer(trainer, progress=not cfg.disable_tqdm))  # notebooks: no bar left behind
     eval_cb = _add_callbacks(trainer, plan, recorder, callbacks, eval_metrics)
     if resume_from is None:
         recorder.reset()

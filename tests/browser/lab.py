@@ -41,8 +41,9 @@ ERROR_TEXTS = ("model not found", "Error displaying widget", "Traceback (most re
 
 # JavaScript run in the page ------------------------------------------------------------------------------------
 _JS_STATE = """() => {
-  const prompts = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputArea-prompt')]
-    .map(p => p.textContent.trim());
+  const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
+  const prompts = panel ? [...panel.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]
+    .map(p => p.textContent.trim()) : [];
   const status = [...document.querySelectorAll('.jp-StatusBar-TextItem')].map(e => e.textContent).join(' | ');
   return {prompts, status};
 }"""
@@ -140,7 +141,8 @@ class LabServer:
                 return self
             except OSError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"jupyter lab did not listen within 120 s:\n{self.log.read_text()[-3000:]}")
+                    log = self.log.read_text()[-3000:]
+                    raise RuntimeError(f"jupyter lab did not listen within 120 s:\n{log}") from None
                 time.sleep(0.3)
 
     def __exit__(self, *exc) -> None:
@@ -196,10 +198,10 @@ class Notebook:
         Returns the seconds."""
         t0 = time.monotonic()
         self.menu("Run", "Run All Cells")
-        self.page.wait_for_function(
-            f"() => [...document.querySelectorAll('{_PANEL} .jp-InputArea-prompt')].some(p => p.textContent.includes('*'))",
-            timeout=30_000,
+        running = (
+            f"[...document.querySelectorAll('{_PANEL} .jp-InputArea-prompt')].some(p => p.textContent.includes('*'))"
         )
+        self.page.wait_for_function(f"() => {running}", timeout=30_000)
         idle_since = None
         while True:
             state = self.page.evaluate(_JS_STATE)
@@ -256,7 +258,8 @@ class Notebook:
         (up to ``max_height`` pixels) for the shot."""
         path = self.shots / f"{Path(self.name).stem}_{tag}.png"
         size = self.page.viewport_size
-        height = self.page.evaluate(f"() => document.querySelector('{_PANEL} .jp-WindowedPanel-outer').scrollHeight")
+        outer = f"document.querySelector('{_PANEL} .jp-WindowedPanel-outer')"
+        height = self.page.evaluate(f"() => {{ const e = {outer}; e.scrollTop = 0; return e.scrollHeight; }}")
         self.page.set_viewport_size({"width": size["width"], "height": min(max_height, height + 200)})
         try:
             time.sleep(0.5)
