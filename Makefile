@@ -20,8 +20,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/npo-lab demo --out runs/demo
 
+# the suite on every core (at most 4 pytest-xdist workers); tests sharing a costly module fixture stay on one worker
 test: $(STAMP) lint
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q tests
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadgroup tests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

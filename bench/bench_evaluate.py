@@ -1,61 +1,81 @@
-"""Batched evaluate() vs a one-answer-at-a-time loop on a ~1M-param tiny Llama (mini-TOFU sizes); target >= 3x.
+"""One full TOFU evaluation of the mini-TOFU fine-tuned model: today's plain path vs the fast path, side by side.
 
-Run: .venv/bin/python bench/bench_evaluate.py   (prints both times and the ratio, measured side by side, twice)
+Both are ``npo_lab.tofu.evaluate.evaluate`` on the same model and rows (the demo's settings: forget10, at most 300
+rows per split, batch size 32, max_length from the config): ``engine="reference"`` (one right-padded forward per
+answer with its prompt, log-softmax everywhere, ``model.generate``) and ``engine="fast"`` (one prompt pass per
+question shared by its 2 + K answers, length-sorted passes, log-softmax at answer positions only, greedy answers
+read off the scoring pass and finished with a key/value-cache loop). Rounds alternate the two; the script prints
+wall and CPU seconds per round, the median ratio, the load average, and checks that the logs agree (losses within
+1e-5, identical generations).
+
+Run: .venv/bin/python bench/bench_evaluate.py [--rounds 3] [--threads 1]
+(the first run trains and caches the mini-TOFU models, as ``npo-lab demo`` does; later runs load them)
 """
 
+import argparse
 import os
+import statistics
 import time
 
 import numpy as np
 import torch
 
-from npo_lab.minitofu import tiny_llama, train_tokenizer
-from npo_lab.tofu.data import encode_prompt, encode_qa, load_tofu
-from npo_lab.tofu.evaluate import eval_splits, evaluate
-from npo_lab.tofu.metrics import rouge_l_recall
+from npo_lab.minitofu import MiniTofuConfig, prepare
+from npo_lab.tofu.evaluate import evaluate
 
-torch.set_num_threads(1)
-SRC = "synthetic"
-N = 40
-rows_all = {k: load_tofu(s, SRC).to_list()[:N] for k, s in eval_splits("forget10").items()}
-texts = [r["question"] + " " + r["answer"] for rs in rows_all.values() for r in rs]
-tok = train_tokenizer(texts * 3, vocab_size=2048)
-model = tiny_llama(tok, hidden_size=128, num_layers=2).eval()
-print("params", sum(p.numel() for p in model.parameters()), {k: len(v) for k, v in rows_all.items()})
+MEAN_FIELDS = ("avg_gt_loss", "avg_paraphrased_loss", "average_perturb_loss")  # mean NLL per answer token
+SUM_FIELDS = ("gt_loss", "paraphrased_loss", "perturb_loss")  # summed NLL per answer
 
 
-def naive():
-    out = {}
-    for key, rows in rows_all.items():
-        losses, gens = [], []
-        for r in rows:
-            answers = [r["answer"], r.get("paraphrased_answer") or r["answer"], *r["perturbed_answer"]]
-            row = []
-            for a in answers:
-                enc = encode_qa(tok, r["question"], a)
-                with torch.no_grad():
-                    res = model(input_ids=torch.tensor([enc["input_ids"]]), labels=torch.tensor([enc["labels"]]))
-                row.append(float(res.loss))
-            losses.append(row)
-            ids = torch.tensor([encode_prompt(tok, r["question"])])
-            mx = max(len(tok(x["answer"])["input_ids"]) for x in rows) + 16  # per row, as the first version
-            with torch.no_grad():
-                g = model.generate(ids, max_new_tokens=mx, do_sample=False, pad_token_id=tok.pad_token_id)
-            gens.append(tok.decode(g[0, ids.shape[1] :], skip_special_tokens=True))
-        rouge_l_recall(gens, [r["answer"] for r in rows])
-        out[key] = losses
-    return out
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: comparable on a shared machine)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    setting = prepare(MiniTofuConfig(), "forget10", progress=False, check=False)
+    kw = dict(
+        source=setting.source_dir,
+        forget_split="forget10",
+        template=setting.config.template,
+        max_rows=300,
+        batch_size=32,
+        progress=False,
+        max_length=setting.config.max_length,
+    )
+    model, tok = setting.model.eval(), setting.tokenizer
+    logs = {engine: evaluate(model, tok, engine=engine, **kw) for engine in ("reference", "fast")}  # warm-up
+    n_rows = {k: len(v["avg_gt_loss"]) for k, v in logs["fast"].items()}
+    print(f"mini-TOFU fine-tuned model, {sum(n_rows.values())} questions {n_rows}, threads {args.threads}")
+    times = {"reference": [], "fast": []}
+    for r in range(args.rounds):
+        for engine in ("reference", "fast"):
+            w, c = time.perf_counter(), time.process_time()
+            logs[engine] = evaluate(model, tok, engine=engine, **kw)
+            times[engine].append((time.perf_counter() - w, time.process_time() - c))
+        (rw, rc), (fw, fc) = times["reference"][-1], times["fast"][-1]
+        print(
+            f"round {r + 1}: today's path {rw:.2f} s wall ({rc:.2f} s CPU)   fast path {fw:.2f} s wall ({fc:.2f} s CPU)"
+            f"   speed-up {rw / fw:.1f}x wall, {rc / fc:.1f}x CPU   (load average {os.getloadavg()[0]:.2f})"
+        )
+    med = {e: [statistics.median(t[i] for t in times[e]) for i in (0, 1)] for e in times}
+    print(
+        f"median: today's path {med['reference'][0]:.2f} s, fast path {med['fast'][0]:.2f} s wall -> "
+        f"{med['reference'][0] / med['fast'][0]:.1f}x ({med['reference'][1] / med['fast'][1]:.1f}x in CPU time); "
+        f"load average {', '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs"
+    )
+    worst, rel, same = 0.0, 0.0, True
+    for key, sec in logs["fast"].items():
+        ref = logs["reference"][key]
+        for field in MEAN_FIELDS:
+            worst = max(worst, float(np.abs(np.array(sec[field]) - np.array(ref[field])).max()))
+        for field in SUM_FIELDS:
+            a, b = np.array(sec[field]), np.array(ref[field])
+            rel = max(rel, float((np.abs(a - b) / np.maximum(np.abs(b), 1.0)).max()))
+        same &= [g[1] for g in sec["generated_text"]] == [g[1] for g in ref["generated_text"]]
+    print(f"logs agree: max |Δ mean NLL| {worst:.1e}, max relative Δ summed NLL {rel:.1e}, same generations: {same}")
+    assert worst <= 1e-5 and rel <= 1e-5 and same, "the fast path changed the numbers"
 
 
-for _ in range(2):
-    t = time.perf_counter()
-    log = evaluate(model, tok, source=SRC, max_rows=N, progress=False)
-    tb = time.perf_counter() - t
-    t = time.perf_counter()
-    ref = naive()
-    tn = time.perf_counter() - t
-    load = os.getloadavg()[0]  # this bench uses one thread: ~1 is a quiet 2-core machine
-    print(f"batched evaluate {tb:.2f}s   one-at-a-time {tn:.2f}s   speed-up {tn / tb:.1f}x   (load average {load:.2f})")
-for key in log:
-    np.testing.assert_allclose(np.array(log[key]["avg_gt_loss"]), np.array(ref[key])[:, 0], rtol=1e-4)
-print("losses agree")
+if __name__ == "__main__":
+    main()

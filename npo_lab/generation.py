@@ -26,7 +26,8 @@ from collections.abc import Iterable, Sequence
 
 import torch
 
-from .scoring import cache_keyword, left_padded, model_device, prefill
+from .kvcache import cache_keyword, left_padded, prefill
+from .scoring import model_device
 
 __all__ = ["draft_prefix", "greedy_generate", "greedy_generate_reference"]
 

@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import inspect
 import numbers
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 
+from .kvcache import cache_keyword, left_padded, prefill
 from .losses import sequence_logprob, token_count
 
 __all__ = [
@@ -42,7 +42,7 @@ __all__ = [
     "score_answers_reference",
     "iter_forward",
     "model_device",
-    "cache_keyword",
+    "encode_prompts",
     "encode_rows",
 ]
 
@@ -203,30 +203,21 @@ def score_answers_reference(
 # --------------------------------------------------------------------------------------------------------------
 # shared prompts: one forward of each prompt, its key/value cache copied to every answer
 # --------------------------------------------------------------------------------------------------------------
-def cache_keyword(model) -> str | None:
-    """The keyword under which ``model``'s forward takes a key/value cache (``"cache"`` in recent
-    ``transformers``, ``"past_key_values"`` before), or ``None`` when the forward cannot continue from a cache
-    with explicit ``position_ids`` and ``attention_mask`` (then the callers use the plain full-sequence passes)."""
-    config = getattr(model, "config", None)
-    if config is None or getattr(config, "is_encoder_decoder", False):
-        return None
-    base = model.get_base_model() if callable(getattr(model, "get_base_model", None)) else model  # PEFT
-    try:
-        params = inspect.signature(base.forward).parameters
-    except (TypeError, ValueError):
-        return None
-    if "position_ids" not in params or "attention_mask" not in params:
-        return None
-    return next((name for name in ("cache", "past_key_values") if name in params), None)
+def encode_prompts(tokenizer, questions: Sequence[str], template="qa") -> list[list[int]]:
+    """:func:`npo_lab.tofu.data.encode_prompt` of every question, the prompt texts tokenised in one batched call
+    (BOS once at the start when the tokenizer adds one)."""
+    from .prompts import get_template
 
-
-def accepts_logits_to_keep(model) -> bool:
-    """Whether ``model``'s forward can skip the vocabulary projection except at the last position."""
-    base = model.get_base_model() if callable(getattr(model, "get_base_model", None)) else model
-    try:
-        return "logits_to_keep" in inspect.signature(base.forward).parameters
-    except (TypeError, ValueError):
-        return False
+    tpl = get_template(template)
+    if not questions:
+        return []
+    ids = tokenizer([tpl.prompt(str(q), tokenizer) for q in questions], add_special_tokens=False)["input_ids"]
+    bos = getattr(tokenizer, "bos_token_id", None)
+    if bos is not None:
+        probe = tokenizer("a", add_special_tokens=True)["input_ids"]
+        if not (len(probe) > 0 and probe[0] == bos):
+            bos = None
+    return [list(x) if bos is None or x[:1] == [bos] else [bos, *x] for x in ids]
 
 
 def encode_rows(
@@ -234,13 +225,11 @@ def encode_rows(
 ) -> tuple[list[list[int]], list[int], list[list[int]]]:
     """Rows encoded as :func:`npo_lab.tofu.data.encode_qa` does, with each distinct question encoded once.
 
-    Returns ``(prompts, prompt_of_row, targets)``: the distinct prompts' token ids (BOS included, as
-    :func:`~npo_lab.tofu.data.encode_prompt`), the prompt index of every row, and every row's targets (answer
-    tokens cut to fit ``max_length`` + EOS). ``prompts[prompt_of_row[i]] + targets[i]`` is ``encode_qa(...)``'s
-    ``input_ids`` for row ``i``. Answers are tokenised in one batched call.
+    Returns ``(prompts, prompt_of_row, targets)``: the distinct prompts' token ids (:func:`encode_prompts`), the
+    prompt index of every row, and every row's targets (answer tokens cut to fit ``max_length`` + EOS).
+    ``prompts[prompt_of_row[i]] + targets[i]`` is ``encode_qa(...)``'s ``input_ids`` for row ``i``. Answers are
+    tokenised in one batched call.
     """
-    from .tofu.data import encode_prompt
-
     max_length = _size(max_length, "max_length", 2)
     for i, row in enumerate(rows):
         if not isinstance(row, Mapping) or question_key not in row or answer_key not in row:
@@ -249,14 +238,10 @@ def encode_rows(
     if eos is None:
         raise ValueError("tokenizer has no eos_token_id; set tokenizer.eos_token before encoding TOFU answers")
     index: dict[str, int] = {}
-    prompts: list[list[int]] = []
     prompt_of_row: list[int] = []
     for row in rows:
-        q = str(row[question_key])
-        if q not in index:
-            index[q] = len(prompts)
-            prompts.append(list(encode_prompt(tokenizer, q, template)))
-        prompt_of_row.append(index[q])
+        prompt_of_row.append(index.setdefault(str(row[question_key]), len(index)))
+    prompts = encode_prompts(tokenizer, list(index), template)
     answers = tokenizer([str(row[answer_key]) for row in rows], add_special_tokens=False)["input_ids"]
     targets = []
     for p, ids in zip(prompt_of_row, answers):
@@ -307,25 +292,6 @@ def _plan(prompts, prompt_of_row, targets, batch_size: int) -> list[tuple[list[i
         spans = split_sorted([len(targets[i]) for i in rows], batch_size)
         plan.append((chunk, [rows[c:d] for c, d in spans]))
     return plan
-
-
-def left_padded(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(input_ids, attention_mask)`` of ``seqs`` left-padded to the longest (so every sequence ends at the last
-    position), on the CPU."""
-    width = max(len(s) for s in seqs)
-    ids = torch.tensor([[pad_id] * (width - len(s)) + list(s) for s in seqs], dtype=torch.long)
-    mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs], dtype=torch.long)
-    return ids, mask
-
-
-def prefill(model, ids: torch.Tensor, mask: torch.Tensor, *, keyword: str, context=None):
-    """Forward of left-padded prompts with the positions a right-padded pass would give them
-    (``cumsum(mask) − 1``), keeping the key/value cache. Returns ``(last-position logits (B, V), cache)``."""
-    pos = (mask.cumsum(-1) - 1).clamp(min=0)
-    kwargs = {"logits_to_keep": 1} if accepts_logits_to_keep(model) else {}
-    with context() if context is not None else contextlib.nullcontext():
-        out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, **kwargs)
-    return out.logits[:, -1], getattr(out, keyword)
 
 
 def _logp_argmax(logits: torch.Tensor, target: torch.Tensor, greedy: bool):

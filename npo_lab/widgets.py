@@ -185,6 +185,7 @@ class SyntheticExplorer(_Demo):
         super().__init__(
             {"methods": tuple(methods or self.all_methods), "metric": metric, "log_y": bool(log_y)}, figsize=(13, 4.2)
         )
+        self._layout = ConstrainedLayoutEngine(w_pad=8 / 72, h_pad=8 / 72)  # 8 px of margin: nothing near the edge
         self._pareto = None  # the methods whose trajectories are drawn
 
     def draw(self) -> None:

@@ -7,7 +7,8 @@
   nobody reads a half-written one.
 * ``smoke_env``: a test's environment for smoke-sized runs (``NPO_LAB_SMOKE=1``, offline, the shared cache).
 * With ``--dist loadgroup`` (the Makefile's ``test``), the tests of a module whose module-scoped fixture is costly
-  (a wheel build, a shared run) go to one worker, so that fixture runs once per session instead of once per worker.
+  (a wheel build) go to one worker, so that fixture runs once per session instead of once per worker; each worker
+  runs torch on its share of the cores.
 """
 
 from __future__ import annotations
@@ -19,6 +20,14 @@ import pytest
 
 # modules whose tests share a costly module-scoped fixture: kept on one xdist worker (pytest -n N --dist loadgroup)
 ONE_WORKER_MODULES = ("test_release.py",)
+
+
+def pytest_configure(config):
+    # under pytest-xdist, N workers share the cores: each worker (and the kernels and subprocesses it starts) gets
+    # cores/N OpenMP threads unless the caller chose; set before any test module imports torch
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // int(workers))))
 
 
 @pytest.fixture(scope="session")

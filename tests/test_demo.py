@@ -20,12 +20,13 @@ from npo_lab.experiments import (
     write_figures,
 )
 
-SMOKE_MINITOFU = {"epochs": 2}  # smoke models trained once per module (shared cache), as fast as possible
+# the notebooks' smoke models (DemoConfig.smoke's): trained once per test run in the session cache (conftest.py)
+SMOKE_MINITOFU = {"epochs": DemoConfig.smoke().minitofu_config().epochs}
 
 
 @pytest.fixture(scope="module")
-def shared_cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("demo_cache")
+def shared_cache(npo_lab_cache):
+    return npo_lab_cache
 
 
 @pytest.fixture

@@ -55,8 +55,8 @@ def test_install_cell_fails_loudly(tmp_path):
     assert proc.returncode != 0 and "could not install npo_lab" in proc.stderr
 
 
-# A cell that runs longer than this is reported as hung (seconds; NPO_LAB_CELL_TIMEOUT overrides). The slowest
-# smoke-mode cell takes well under a minute on two cores; a hung kernel fails here within minutes, not a quarter hour.
+# A cell that runs longer than this counts as hung (seconds; NPO_LAB_CELL_TIMEOUT overrides): a hung kernel fails
+# the test within minutes, naming the notebook and the cell.
 CELL_TIMEOUT = int(os.environ.get("NPO_LAB_CELL_TIMEOUT", "240"))
 
 
@@ -95,6 +95,19 @@ def test_executes_in_smoke_mode(path, tmp_path, monkeypatch, smoke_env):
     # smoke_env: NPO_LAB_SMOKE=1, offline, and the session's NPO_LAB_CACHE, so the mini-TOFU models of notebooks
     # 06, 07 and 09 (and of the demo tests, same smoke config) are trained once per run
     execute_notebook(path, tmp_path)
+
+
+def test_a_hung_cell_fails_naming_the_notebook_and_the_cell(tmp_path):
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("import time\ntime.sleep(60)")]
+    )
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "99_sleeper.ipynb"
+    nbformat.write(nb, path)
+    with pytest.raises(
+        pytest.fail.Exception, match=r"99_sleeper.ipynb: cell 1 \('import time'\) did not finish within 2 s"
+    ):
+        execute_notebook(path, tmp_path, timeout=2)
 
 
 def test_colab_links_rewrites_a_fork(tmp_path):

@@ -282,7 +282,7 @@ def _centre_lines(ax):
 
 
 def test_a_line_drawn_on_another_is_dashed_and_its_legend_says_so():
-    from npo_lab.plotting.theory import COINCIDE
+    from npo_lab.plotting.theory import COINCIDE, COINCIDE_SHARE
 
     df = _sweep_frame(["GA+RT", "DPO+RT", "DPO+KL", "NPO+RT"], same=[("DPO+RT", "DPO+KL")])
     fig = synthetic_figure(df, "figure4")
@@ -294,7 +294,7 @@ def test_a_line_drawn_on_another_is_dashed_and_its_legend_says_so():
         span = max(v.max() for v in y.values()) - min(v.min() for v in y.values())
         order = list(lines)
         for i, lab in enumerate(order):
-            hidden_by = [o for o in order[:i] if np.abs(y[lab] - y[o]).max() <= COINCIDE * span]
+            hidden_by = [o for o in order[:i] if (np.abs(y[lab] - y[o]) <= COINCIDE * span).mean() >= COINCIDE_SHARE]
             if hidden_by:  # the legend must say so, and the line must show (dashes, markers)
                 assert any(t.startswith(lab) and f"on {hidden_by[0]}" in t for t in legend), legend
                 assert lines[lab].get_linestyle() != "-" and lines[lab].get_marker() not in (None, "None", "")
@@ -309,7 +309,9 @@ def test_coinciding_lines_compares_in_the_axis_scale():
     a, b = pd.Series([1.0, 0.1, 0.01], index=x), pd.Series([1.0, 0.1, 0.0101], index=x)
     far = pd.Series([1.0, 0.5, 0.2], index=x)
     assert coinciding_lines({"a": a, "b": b, "c": far}, log=True) == {"b": "a"}
-    assert coinciding_lines({"a": a, "c": far}, log=True) == {}
+    assert coinciding_lines({"a": a, "c": far}, log=True) == {}  # one point in three in common: both show
+    assert coinciding_lines({"a": a, "c": far}, log=True, share=0.3) == {"c": "a"}
+    assert coinciding_lines({"a": a, "b": b}, log=False, tol=1e-4) == {"b": "a"}  # 1e-4 on a linear axis of height 1
 
 
 def test_beta_sweep_reads_when_projected():
@@ -341,8 +343,10 @@ def test_explorer_titles_inside_the_image_and_all_methods_listed():
     from npo_lab.widgets import SyntheticExplorer
 
     methods = ["GA", "GA+RT", "IDK+RT", "NPO", "NPO+RT", "DPO+RT", "GA+KL", "DPO+KL", "NPO+KL"]
-    demo = SyntheticExplorer(_sweep_frame(methods, same=[("DPO+RT", "DPO+KL")]))
-    demo.update()
+    with matplotlib.rc_context():
+        plotting.set_style()  # the notebooks' fonts, larger than matplotlib's defaults
+        demo = SyntheticExplorer(_sweep_frame(methods, same=[("DPO+RT", "DPO+KL")]))
+        demo.update()
     width, height = demo.figure.canvas.get_width_height()
     renderer = demo.figure.canvas.get_renderer()
     for ax in demo.axes:

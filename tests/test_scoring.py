@@ -140,3 +140,122 @@ def test_bad_input(tiny):
         score_answers(model, tok, ROWS, batch_size=0)
     with pytest.raises(ValueError, match="template"):
         score_answers(model, tok, ROWS, template="nope")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the shared-prompt path against the plain full-sequence path
+# --------------------------------------------------------------------------------------------------------------
+SHARED = [
+    {"question": r["question"], "answer": a}
+    for r in ROWS
+    for a in (r["answer"], "Lima.", r["answer"] + " " + r["answer"], r.get("alt", "Oslo, where Ada was born."))
+] + ROWS[:2]  # a question again, after the others
+
+
+def _bos_tokenizer(tok):
+    """The fixture's tokenizer, with a BOS token that it adds by itself (as Llama's does)."""
+    from tokenizers import processors
+    from transformers import PreTrainedTokenizerFast
+
+    core = tok.backend_tokenizer.__class__.from_str(tok.backend_tokenizer.to_str())
+    core.add_special_tokens(["<s>"])
+    bos = core.token_to_id("<s>")
+    core.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", bos)])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core, unk_token="<unk>", pad_token="<pad>", eos_token="</s>", bos_token="<s>"
+    )
+
+
+@pytest.mark.parametrize("bos", [False, True])
+def test_encode_rows_equals_encode_qa(tiny, bos):
+    from npo_lab.scoring import encode_prompts, encode_rows
+    from npo_lab.tofu.data import encode_prompt
+
+    tok = _bos_tokenizer(tiny[1]) if bos else tiny[1]
+    for max_length in (256, 15):  # 15 cuts the longer answers
+        prompts, prompt_of_row, targets = encode_rows(tok, SHARED, max_length=max_length)
+        assert len(prompts) == len(ROWS)  # each distinct question once
+        for row, p, t in zip(SHARED, prompt_of_row, targets):
+            enc = encode_qa(tok, row["question"], row["answer"], "qa", max_length)
+            assert prompts[p] + t == enc["input_ids"]
+            assert t == [x for x in enc["labels"] if x != -100]
+    questions = [r["question"] for r in ROWS]
+    assert encode_prompts(tok, questions) == [encode_prompt(tok, q) for q in questions]
+    assert bool(bos) == (encode_prompts(tok, questions)[0][0] == tok.bos_token_id)
+    with pytest.raises(ValueError, match="max_length"):
+        encode_rows(tok, SHARED, max_length=4)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 64])
+def test_shared_prompts_equal_the_full_sequence_pass(tiny, batch_size):
+    """Same log-probs (per token within 1e-5), token counts and order as the plain path; the argmaxes are those of
+    the plain pass's logits at the answer positions."""
+    from npo_lab.scoring import score_answers_reference
+
+    model, tok = tiny
+    new = score_answers(model, tok, SHARED, batch_size=batch_size, token_logps=True, greedy_ids=True)
+    ref = score_answers_reference(model, tok, SHARED, batch_size=4, token_logps=True)
+    assert torch.equal(new.n_tokens, ref.n_tokens)
+    assert torch.allclose(new.logp, ref.logp, rtol=1e-6, atol=1e-5)
+    for a, b in zip(new.token_logps, ref.token_logps):
+        assert a.shape == b.shape and torch.allclose(a, b, atol=1e-5)
+    argmax = []
+    for batch, logits in iter_forward(model, tok, SHARED, batch_size=4):
+        keep = batch["labels"][:, 1:] != -100
+        argmax += [logits[i, :-1][keep[i]].argmax(-1) for i in range(len(keep))]
+    for row, g, a, t in zip(SHARED, new.greedy_ids, argmax, new.target_ids):
+        assert torch.equal(g, a)
+        assert t == [x for x in encode_qa(tok, row["question"], row["answer"])["labels"] if x != -100]
+    # results are ordinary tensors (not inference tensors): usable in a loss with gradients
+    w = torch.ones((), requires_grad=True)
+    (new.logp * w).sum().backward()
+    assert w.grad is not None and not new.logp.is_inference()
+
+
+def test_model_without_cache_uses_the_full_sequence_pass(tiny):
+    from npo_lab.kvcache import cache_keyword
+    from npo_lab.scoring import score_answers_reference
+
+    model, tok = tiny
+
+    class NoCache(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner, self.config = inner, inner.config
+
+        def get_input_embeddings(self):
+            return self.inner.get_input_embeddings()
+
+        def forward(self, input_ids, attention_mask=None, use_cache=False):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask)
+
+    wrapped = NoCache(model)
+    assert cache_keyword(wrapped) is None and cache_keyword(model) in ("cache", "past_key_values")
+    res = score_answers(wrapped, tok, SHARED, batch_size=4)
+    assert torch.equal(res.logp, score_answers_reference(model, tok, SHARED, batch_size=4).logp)
+
+
+def test_split_sorted_is_optimal():
+    from itertools import combinations
+
+    from npo_lab.scoring import split_sorted
+
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        lengths = sorted(torch.randint(1, 40, (7,), generator=gen).tolist())
+        for max_rows, overhead in ((3, 0), (7, 10), (2, 64)):
+            spans = split_sorted(lengths, max_rows, overhead)
+            assert spans[0][0] == 0 and spans[-1][1] == len(lengths)
+            assert all(a < b and b - a <= max_rows for a, b in spans)
+            assert all(spans[i][1] == spans[i + 1][0] for i in range(len(spans) - 1))
+
+            def cost(sp):
+                return sum((b - a) * lengths[b - 1] + overhead for a, b in sp)
+
+            best = min(
+                cost(list(zip((0, *cuts), (*cuts, len(lengths)))))
+                for k in range(len(lengths))
+                for cuts in combinations(range(1, len(lengths)), k)
+                if all(b - a <= max_rows for a, b in zip((0, *cuts), (*cuts, len(lengths))))
+            )
+            assert cost(spans) == best

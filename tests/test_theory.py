@@ -9,13 +9,16 @@ import torch
 from npo_lab.losses import METHODS, Method, Term, get_method, npo_weight
 from npo_lab.theory import (
     ObjectiveGradient,
+    Optimizer,
     fit_slope,
     ga_closed_form_shift,
     logistic_divergence,
+    logistic_divergence_curves,
     nearly_orthogonal_inputs,
     npo_closed_form_shift,
     npo_curves,
     single_logit,
+    single_logit_curves,
 )
 
 
@@ -239,3 +242,131 @@ def test_npo_curves_uses_library_values():
     assert (df[df.method == "GA"]["weight"] == 1.0).all()
     with pytest.raises(ValueError, match="beta"):
         npo_curves(betas=(0.0,))
+
+
+# ------------------------------------------------------------------ optimisers (GD, clipped GD, Adam)
+def test_explicit_gd_is_the_default_and_matches_the_closed_forms():
+    """The single-logit check with the optimiser named: z₀ = 2, η = 1; GA −99 991.6 after 10⁵ GD steps, NPO on its
+    closed form."""
+    ga = single_logit("GA", 100_000, 1.0, optimizer="gd")
+    assert ga[-1] - ga[0] == pytest.approx(-99_991.6, abs=0.05)
+    npo = single_logit("NPO", 20_000, 1.0, beta=1.0, optimizer=Optimizer("gd"))
+    np.testing.assert_array_equal(npo, single_logit("NPO", 20_000, 1.0, beta=1.0))
+    closed = float(npo_closed_form_shift(2e4, 1.0, 1.0))
+    assert abs((npo[-1] - npo[0]) - closed) / abs(closed) < 0.01
+
+
+@pytest.mark.parametrize("method", ["GA", "NPO"])
+def test_adam_first_step_is_lr_whatever_the_gradient_scale(method):
+    """m̂₁/√v̂₁ = g/|g|: the first Adam step is η (up to ε) although the gradient σ(−z₀)·W spans 400×; GD's spans
+    it too."""
+    lr = 0.03
+    adam = [single_logit(method, 1, lr, beta=0.5, z0=z0, optimizer="adam") for z0 in (0.0, 2.0, 6.0)]
+    gd = [single_logit(method, 1, lr, beta=0.5, z0=z0) for z0 in (0.0, 2.0, 6.0)]
+    for z in adam:
+        assert z[0] - z[1] == pytest.approx(lr, rel=1e-4)
+    steps = [z[0] - z[1] for z in gd]
+    assert steps[0] / steps[2] > 100 and steps[0] == pytest.approx(lr * 0.5, rel=1e-12)
+
+
+def test_adam_is_invariant_to_the_gradient_scale():
+    """Scaling every gradient by a constant leaves Adam's steps unchanged (ε aside). For GA at z₀ ≫ 0 the gradient
+    is σ(−z) ≈ e^{−z}: starting one unit higher multiplies every gradient by ≈ e^{−1}, and the paths coincide."""
+    opt = Optimizer("adam", eps=1e-30)
+    a = single_logit("GA", 50, 0.01, z0=8.0, optimizer=opt)
+    b = single_logit("GA", 50, 0.01, z0=9.0, optimizer=opt)  # gradients σ(−z) ≈ e^{−z}: a constant factor e apart
+    np.testing.assert_allclose(a - a[0], b - b[0], rtol=2e-3)
+
+
+def test_adam_makes_ga_linear_at_slope_lr_and_npo_fast_at_first():
+    lr = 0.1
+    ga = single_logit("GA", 5_000, lr, optimizer="adam")
+    t = np.arange(2_000, 5_001)
+    slope, _, r2 = fit_slope(t, ga[t])
+    assert slope == pytest.approx(-lr, rel=2e-3) and r2 > 0.9999
+    npo_adam = single_logit("NPO", 5_000, lr, beta=1.0, optimizer="adam")
+    npo_gd = single_logit("NPO", 5_000, lr, beta=1.0)
+    assert npo_adam[100] - npo_adam[0] < 2 * (npo_gd[100] - npo_gd[0])  # at least twice as far after 100 steps
+    assert npo_adam[-1] > ga[-1] / 20  # but nowhere near GA's linear walk
+
+
+def test_clipped_gd_caps_the_step_and_releases_it_below_the_threshold():
+    lr, c = 0.1, 0.05
+    for method in ("GA", "NPO"):
+        z = single_logit(method, 3_000, lr, beta=1.0, optimizer=Optimizer("clipped_gd", max_norm=c))
+        steps = -np.diff(z)
+        assert steps.max() <= lr * c * (1 + 1e-12)
+        assert np.allclose(steps[:100], lr * c)  # |∂L/∂z| > c at the start: every step has length η·c
+    ga = single_logit("GA", 3_000, lr, optimizer=Optimizer("clipped_gd", max_norm=c))
+    npo = single_logit("NPO", 3_000, lr, beta=1.0, optimizer=Optimizer("clipped_gd", max_norm=c))
+    assert np.allclose(-np.diff(ga)[-100:], lr * c)  # GA's gradient only grows: clipped to the end (linear)
+    assert -np.diff(npo)[-1] < lr * c / 2  # NPO's fades below c: plain GD again (logarithmic)
+    # below the threshold clipped GD is GD
+    same = single_logit("NPO", 200, 0.1, optimizer=Optimizer("clipped_gd", max_norm=10.0))
+    np.testing.assert_array_equal(same, single_logit("NPO", 200, 0.1))
+
+
+@pytest.mark.parametrize("opt", ["clipped_gd", "adam"])
+@pytest.mark.parametrize("method", ["GA", "NPO"])
+def test_optimisers_match_the_autograd_reference(method, opt):
+    optimizer = Optimizer(opt, max_norm=0.05)
+    fast = single_logit(method, 150, 0.2, beta=0.5, z0=1.0, optimizer=optimizer)
+    ref = single_logit(method, 150, 0.2, beta=0.5, z0=1.0, optimizer=optimizer, backend="autograd")
+    np.testing.assert_allclose(fast, ref, rtol=1e-10, atol=1e-10)
+    fast = logistic_divergence(method, 6, 32, 120, 0.05, beta=0.5, seed=1, optimizer=optimizer)
+    ref = logistic_divergence(method, 6, 32, 120, 0.05, beta=0.5, seed=1, optimizer=optimizer, backend="autograd")
+    np.testing.assert_allclose(fast, ref, rtol=1e-8, atol=1e-9)
+
+
+def test_curves_in_one_loop_equal_single_runs():
+    runs = [("GA", 1.0), ("NPO", 0.5), ("NPO", 2.0)]
+    for opt in (None, "adam", Optimizer("clipped_gd", max_norm=0.02)):
+        batch = single_logit_curves(runs, 300, 0.3, optimizer=opt)
+        for j, (m, b) in enumerate(runs):
+            np.testing.assert_array_equal(batch[:, j], single_logit(m, 300, 0.3, beta=b, optimizer=opt))
+        batch = logistic_divergence_curves(runs, 8, 64, 200, 0.5, optimizer=opt)
+        for j, (m, b) in enumerate(runs):
+            alone = logistic_divergence(m, 8, 64, 200, 0.5, beta=b, optimizer=opt)
+            np.testing.assert_allclose(batch[:, j], alone, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "bad,match",
+    [("sgd", "optimizer"), (3, "optimizer"), ({"name": "adam"}, "optimizer")],
+)
+def test_optimizer_validates(bad, match):
+    with pytest.raises(ValueError, match=match):
+        single_logit("GA", 3, 1.0, optimizer=bad)
+
+
+def test_optimizer_config_validates_and_round_trips():
+    with pytest.raises(ValueError, match="beta2"):
+        Optimizer("adam", beta2=1.0)
+    with pytest.raises(ValueError, match="max_norm"):
+        Optimizer("clipped_gd", max_norm=0.0)
+    with pytest.raises(ValueError, match="name"):
+        Optimizer("sgd")
+    opt = Optimizer("adam", beta1=0.8, eps=1e-6)
+    assert Optimizer.from_json(opt.to_json()) == opt
+
+
+def test_plot_optimizer_divergence_draws_one_style_per_optimiser():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from npo_lab.plotting import plot_optimizer_divergence
+
+    runs = [("GA", 1.0), ("NPO", 1.0)]
+    curves = {
+        name: dict(zip(["GA", "NPO"], single_logit_curves(runs, 50, 0.1, optimizer=opt).T))
+        for name, opt in {"GD": None, "Adam": "adam"}.items()
+    }
+    ax = plot_optimizer_divergence(curves, log_t=True)
+    lines = [ln for ln in ax.get_lines() if not ln.get_label().startswith("_")]
+    assert [ln.get_label() for ln in lines] == ["GA, GD", "NPO, GD", "GA, Adam", "NPO, Adam"]
+    assert [ln.get_linestyle() for ln in lines] == ["-", "-", "--", "--"]
+    assert lines[0].get_color() == lines[2].get_color() != lines[1].get_color()
+    assert ax.get_xscale() == "log"
+    with pytest.raises(ValueError, match="optimiser"):
+        plot_optimizer_divergence({})
+    matplotlib.pyplot.close("all")

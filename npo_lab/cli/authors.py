@@ -1,29 +1,12 @@
 """``npo-lab authors [--authors N] [--seed S] [--out DIR]``: write the synthetic TOFU authors into a directory.
 
 The same files as the bundled ``data/synthetic_tofu`` (which is ``--authors 20 --seed 0``): every TOFU split, the
-holdout splits, the "I don't know" answers and the fact tables. Also ``python -m npo_lab.tofu.synthetic``.
+holdout splits, the "I don't know" answers and the fact tables. Also ``python -m npo_lab.tofu.synthetic``
+(:mod:`npo_lab.tofu.synthetic.command`).
 """
 
 from __future__ import annotations
 
-import argparse
+from ..tofu.synthetic.command import add_arguments, run
 
 __all__ = ["add_arguments", "run"]
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--authors", type=int, default=20, help="number of authors (10..1000; TOFU has 200)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
-    parser.add_argument("--out", default="data/synthetic_tofu", help="output directory")
-
-
-def run(args: argparse.Namespace) -> int:
-    from ..tofu.synthetic import write_tofu
-
-    try:
-        out = write_tofu(args.out, n_authors=args.authors, seed=args.seed)  # ValueError: a bad count or --out
-    except OSError as err:
-        raise ValueError(f"--out {args.out}: cannot write there ({err.strerror or err})") from err
-    n = len(list(out.glob("*.json")))
-    print(f"wrote {n} TOFU files for {args.authors} synthetic authors (seed {args.seed}) to {out}")
-    return 0

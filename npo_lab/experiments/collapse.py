@@ -318,17 +318,24 @@ def summarize_probes(rows: list[dict], marks: dict, forget_target: float) -> dic
 
 def run_cell(cfg: CollapseConfig, cell: dict, out: str | Path) -> dict:
     """Run one cell (an unlearning run with probes) into ``out/runs/<id>`` and write ``out/cells/<id>.json``
-    atomically; returns the cell record. A cell whose record exists is loaded, not recomputed."""
+    atomically; returns the cell record. A cell whose record exists is loaded, not recomputed; a cell another
+    process is running (its lock ``cells/<id>.lock`` is held) is waited for, then loaded."""
+    from ..files import file_lock
+
+    with file_lock(Path(out) / "cells" / f"{cell['id']}.lock"):
+        return _run_cell(cfg, cell, Path(out))
+
+
+def _run_cell(cfg: CollapseConfig, cell: dict, out: Path) -> dict:
     from ..files import write_json
     from ..unlearn import unlearn
     from ..unlearn.callbacks import ProbeCallback
     from ..unlearn.probes import ProbeScorer, sample_rows
 
-    out = Path(out)
     path = out / "cells" / f"{cell['id']}.json"
     if path.exists():
         return json.loads(path.read_text(encoding="utf-8"))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     setting, target = _setting(cfg, cell["seed"])
     groups = {
         "forget": setting.forget_rows,
@@ -364,6 +371,7 @@ def run_cell(cfg: CollapseConfig, cell: dict, out: str | Path) -> dict:
         "steps_max": cfg.steps,
         "probe_seconds_per_step": probe.seconds / max(probe.n_probes, 1),
         "seconds": seconds,
+        "cpu_seconds": time.process_time() - c0,  # this process's CPU time: the cost on an unshared core
         "shared": cell["shared"],
     }
     write_json(path, record)

@@ -39,6 +39,7 @@ TABLE_COLUMNS = (
     "min_utility_rel",
     "steps_max",
     "seconds",
+    "cpu_seconds",
     "probe_seconds_per_step",
 )
 

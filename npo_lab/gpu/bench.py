@@ -37,6 +37,7 @@ import torch
 from ..errors import UsageError
 from ..files import write_json
 from ..losses import METHODS, get_method
+from ..runtime import resolve_device
 from ..unlearn.config import DEFAULT_LORA_TARGETS
 from .load import pick_dtype
 from .plan import architecture, peak_flops
@@ -237,7 +238,7 @@ def _check(args) -> None:
 def run_benchmark(args) -> dict:
     """Measure the four :data:`CONFIGS`, print them, write ``args.out`` and return the record."""
     _check(args)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device()
     dtype = pick_dtype(device, args.dtype)
     args.device_name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
     tiny = bool(args.tiny or device.type == "cpu")  # the 1 B model on a CPU would take hours

@@ -13,6 +13,8 @@ import gc
 
 import torch
 
+from ..runtime import resolve_device
+
 __all__ = ["pick_dtype", "precision_for", "load_tokenizer", "load_model", "free_memory"]
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
@@ -35,7 +37,7 @@ def pick_dtype(device: torch.device | str, requested: str = "auto") -> torch.dty
 def precision_for(lora: bool, device: torch.device | str | None = None) -> tuple[str, torch.dtype]:
     """``(precision, weight dtype)`` for a run on ``device`` (default: the first GPU if any, else the CPU):
     the :class:`~npo_lab.unlearn.UnlearnConfig` ``precision`` and the dtype to load the weights in."""
-    device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(device) if device is not None else resolve_device()
     compute = pick_dtype(device)
     if compute == torch.float32:
         return "fp32", torch.float32

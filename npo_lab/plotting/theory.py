@@ -26,6 +26,7 @@ __all__ = [
     "label_colors",
     "fit_curves",
     "plot_divergence",
+    "plot_optimizer_divergence",
     "plot_npo_curves",
     "band_statistics",
     "coinciding_lines",
@@ -51,8 +52,10 @@ BANDS: dict[str, tuple[str, str]] = {
 _ROUNDOFF = 1e-12
 #: band styles of :func:`plot_band`: a shaded band, or a faint one with its edges drawn (overlapping bands stay apart)
 BAND_STYLES = ("fill", "edges")
-#: two centre lines closer than this fraction of the axis height (in the axis' scale) are drawn one on the other
+#: two centre lines closer than this fraction of the axis height (in the axis' scale) over at least
+#: :data:`COINCIDE_SHARE` of their points are drawn one on the other: the later one would hide the earlier
 COINCIDE = 0.01
+COINCIDE_SHARE = 0.5
 _ON_TOP = {"ls": (0, (5, 3)), "marker": "o", "markevery": 0.1, "mfc": "white", "ms": 5}
 
 
@@ -158,6 +161,46 @@ def plot_divergence(
         ax.plot([], [], ls="--", lw=1, color="0.3", label="dashed: fit")
     if rate_lines and any(k in fits for k in rates):
         ax.plot([], [], ls=":", lw=1.8, color="0.3", label="dotted: theory")
+    if log_t:
+        ax.set_xscale("log")
+    ax.set_xlabel("step $t$" + (" (log scale)" if log_t else ""))
+    ax.set_ylabel(ylabel)
+    if legend:
+        legend_outside(ax)
+    return ax
+
+
+def plot_optimizer_divergence(
+    curves: Mapping[str, Mapping[str, np.ndarray]],
+    ax=None,
+    *,
+    log_t: bool = False,
+    ylabel: str = DIVERGENCE_LABEL,
+    max_points: int = 2000,
+    legend: bool = True,
+):
+    """The same methods under several optimisers: ``curves = {optimiser: {method: y_t}}`` (t = 0..T each) against
+    t, one colour per method (the package palette), one line style per optimiser (solid, dashed, dotted, dash-dot).
+
+    E.g. :func:`npo_lab.theory.single_logit_curves` under ``Optimizer("gd")``, ``"clipped_gd"`` and ``"adam"``: GA
+    and NPO diverge linearly and logarithmically under plain GD (Theorem 2); the other optimisers change the size
+    of the step. ``log_t`` puts t on a log axis (t ≥ 1).
+    """
+    if not curves or not all(curves.values()):
+        raise ValueError("curves must map each optimiser to a non-empty {method: values} mapping")
+    ax = _ax(ax)
+    styles = ["-", "--", ":", "-."]
+    if len(curves) > len(styles):
+        raise ValueError(f"at most {len(styles)} optimisers per Axes, got {len(curves)}")
+    methods = list(dict.fromkeys(m for runs in curves.values() for m in runs))
+    colors = label_colors(methods)
+    for style, (optimizer, runs) in zip(styles, curves.items()):
+        for method, y in runs.items():
+            y = np.asarray(y, dtype=np.float64)
+            if y.ndim != 1 or y.size < 3:
+                raise ValueError(f"curve {optimizer!r}/{method!r} must be 1-D with at least 3 points")
+            idx = _index(y.size - 1, log_t, max_points)
+            ax.plot(idx, y[idx], ls=style, lw=2, color=colors[method], label=f"{method}, {optimizer}")
     if log_t:
         ax.set_xscale("log")
     ax.set_xlabel("step $t$" + (" (log scale)" if log_t else ""))
@@ -302,10 +345,12 @@ def plot_band(
     return ax
 
 
-def coinciding_lines(curves: Mapping[str, pd.Series], *, log: bool = False, tol: float = COINCIDE) -> dict[str, str]:
-    """Which curves would hide behind an earlier one: ``{label: the earlier label}`` for every curve that, on the
-    x values both have, stays within ``tol`` × the height of the axis (the span of all curves, in log10 on a log
-    axis) of a curve drawn before it. ``curves``: ``{label: y indexed by x}``, in drawing order."""
+def coinciding_lines(
+    curves: Mapping[str, pd.Series], *, log: bool = False, tol: float = COINCIDE, share: float = COINCIDE_SHARE
+) -> dict[str, str]:
+    """Which curves lie on an earlier one: ``{label: the earlier label}`` for every curve that, on at least
+    ``share`` of the x values both have, is within ``tol`` × the height of the axis (the span of all curves, in
+    log10 on a log axis) of a curve drawn before it. ``curves``: ``{label: y indexed by x}``, in drawing order."""
 
     def scaled(y: pd.Series) -> pd.Series:
         y = y.astype(float)
@@ -318,7 +363,7 @@ def coinciding_lines(curves: Mapping[str, pd.Series], *, log: bool = False, tol:
     for i, (lab, y) in enumerate(ys.items()):
         for other in list(ys)[:i]:
             common = y.index.intersection(ys[other].index)
-            if len(common) and float(np.abs(y[common] - ys[other][common]).max()) <= tol * span:
+            if len(common) and float((np.abs(y[common] - ys[other][common]) <= tol * span).mean()) >= share:
                 out[lab] = other
                 break
     return out

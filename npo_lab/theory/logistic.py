@@ -45,10 +45,9 @@ def log_sigmoid(u: np.ndarray) -> np.ndarray:
 
 
 def sigmoid(u: np.ndarray) -> np.ndarray:
-    """``σ(u) = 1 / (1 + e^{−u})`` (NumPy; accurate in both tails: ``e^{−u}`` overflows to ∞ only where
-    σ(u) < 1e-308, giving 0)."""
-    with np.errstate(over="ignore"):
-        e = np.exp(-u)
+    """``σ(u) = 1 / (1 + e^{−u})`` (NumPy; accurate in both tails; ``u < −709`` gives ~1e-308 instead of
+    overflowing)."""
+    e = np.exp(np.minimum(-u, 709.0))
     e += 1.0
     return np.reciprocal(e, out=e)
 
@@ -71,22 +70,23 @@ def field_value(quantity: str, z, answers: dict):
     """
     if isinstance(z, Tensor):
         a = {k: torch.as_tensor(v, dtype=z.dtype) for k, v in answers.items()}
-        values = {
-            "logp": lambda: F.logsigmoid(a["sign"] * z),
-            "ref_logp": lambda: a["ref_logp"].expand_as(z),
-            "n_tokens": lambda: torch.ones_like(z),
-            "kl": lambda: bernoulli_kl(a["z_ref"].expand_as(z), z),
-        }
-    else:
-        values = {
-            "logp": lambda: log_sigmoid(answers["sign"] * z),
-            "ref_logp": lambda: np.broadcast_to(answers["ref_logp"], z.shape),
-            "n_tokens": lambda: 1.0,
-            "kl": lambda: bernoulli_kl(answers["z_ref"], z),
-        }
-    if quantity not in values:
-        raise ValueError(f"the logistic model does not provide the loss input {quantity!r}")
-    return values[quantity]()
+        if quantity == "logp":
+            return F.logsigmoid(a["sign"] * z)
+        if quantity == "ref_logp":
+            return a["ref_logp"].expand_as(z)
+        if quantity == "n_tokens":
+            return torch.ones_like(z)
+        if quantity == "kl":
+            return bernoulli_kl(a["z_ref"].expand_as(z), z)
+    elif quantity == "logp":
+        return log_sigmoid(answers["sign"] * z)
+    elif quantity == "ref_logp":
+        return np.broadcast_to(answers["ref_logp"], z.shape)
+    elif quantity == "n_tokens":
+        return 1.0
+    elif quantity == "kl":
+        return bernoulli_kl(answers["z_ref"], z)
+    raise ValueError(f"the logistic model does not provide the loss input {quantity!r}")
 
 
 class LogitGradient:

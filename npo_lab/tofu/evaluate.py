@@ -23,6 +23,7 @@ Eval split per section (:data:`SECTION_SPLITS`): retain → ``retain_perturbed``
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -30,8 +31,8 @@ from typing import Any
 import torch
 
 from ..generation import draft_prefix, greedy_generate, greedy_generate_reference
-from ..scoring import score_answers, score_answers_reference
-from .data import encode_prompt, load_tofu
+from ..scoring import encode_prompts, score_answers, score_answers_reference
+from .data import load_tofu_rows
 from .logs import SECTIONS, section_name
 from .splits import eval_split_for
 from .templates import get_template
@@ -121,7 +122,7 @@ def generate_answers(
     (:func:`npo_lab.generation.draft_prefix`) and decoding starts there.
     """
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    prompts = [encode_prompt(tokenizer, q, template) for q in questions]
+    prompts = encode_prompts(tokenizer, questions, template)
     kw = dict(
         max_new_tokens=int(max_new_tokens),
         eos_token_id=tokenizer.eos_token_id,
@@ -140,10 +141,32 @@ def generate_answers(
     return [text.strip() for text in tokenizer.batch_decode(new, skip_special_tokens=True)]
 
 
-def _rouge_recalls(generations: Sequence[str], answers: Sequence[str]) -> tuple[list[float], list[float]]:
-    from rouge_score import rouge_scorer
+class _CachedStemmer:
+    """``rouge_score``'s Porter stemmer with a memory (a pure function of the word; words recur across answers and
+    evaluations, and stemming is most of ROUGE's time)."""
 
-    scorer = rouge_scorer.RougeScorer(["rouge1", "rougeL"], use_stemmer=True)
+    def __init__(self, stemmer):
+        self.stem = functools.lru_cache(maxsize=1 << 16)(stemmer.stem)
+
+
+_SCORER = None
+
+
+def _rouge_scorer():
+    """One ``RougeScorer(["rouge1", "rougeL"], use_stemmer=True)`` for the process, its stemmer memoised."""
+    global _SCORER
+    if _SCORER is None:
+        from rouge_score import rouge_scorer, tokenizers
+
+        tok = tokenizers.DefaultTokenizer(use_stemmer=True)
+        if getattr(tok, "_stemmer", None) is not None:
+            tok._stemmer = _CachedStemmer(tok._stemmer)
+        _SCORER = rouge_scorer.RougeScorer(["rouge1", "rougeL"], tokenizer=tok)
+    return _SCORER
+
+
+def _rouge_recalls(generations: Sequence[str], answers: Sequence[str]) -> tuple[list[float], list[float]]:
+    scorer = _rouge_scorer()
     r1, rl = [], []
     for gen, ans in zip(generations, answers):
         s = scorer.score(ans, gen)
@@ -320,7 +343,7 @@ def evaluate(
     plan = eval_splits(forget_split, splits)
     data = {}
     for key, split in plan.items():
-        rows = load_tofu(split, source).to_list()
+        rows = load_tofu_rows(split, source)
         data[key] = rows[: int(max_rows)] if max_rows is not None else rows
         if not data[key]:
             raise ValueError(f"eval split {split!r} has no rows")

@@ -288,7 +288,8 @@ class ProbeCallback(TrainerCallback):
         if not isinstance(every, int) or isinstance(every, bool) or every < 1:
             raise ValueError(f"every must be an integer >= 1, got {every!r}")
         self.scorer, self.beta, self.every = scorer, beta, every
-        self.marks = ProbeMarks(utility_start, forget_target, collapse_fraction)
+        self._marks_args = (utility_start, forget_target, collapse_fraction)
+        self.marks = ProbeMarks(*self._marks_args)
         self.stop_after_marks, self.evaluate_at_marks = bool(stop_after_marks), bool(evaluate_at_marks)
         self.trainer = self.recorder = self.eval_cb = None
         self.ref_logp: torch.Tensor | None = None
@@ -310,7 +311,7 @@ class ProbeCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         from ..files import write_text
         from ..runs import read_jsonl
-        from .probes import PROBES_FILE
+        from .probes import PROBES_FILE, ProbeMarks
 
         if state.global_step > 0 and self._writes():  # resumed: keep the probes up to the checkpoint
             path = self.recorder.path(PROBES_FILE)
@@ -326,7 +327,7 @@ class ProbeCallback(TrainerCallback):
             return
         if self._writes() and PROBES_FILE in self.recorder.claimed:  # a fresh start of this run
             self.recorder.path(PROBES_FILE).unlink(missing_ok=True)
-        self.ref_logp = None
+        self.ref_logp, self.rows, self.marks = None, [], ProbeMarks(*self._marks_args)
         self._probe(state, self._model(kwargs))
 
     def on_step_end(self, args, state, control, **kwargs):

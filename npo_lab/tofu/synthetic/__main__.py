@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ...cli import authors
+from . import command as authors
 
 
 def main(argv: Sequence[str] | None = None) -> int:
