@@ -164,9 +164,10 @@ pd.DataFrame({"this demo": pd.Series(record["used"]), "paper (TOFU, 7B)": pd.Ser
 print(record["reason"])
 
 # %% [markdown]
-# After every optimiser step cheap **probes** score the forget rows, a fixed sample of retain and general rows, and
-# NPO's per-example weight $W$ (`probes.jsonl`). The full TOFU evaluation (generation, ROUGE, truth ratios, forget
-# quality) runs at every epoch's end and at the two steps the probes mark: **collapse** (the utility proxy falls
+# Every `probe_every` optimiser steps (default 2) cheap **probes** score the forget rows, a fixed sample of retain
+# and general rows, and NPO's per-example weight $W$ (`probes.jsonl`). The full TOFU evaluation (generation, ROUGE,
+# truth ratios, forget quality) runs every `eval_every_epochs` epochs (default 4), at the end, and at the two steps
+# the probes mark: **collapse** (the utility proxy falls
 # below half of its start) and **matched forgetting** (the forget rows' probability reaches the retain model's).
 # Each evaluation also records the forget KL $\mathbb E_{\text{forget}}\,\mathrm{KL}(\pi_{\text{ref}}
 # \,\|\,\pi_\theta)$ and every forget row's log-ratio $\log\pi_\theta(y|x) - \log\pi_{\text{ref}}(y|x)$.

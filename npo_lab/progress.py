@@ -8,17 +8,20 @@
   nothing afterwards; a notebook saved after the run holds no bar.
 
 :func:`progress_bar` replaces ``tqdm.auto.tqdm`` in the library; :func:`trainer_progress` gives a
-``transformers.Trainer`` the same bar in place of its own (a widget bar or an HTML table in notebooks).
+``transformers.Trainer`` the same bar in place of its own (a widget bar or an HTML table in notebooks);
+:func:`no_hf_widget_bars` turns the Hugging Face libraries' own bars (loading and writing weights: widgets in a
+notebook) off around the library's calls to them, in notebooks only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from tqdm.std import tqdm as _std_tqdm
 
-__all__ = ["in_notebook", "progress_bar", "trainer_progress", "NotebookBar"]
+__all__ = ["in_notebook", "progress_bar", "trainer_progress", "no_hf_widget_bars", "NotebookBar"]
 
 #: seconds between redraws of a notebook bar (each redraw is one message to the front-end)
 NOTEBOOK_MININTERVAL = 0.5
@@ -118,3 +121,16 @@ def trainer_progress(trainer):
 
     trainer.add_callback(_Bar())
     return trainer
+
+
+@contextlib.contextmanager
+def no_hf_widget_bars() -> Iterator[None]:
+    """Within the block, in a Jupyter kernel, the bars of ``transformers`` and ``datasets`` (``tqdm.auto``: widgets,
+    dead in a saved notebook) are off, and back as they were afterwards. Elsewhere nothing changes."""
+    if not in_notebook():
+        yield
+        return
+    from .runtime import library_bars
+
+    with library_bars(False):
+        yield

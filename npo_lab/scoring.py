@@ -373,6 +373,7 @@ def score_answers(
         :class:`Scores` with ``logp (N,)`` float32 and ``n_tokens (N,)`` long, on the CPU.
     """
     batch_size = _size(batch_size, "batch_size", 1)
+    _size(max_length, "max_length", 2)
     rows = _as_rows(rows)
     keyword = cache_keyword(model)
     if keyword is None:

@@ -354,15 +354,15 @@ def test_cli_runs_on_saved_models(tiny, tmp_path, capsys):
 # --------------------------------------------------------------------------------------------------------------
 # npo-lab demo --audit
 # --------------------------------------------------------------------------------------------------------------
-# one evaluation per method (no early ones), smoke models trained once per module (shared cache)
-DEMO_SIZES = dict(epochs=1.0, early_eval_every=0, num_samples=1, progress=False, minitofu={"epochs": 2})
+# one evaluation per method (no early ones); the smoke models of the notebooks, trained once per run (conftest.py)
+DEMO_SIZES = dict(epochs=1.0, early_eval_every=0, num_samples=1, progress=False)
 AUDIT_OUTPUTS = ("audit.json", "audit.csv", "figures/audit.png")
 
 
 @pytest.fixture(scope="module")
-def demo_cache(tmp_path_factory):
+def demo_cache(npo_lab_cache):
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("NPO_LAB_CACHE", str(tmp_path_factory.mktemp("demo_cache")))
+        mp.setenv("NPO_LAB_CACHE", str(npo_lab_cache))
         mp.setenv("HF_HUB_OFFLINE", "1")
         yield
 

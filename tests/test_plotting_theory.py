@@ -311,7 +311,7 @@ def test_coinciding_lines_compares_in_the_axis_scale():
     assert coinciding_lines({"a": a, "b": b, "c": far}, log=True) == {"b": "a"}
     assert coinciding_lines({"a": a, "c": far}, log=True) == {}  # one point in three in common: both show
     assert coinciding_lines({"a": a, "c": far}, log=True, share=0.3) == {"c": "a"}
-    assert coinciding_lines({"a": a, "b": b}, log=False, tol=1e-4) == {"b": "a"}  # 1e-4 on a linear axis of height 1
+    assert coinciding_lines({"a": a, "b": b}, log=False, tol=1e-4) == {"b": "a"}  # equal at two points of three
 
 
 def test_beta_sweep_reads_when_projected():

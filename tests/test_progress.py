@@ -79,3 +79,17 @@ def test_trainer_progress_swaps_the_bar_only_in_a_notebook(monkeypatch, tmp_path
     trainer_progress(trainer)
     assert not any(isinstance(c, ProgressCallback) for c in trainer.callback_handler.callbacks)
     assert names().count("_Bar") == 1
+
+
+def test_hugging_face_bars_off_only_in_a_notebook_and_only_within_the_block(monkeypatch):
+    from transformers.utils import logging as hf_logging
+
+    from npo_lab.progress import no_hf_widget_bars
+
+    hf_logging.enable_progress_bar()
+    with no_hf_widget_bars():  # not a notebook: unchanged
+        assert hf_logging.is_progress_bar_enabled()
+    monkeypatch.setattr("npo_lab.progress.in_notebook", lambda: True)
+    with no_hf_widget_bars():
+        assert not hf_logging.is_progress_bar_enabled()
+    assert hf_logging.is_progress_bar_enabled()

@@ -249,7 +249,7 @@ def test_split_sorted_is_optimal():
             assert all(a < b and b - a <= max_rows for a, b in spans)
             assert all(spans[i][1] == spans[i + 1][0] for i in range(len(spans) - 1))
 
-            def cost(sp):
+            def cost(sp, lengths=lengths, overhead=overhead):
                 return sum((b - a) * lengths[b - 1] + overhead for a, b in sp)
 
             best = min(

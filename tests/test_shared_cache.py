@@ -49,9 +49,14 @@ def _start_together(argvs: list[list[str]], go: Path, env: dict, cwd: Path) -> l
     time.sleep(0.5)  # both are up (importing) before either may begin
     go.write_text("go")
     out = []
-    for p in procs:
-        stdout, stderr = p.communicate(timeout=900)
-        out.append(subprocess.CompletedProcess(p.args, p.returncode, stdout, stderr))
+    try:
+        for p in procs:
+            stdout, stderr = p.communicate(timeout=3000)
+            out.append(subprocess.CompletedProcess(p.args, p.returncode, stdout, stderr))
+    finally:  # never leave a process behind
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
     return out
 
 
@@ -73,6 +78,7 @@ def test_two_processes_prepare_one_setting_on_an_empty_cache(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # two full smoke demos side by side (minutes each on a loaded machine)
 def test_two_demos_at_once_on_an_empty_cache(tmp_path):
     cache, go = tmp_path / "cache", tmp_path / "go"
     demo = (

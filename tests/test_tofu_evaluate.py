@@ -315,3 +315,55 @@ def test_cli_evaluate_refuses_existing_out_before_loading(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:  # argparse: not a positive integer
         main(["evaluate", "--model", "m", "--out", str(tmp_path / "x.json"), "--max-rows", "0"])
     assert exc.value.code == 2
+
+
+def test_fast_engine_equals_reference_on_bundled_authors():
+    """The fast path (shared prompt passes, greedy answers from the scoring pass and a key/value-cache loop) and
+    today's plain path (full-sequence passes, model.generate) give the same log on the bundled synthetic authors:
+    losses within 1e-5, identical generations and ROUGE."""
+    from npo_lab.tofu.data import load_tofu_rows
+    from npo_lab.tofu.evaluate import eval_splits
+
+    rows = {k: load_tofu_rows(s, "synthetic")[:10] for k, s in eval_splits("forget10").items()}
+    texts = [t for rs in rows.values() for r in rs for t in (r["question"], r["answer"], *r["perturbed_answer"])]
+    tok = train_tokenizer(texts * 2, vocab_size=500)
+    model = tiny_llama(tok, hidden_size=32, num_layers=2, num_heads=2, seed=1)
+    batch = QACollator(tok)(rows["eval_log.json"][:6] + rows["eval_real_world_wo_options.json"])
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(40):  # enough to reproduce some answers (their greedy drafts are accepted whole), not all
+        loss = model(**batch).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    kw = dict(source="synthetic", max_rows=10, batch_size=3, progress=False, max_length=96)
+    fast = evaluate(model, tok, engine="fast", **kw)
+    ref = evaluate(model, tok, engine="reference", **kw)
+    assert list(fast) == list(ref)
+    for key in fast:
+        for field in ("avg_gt_loss", "avg_paraphrased_loss", "average_perturb_loss"):
+            np.testing.assert_allclose(fast[key][field], ref[key][field], rtol=0, atol=1e-5)
+        for field in ("gt_loss", "paraphrased_loss", "perturb_loss"):
+            np.testing.assert_allclose(fast[key][field], ref[key][field], rtol=1e-5, atol=1e-5)
+        for field in ("num_token_gt", "num_token_perturb", "generated_text", "rouge1_recall", "rougeL_recall"):
+            assert fast[key][field] == ref[key][field], (key, field)
+        np.testing.assert_allclose(fast[key]["truth_ratio"], ref[key]["truth_ratio"], rtol=1e-4)
+    recalls = [x for sec in fast.values() for x in sec["rougeL_recall"]]
+    assert max(recalls) == 1.0 and min(recalls) < 1.0  # both kinds of generation were exercised
+    with pytest.raises(ValueError, match="engine"):
+        evaluate(model, tok, engine="slow", **kw)
+
+
+def test_cached_rouge_scorer_equals_rouge_score():
+    from rouge_score import rouge_scorer
+
+    from npo_lab.tofu.evaluate import _rouge_recalls
+
+    gens = ["The writers were writing stories", "", "running runners ran", "Cairo"]
+    refs = ["A writer writes many stories.", "Paris", "The runner runs", "cairo, Egypt"]
+    plain = rouge_scorer.RougeScorer(["rouge1", "rougeL"], use_stemmer=True)
+    expected = [plain.score(r, g) for g, r in zip(gens, refs)]
+    for _ in range(2):  # the second time from the stemmer's memory
+        r1, rl = _rouge_recalls(gens, refs)
+        assert r1 == [e["rouge1"].recall for e in expected]
+        assert rl == [e["rougeL"].recall for e in expected]

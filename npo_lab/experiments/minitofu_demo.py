@@ -6,11 +6,13 @@
 2. TOFU evaluation of both models (:func:`reference_logs`, cached too); the retain model's eval log is the
    reference of forget quality.
 3. Unlearning of the forget authors with each method of :attr:`DemoConfig.methods`
-   (:func:`npo_lab.unlearn.unlearn`, one run record per method), all at the same learning rate and schedule,
-   evaluated after every ``early_eval_every`` optimiser steps during the first ``early_eval_epochs`` epochs (where
-   GA and NPO collapse: ``steps_to_collapse``) and after every epoch; the forget KL and the forget rows'
-   log-ratios (:class:`~npo_lab.experiments.forget_kl.ForgetKL`) are recorded at each evaluation. Every
-   evaluation is the full TOFU evaluation (the same rows, generation and ROUGE), so early and late numbers compare.
+   (:func:`npo_lab.unlearn.unlearn`, one run record per method), all at the same optimiser, learning rate,
+   schedule and β (:data:`~npo_lab.experiments.demo_config.DEMO_DEFAULTS`), with torch's thread count fixed
+   (``threads``). Cheap probes (:class:`~npo_lab.unlearn.callbacks.ProbeCallback`: the forget rows', a fixed
+   sample of retain and general rows' answer probability, NPO's W) run every ``probe_every`` steps and mark
+   collapse and matched forgetting; the full TOFU evaluation (the same rows, generation and ROUGE) runs every
+   ``eval_every_epochs`` epochs, at the end and at the marked steps, and records the forget KL and the forget
+   rows' log-ratios (:class:`~npo_lab.experiments.forget_kl.ForgetKL`).
 4. The reports (:mod:`npo_lab.experiments.reports`): ``demo_summary.json``, tables, sample answers, figures.
 5. With ``audit``, last: every model's audit (:func:`npo_lab.audit.demo_audit_entry`; ``audit.json``, ...).
 
@@ -218,7 +220,11 @@ def _unlearn_one(job: _Job, setting, method: str, retain_log: dict, idk, metrics
     n_forget = len(setting.forget_rows)
     scorer, forget_target, utility_start = probes
     probe = ProbeCallback(
-        scorer, forget_target=forget_target, utility_start=utility_start, collapse_fraction=COLLAPSE_FRACTION
+        scorer,
+        forget_target=forget_target,
+        utility_start=utility_start,
+        collapse_fraction=COLLAPSE_FRACTION,
+        every=job.cfg.probe_every,
     )
     return unlearn(
         model,

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import read_json_file
 from ..files import write_json
+from ..progress import no_hf_widget_bars
 from ..tofu.splits import (
     GENERAL_SPLITS,
     forget_percent,
@@ -97,7 +98,8 @@ class MiniTofu:
 def _load_model(path: Path):
     from transformers import LlamaForCausalLM
 
-    model = LlamaForCausalLM.from_pretrained(path)
+    with no_hf_widget_bars():
+        model = LlamaForCausalLM.from_pretrained(path)
     model.eval()
     return model
 
@@ -171,7 +173,8 @@ def _model(
         log[f"train_{path.name}"] = train_lm(
             model, tokenizer, train_rows, config, seed=config.seed + seed_offset, progress=progress, desc=path.name
         )
-        model.save_pretrained(tmp)
+        with no_hf_widget_bars():
+            model.save_pretrained(tmp)
         built["model"] = model
 
     if cache_entry(path, build, force=force):

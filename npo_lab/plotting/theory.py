@@ -320,16 +320,11 @@ def plot_band(
     for lab in labels:
         st = stats.loc[lab]
         c = colors.get(lab, method_color(lab))
-        if lab in under:
-            ax.plot(st.index, st["center"], color=c, lw=2, label=f"{lab} (dashed: on {under[lab]})", gid=lab, **_ON_TOP)
-        else:
-            ax.plot(st.index, st["center"], color=c, lw=2, label=lab, gid=lab)
-        if band_style == "fill":
-            ax.fill_between(st.index, st["lo"], st["hi"], color=c, alpha=0.18, lw=0)
-        else:
-            ax.fill_between(st.index, st["lo"], st["hi"], color=c, alpha=0.06, lw=0)
-            for edge in ("lo", "hi"):
-                ax.plot(st.index, st[edge], color=c, lw=0.8, alpha=0.8, ls=":")
+        note, style = (f" (dashed: on {under[lab]})", _ON_TOP) if lab in under else ("", {})
+        ax.plot(st.index, st["center"], color=c, lw=2, label=lab + note, gid=lab, **style)
+        ax.fill_between(st.index, st["lo"], st["hi"], color=c, alpha=0.18 if band_style == "fill" else 0.06, lw=0)
+        for edge in ("lo", "hi") if band_style == "edges" else ():
+            ax.plot(st.index, st[edge], color=c, lw=0.8, alpha=0.8, ls=":")
     if target is not None:
         ax.axhline(target, color="0.2", ls="--", lw=1.2, label=f"{target_label} = {format_number(target)}")
     n = df["seed"].nunique() if "seed" in df.columns else int(df.groupby([hue, x]).size().max())

@@ -28,7 +28,7 @@ from transformers import TrainerCallback, TrainingArguments
 
 from ..errors import read_json_file
 from ..losses import get_method
-from ..progress import trainer_progress
+from ..progress import no_hf_widget_bars, trainer_progress
 from ..runs import RunRecorder, clear_run, load_config
 from ..runtime import library_bars, quiet_trainer
 from .callbacks import CheckpointRecordCallback, EvalMetric, ProgressLogCallback, UnlearnEvalCallback
@@ -276,7 +276,7 @@ def train(run: _Run) -> tuple[bool, float]:
     """Run the Trainer; returns (interrupted, seconds). Ctrl-C keeps the evaluations done so far."""
     t0 = time.perf_counter()
     try:
-        with library_bars(not run.plan.config.disable_tqdm):
+        with library_bars(not run.plan.config.disable_tqdm), no_hf_widget_bars():
             run.trainer.train(resume_from_checkpoint=run.resume_from)
         return False, time.perf_counter() - t0
     except KeyboardInterrupt:
@@ -301,7 +301,8 @@ def _save_and_clean(run: _Run) -> None:
     cfg, trainer, recorder, out = run.plan.config, run.trainer, run.recorder, run.plan.output_dir
     if cfg.save_model:  # every process calls it (DeepSpeed gathers shards); the main one writes
         recorder.claim("model")
-        trainer.save_model(str(out / "model"))
+        with no_hf_widget_bars():
+            trainer.save_model(str(out / "model"))
         if trainer.args.should_save:
             trainer.processing_class.save_pretrained(str(out / "model"))
     if not cfg.keep_checkpoints and trainer.args.should_save:

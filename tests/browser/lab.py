@@ -117,6 +117,21 @@ class LabServer:
     def url(self, path: str = "lab") -> str:
         return f"http://127.0.0.1:{self.port}/{path}?token={self.token}"
 
+    def api(self, path: str, method: str = "GET"):
+        """A call of the server's REST API; returns the decoded JSON (``None`` for an empty reply)."""
+        import urllib.request
+
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/api/{path}", method=method, headers={"Authorization": f"token {self.token}"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            body = reply.read()
+        return json.loads(body) if body else None
+
+    def shutdown_kernels(self) -> None:
+        for kernel in self.api("kernels"):
+            self.api(f"kernels/{kernel['id']}", method="DELETE")
+
     def __enter__(self) -> LabServer:
         cmd = [
             str(Path(sys.executable).parent / "jupyter"),
@@ -177,7 +192,8 @@ class Notebook:
 
     # -- opening, running, saving --------------------------------------------------------------------------------
     def open(self, timeout: float = 120) -> None:
-        self.page.goto(self.server.url(f"lab/tree/{self.name}"))
+        # a workspace of its own: the tabs of the notebooks opened before are not restored (nor their kernels)
+        self.page.goto(self.server.url(f"lab/workspaces/{Path(self.name).stem[:2]}/tree/{self.name}"))
         self.page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=timeout * 1000)
         self.wait_kernel_idle(timeout)
 
@@ -237,9 +253,9 @@ class Notebook:
         time.sleep(2.0)  # widget views restore asynchronously after the kernel connects
 
     def close_and_shutdown(self) -> None:
-        """Shut the notebook's kernel down (frees the CPU and memory for the next notebook)."""
-        self.menu("Kernel", "Shut Down Kernel")
-        time.sleep(1.0)
+        """Shut every kernel of the server down (through its REST API, whatever state the page is in), so the next
+        notebook gets the CPU and memory."""
+        self.server.shutdown_kernels()
 
     # -- reading the page ----------------------------------------------------------------------------------------
     def outputs(self) -> list[dict]:
