@@ -23,8 +23,10 @@
 # why NPO+RT reaches the forget target while keeping the retain behaviour intact (paper Figs. 3, 4, 9); then
 # compare a KL retain term with the retain NLL, and repeat everything with overlapping forget and retain inputs.
 #
-# **Runtime:** a few minutes on a laptop CPU. Training the initial and retrained models of the two settings is a
-# large part of a first run; they are cached on disk for the next one. No GPU needed.
+# **Runtime:** minutes on a laptop CPU in full mode, the paper's 10 000-step β sweep included (the lecturer's guide,
+# `docs/teaching.md`, gives measured figures); each section prints its own time. Training the initial and
+# retrained models of the two settings is a large part of a first run; they are cached on disk for the next one.
+# No GPU needed.
 
 # %%
 # npo_lab-install-cell: begin

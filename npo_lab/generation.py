@@ -51,6 +51,7 @@ def draft_prefix(drafts: Iterable[tuple[Sequence[int], Sequence[int]]], eos_toke
     best: list[int] = []
     for targets, argmaxes in drafts:
         tokens: list[int] = []
+        argmaxes = argmaxes.tolist() if hasattr(argmaxes, "tolist") else argmaxes
         for t, g in zip(targets, argmaxes):
             g = int(g)
             if g in eos:

@@ -58,7 +58,7 @@ class Settings(Mapping):
     """Immutable values of a registry of :class:`Hyper` (``registry()``): the given ones checked once, the others
     at their defaults. Reads as a mapping and by attribute (``s.beta``); equal when the values are equal."""
 
-    __slots__ = ("_given",)
+    __slots__ = ("_given", "_values")
     #: what the settings are of (for messages)
     what: ClassVar[str] = "setting"
 
@@ -72,7 +72,9 @@ class Settings(Mapping):
         unknown = sorted(set(given) - set(known))
         if unknown:
             raise ValueError(f"unknown {self.what}(s) {unknown}; allowed: {', '.join(known)}")
-        object.__setattr__(self, "_given", MappingProxyType({k: known[k].check(v) for k, v in given.items()}))
+        checked = {k: known[k].check(v) for k, v in given.items()}
+        object.__setattr__(self, "_given", MappingProxyType(checked))
+        object.__setattr__(self, "_values", MappingProxyType({k: checked.get(k, h.default) for k, h in known.items()}))
 
     @classmethod
     def of(cls, value: Any = None, /, **changes: Any) -> Settings:
@@ -84,9 +86,9 @@ class Settings(Mapping):
         return cls({**dict(value or {}), **changes})
 
     def __getitem__(self, name: str) -> Any:
-        if name in self._given:
-            return self._given[name]
-        return self.registry()[name].default
+        if name in self._values:
+            return self._values[name]
+        return self.registry()[name].default  # registered after these settings were made: its default
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):

@@ -26,7 +26,6 @@ per-example values is the token mean.
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from functools import cached_property
@@ -35,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .hyper import Hyper, Settings
 from .logprobs import autograd_derivative, kl_to_ref, sequence_logprob, token_count
 from .logprobs import per_token as _per_token
 from .logprobs import sigmoid as _sigmoid
@@ -43,11 +43,13 @@ from .logprobs import sigmoid as _sigmoid
 __all__ = [
     "sequence_logprob", "token_count", "ga_loss", "nll_loss", "npo_loss", "npo_weight", "dpo_loss", "simnpo_loss",
     "kl_to_ref", "LossInputs", "Term", "Method", "TERMS", "METHODS", "GA_REDUCTIONS", "BETA_MAX", "get_method",
+    "Hyper", "HYPERS", "LossSettings", "loss_hypers",
 ]
 # fmt: on
 
 #: β above this is refused: (2/β) would vanish in float32 arithmetic long before β reaches float64 limits.
 BETA_MAX = 1e6
+BETA = 0.1  # β's default (the paper's TOFU setting), declared once: HYPERS and the functions' defaults read it
 #: how the GA forget term reduces over answer tokens: the reference code's batch token-mean, or the sum.
 GA_REDUCTIONS = ("token_mean", "sum")
 
@@ -59,16 +61,6 @@ def _check_beta(beta: float, name: str = "beta") -> float:
     if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0 < float(beta) <= BETA_MAX:
         raise ValueError(f"{name} must be a finite number in (0, {BETA_MAX:g}], got {beta!r}")
     return float(beta)
-
-
-def _check_finite_number(value: float, name: str, *, minimum: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v) or (minimum is not None and v < minimum):
-        bound = f" >= {minimum:g}" if minimum is not None else ""
-        raise ValueError(f"{name} must be a finite number{bound}, got {value!r}")
-    return v
 
 
 def _check(x: Tensor, name: str) -> Tensor:
@@ -147,7 +139,7 @@ def nll_loss(logp: Tensor, n_tokens: Tensor | None = None) -> Tensor:
     return -ga_loss(logp, n_tokens)
 
 
-def npo_loss(logp: Tensor, ref_logp: Tensor, beta: float = 0.1) -> Tensor:
+def npo_loss(logp: Tensor, ref_logp: Tensor, beta: float = BETA) -> Tensor:
     """Negative Preference Optimization (paper Eq. 3):
 
     ``L_NPO = (2/β) · softplus(β · (logp − ref_logp)) = −(2/β) · logsigmoid(−β · log_ratio)``.
@@ -162,7 +154,7 @@ def npo_loss(logp: Tensor, ref_logp: Tensor, beta: float = 0.1) -> Tensor:
     return _npo(logp, ref_logp, b)
 
 
-def npo_weight(logp: Tensor, ref_logp: Tensor, beta: float = 0.1) -> Tensor:
+def npo_weight(logp: Tensor, ref_logp: Tensor, beta: float = BETA) -> Tensor:
     """The adaptive weight ``W = 2σ(β · log_ratio) = 2π_θ^β / (π_θ^β + π_ref^β) = ∂L_NPO/∂logp`` (paper Eq. 4).
 
     ``∇L_NPO = E[W · ∇logp]`` and ``∇L_GA = E[∇logp]``: W = 1 at the start and → 0 once a sample is forgotten, which
@@ -176,7 +168,7 @@ def npo_weight(logp: Tensor, ref_logp: Tensor, beta: float = 0.1) -> Tensor:
 
 
 def dpo_loss(
-    chosen_logp: Tensor, rejected_logp: Tensor, ref_chosen_logp: Tensor, ref_rejected_logp: Tensor, beta: float = 0.1
+    chosen_logp: Tensor, rejected_logp: Tensor, ref_chosen_logp: Tensor, ref_rejected_logp: Tensor, beta: float = BETA
 ) -> Tensor:
     """DPO with the reference code's 2/β scaling (paper Eq. 2 times 2/β):
 
@@ -202,7 +194,7 @@ def simnpo_loss(logp: Tensor, n_tokens: Tensor, beta: float, gamma: float = 0.0)
     Shapes: ``logp (B,)``, ``n_tokens (B,)`` -> ``(B,)``.
     """
     b = _check_beta(beta)
-    g = _check_finite_number(gamma, "gamma")
+    g = HYPERS["gamma"].check(gamma)
     return _simnpo(logp, _check_counts(n_tokens, _check(logp, "logp")), b, g)
 
 
@@ -258,6 +250,8 @@ class Term:
     fn: Callable[..., Tensor]
     doc: str
     grad: Callable[..., dict] | None = None
+    #: hyper-parameters this term introduces (declared once, here; the shared ones are in :data:`HYPERS`)
+    hypers: tuple[Hyper, ...] = ()
 
     @cached_property
     def inputs(self) -> tuple[str, ...]:
@@ -369,8 +363,32 @@ for _t in TERMS.values():  # every term reads LossInputs fields only
     assert set(_t.inputs) <= set(LossInputs.names()), _t.name
 
 Weight = float | str
-#: hyper-parameters a method may receive, with their defaults; a term receives only the ones it declares.
-HYPER_DEFAULTS = {"beta": 0.1, "alpha": 1.0, "gamma": 0.0, "ga_reduction": "token_mean"}
+#: the loss's hyper-parameters, declared once (paper Sec. 3, App. E); a term gets those its signature names
+HYPERS: dict[str, Hyper] = {
+    h.name: h
+    for h in (
+        Hyper("beta", BETA, "inverse temperature β of NPO / DPO / SimNPO", gt=0, le=BETA_MAX),
+        Hyper("alpha", 1.0, "retain weight α: weight of the retain term (RT NLL or KL)", ge=0),
+        Hyper("gamma", 0.0, "SimNPO reward margin γ"),
+        Hyper("ga_reduction", "token_mean", "GA over answer tokens: token_mean or sum", choices=GA_REDUCTIONS),
+    )
+}
+HYPER_DEFAULTS = {n: h.default for n, h in HYPERS.items()}  # derived: the defaults of the shared ones
+
+
+def loss_hypers() -> dict[str, Hyper]:
+    """:data:`HYPERS` and the hyper-parameters that the terms of :data:`METHODS` introduce (:attr:`Term.hypers`)."""
+    extra = {h.name: h for m in METHODS.values() for t, _ in m.terms for h in t.hypers if h.name not in HYPERS}
+    return {**HYPERS, **extra}
+
+
+class LossSettings(Settings):
+    """The loss's hyper-parameters as one immutable object (:func:`loss_hypers`: defaults, bounds, help), checked
+    once when made: ``LossSettings(beta=0.2).alpha == 1.0``. Configs hold it; :meth:`Method.loss` takes it."""
+
+    __slots__ = ()
+    what = "loss hyper-parameter"
+    registry = staticmethod(loss_hypers)
 
 
 @dataclass(frozen=True)
@@ -421,27 +439,23 @@ class Method:
     def needs_idk_ref(self) -> bool:
         return "idk_ref_logp" in self.needs
 
-    def loss(self, inputs: LossInputs, **hyper) -> tuple[Tensor, dict[str, Tensor]]:
+    def loss(self, inputs: LossInputs, settings: LossSettings | None = None, /, **hyper) -> tuple[Tensor, dict]:
         """Per-example objective ``(B,)`` and the unweighted per-term values; the batch objective is ``total.mean()``.
 
-        ``hyper``: ``beta`` (> 0), ``alpha`` (≥ 0), ``gamma``, ``ga_reduction`` (see :data:`GA_REDUCTIONS`);
-        missing ones take :data:`HYPER_DEFAULTS`. Only these Python numbers are checked: no tensor is inspected,
-        so a training step never waits for the device.
+        ``settings`` (a :class:`LossSettings`) and/or ``hyper`` keywords (``beta=0.2``, ...); missing ones take
+        their defaults. Only these Python numbers are checked: no tensor is inspected, so a training step never
+        waits for the device.
         """
-        h = _check_hyper({**HYPER_DEFAULTS, **hyper})
-        if not isinstance(inputs, LossInputs):
-            raise ValueError(f"inputs must be a LossInputs, got {type(inputs).__name__}")
+        h = _settings(inputs, settings, hyper)
         parts = {term.name: term(inputs, h) for term, _ in self.terms}
         total = sum((h[w] if isinstance(w, str) else w) * parts[t.name] for t, w in self.terms)
         return total, parts
 
-    def input_gradient(self, inputs: LossInputs, **hyper) -> dict[str, Tensor]:
+    def input_gradient(self, inputs: LossInputs, settings: LossSettings | None = None, /, **hyper) -> dict:
         """``{moving input: ∂total_i/∂input_i}`` ``(B,)`` each, the weighted sum ``Σ_k w_k ∂term_k/∂input`` of the
         terms' closed forms (autograd for a term without one); e.g. NPO's ``forget_logp`` entry is the weight W.
         The batch objective ``total.mean()`` has gradient ``this / B``. ``hyper``: as :meth:`loss`."""
-        h = _check_hyper({**HYPER_DEFAULTS, **hyper})
-        if not isinstance(inputs, LossInputs):
-            raise ValueError(f"inputs must be a LossInputs, got {type(inputs).__name__}")
+        h = _settings(inputs, settings, hyper)
         out: dict[str, Tensor] = {}
         for term, w in self.terms:
             weight = h[w] if isinstance(w, str) else w
@@ -450,18 +464,10 @@ class Method:
         return {name: g + torch.zeros_like(getattr(inputs, name)) for name, g in out.items()}
 
 
-def _check_hyper(h: dict) -> dict:
-    unknown = set(h) - set(HYPER_DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown loss hyper-parameter(s) {sorted(unknown)}; allowed: {sorted(HYPER_DEFAULTS)}")
-    if h["ga_reduction"] not in GA_REDUCTIONS:
-        raise ValueError(f"ga_reduction must be one of {GA_REDUCTIONS}, got {h['ga_reduction']!r}")
-    return {
-        "beta": _check_beta(h["beta"]),
-        "alpha": _check_finite_number(h["alpha"], "alpha", minimum=0.0),
-        "gamma": _check_finite_number(h["gamma"], "gamma"),
-        "ga_reduction": h["ga_reduction"],
-    }
+def _settings(inputs, settings, hyper: dict) -> LossSettings:
+    if not isinstance(inputs, LossInputs):
+        raise ValueError(f"inputs must be a LossInputs, got {type(inputs).__name__}")
+    return LossSettings.of(settings, **hyper)
 
 
 def _m(name: str, description: str, *terms: tuple[str, Weight]) -> Method:

@@ -90,8 +90,15 @@ RECORD_NAMES = (
 )
 CHECKPOINT_PREFIX = "checkpoint-"
 
-# config fields copied onto every row of load_run's DataFrame
-RUN_COLUMNS = ("method", "beta", "alpha", "gamma", "learning_rate", "seed")
+
+def run_columns(config: Mapping | None = None) -> tuple[str, ...]:
+    """The config fields :func:`load_run` copies onto every row: the method, the numeric loss hyper-parameters
+    (:func:`npo_lab.losses.loss_hypers`; one introduced by a new term only when ``config`` has it), the learning
+    rate and the seed."""
+    from .losses import HYPERS, loss_hypers
+
+    numeric = [n for n, h in loss_hypers().items() if h.choices is None and (n in HYPERS or n in (config or {}))]
+    return ("method", *numeric, "learning_rate", "seed")
 
 
 def _dump(obj: Any) -> str:
@@ -308,7 +315,7 @@ def load_samples(run_dir: str | Path):
 
 def load_run(run_dir: str | Path):
     """One row per evaluation of a run (``metrics.jsonl``), plus columns ``run`` (the directory name) and
-    ``method, beta, alpha, gamma, learning_rate, seed`` from ``config.json``. Sorted by step."""
+    :func:`run_columns` (``method, beta, alpha, gamma, learning_rate, seed``) from ``config.json``. Sorted by step."""
     import pandas as pd
 
     p = _run_dir(run_dir)
@@ -324,7 +331,7 @@ def load_run(run_dir: str | Path):
     if df.empty:
         df = pd.DataFrame(columns=["step", "epoch"])
     df.insert(0, "run", p.name)
-    for i, key in enumerate(RUN_COLUMNS):
+    for i, key in enumerate(run_columns(config)):
         if key not in df.columns:
             df.insert(1 + i, key, config.get(key))
     if "step" in df.columns and len(df):

@@ -327,17 +327,20 @@ def _score_pass(model, prompts, passes, sel_of_row, targets, *, pad_id, dev, key
         if width > 1:  # the answer tokens (all but the last target) run through the model after their prompt
             cache = prompt_cache if k == len(passes) - 1 else copy.deepcopy(prompt_cache)
             cache.batch_select_indices(sel)
-            inp = tgt[:, :-1].clone()
             amask = torch.arange(width - 1, device=dev).unsqueeze(0) < (lengths - 1).unsqueeze(1)
-            inp[~amask] = pad_id
+            inp = tgt[:, :-1].masked_fill(~amask, pad_id)
             pos = plen.index_select(0, sel).unsqueeze(1) + torch.arange(width - 1, device=dev).unsqueeze(0)
             mask = torch.cat([pmask.index_select(0, sel), amask.long()], dim=1)
             with context() if context is not None else contextlib.nullcontext():
                 out = model(input_ids=inp, attention_mask=mask, position_ids=pos, use_cache=True, **{keyword: cache})
-            lp, g = _logp_argmax(out.logits[amask], tgt[:, 1:][amask], greedy)
-            tok[:, 1:][amask] = lp.to(tok.dtype)
+            # the answer positions, as flat indices built on the host (a boolean mask would wait for the device)
+            flat = [r * (width - 1) + j for r, t in enumerate(tgts) for j in range(len(t) - 1)]
+            flat = torch.tensor(flat, dtype=torch.long, device=dev)
+            logits = out.logits.reshape(n * (width - 1), -1).index_select(0, flat)
+            lp, g = _logp_argmax(logits, tgt[:, 1:].reshape(-1).index_select(0, flat), greedy)
+            tok[:, 1:] = tok.new_zeros(n * (width - 1)).index_copy_(0, flat, lp.to(tok.dtype)).view(n, width - 1)
             if greedy:
-                arg[:, 1:][amask] = g
+                arg[:, 1:] = arg.new_full((n * (width - 1),), -1).index_copy_(0, flat, g).view(n, width - 1)
         yield rows, tok, arg
 
 

@@ -159,7 +159,8 @@ def test_beta_out_of_range_is_refused(fn, beta):
         "simnpo_loss": lambda: simnpo_loss(z, torch.tensor([2, 3]), beta=beta),
         "method": lambda: get_method("NPO").loss(LossInputs(forget_logp=z, forget_ref_logp=z), beta=beta),
     }
-    with pytest.raises(ValueError, match="beta must be a finite number in"):
+    # the loss functions check their argument; a method checks its LossSettings (losses.HYPERS: beta in (0, max])
+    with pytest.raises(ValueError, match="beta must be a finite number in" if fn != "method" else "beta must be"):
         calls[fn]()
 
 
@@ -238,7 +239,7 @@ def test_token_counts_must_be_positive_whole_numbers(name, n_tokens):
 
 
 METHOD_BAD = [
-    ("alpha < 0", {"alpha": -1.0}, "alpha must be a finite number >= 0"),
+    ("alpha < 0", {"alpha": -1.0}, "alpha must be >= 0"),
     ("alpha inf", {"alpha": INF}, "alpha must be a finite number"),
     ("gamma nan", {"gamma": NAN}, "gamma must be a finite number"),
     ("unknown hyper-parameter", {"lr": 1.0}, "unknown loss hyper-parameter(s) ['lr']"),

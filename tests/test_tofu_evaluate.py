@@ -367,3 +367,29 @@ def test_cached_rouge_scorer_equals_rouge_score():
         r1, rl = _rouge_recalls(gens, refs)
         assert r1 == [e["rouge1"].recall for e in expected]
         assert rl == [e["rougeL"].recall for e in expected]
+
+
+def test_model_without_cache_takes_the_plain_path(setup):
+    """A model whose forward takes no key/value cache is scored and decoded the plain way, with the same log."""
+    from npo_lab.tofu.evaluate import evaluate_rows
+
+    _, files, tok, model = setup
+    model.eval()
+
+    class NoCache(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner, self.config = inner, inner.config
+
+        def get_input_embeddings(self):
+            return self.inner.get_input_embeddings()
+
+        def forward(self, input_ids, attention_mask=None, use_cache=False):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask)
+
+        def generate(self, **kwargs):
+            return self.inner.generate(**kwargs)
+
+    rows = files["retain_perturbed"][:3]
+    plain = evaluate_rows(NoCache(model), tok, rows, max_new_tokens=4)
+    assert plain == evaluate_rows(model, tok, rows, max_new_tokens=4, engine="reference")

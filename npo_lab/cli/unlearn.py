@@ -23,10 +23,6 @@ __all__ = ["add_arguments", "run"]
 
 # option -> UnlearnConfig field
 _FIELDS = {
-    "beta": "beta",
-    "alpha": "alpha",
-    "gamma": "gamma",
-    "ga_reduction": "ga_reduction",
     "lr": "learning_rate",
     "epochs": "epochs",
     "max_steps": "max_steps",
@@ -48,13 +44,14 @@ _FIELDS = {
     "eval_max_new_tokens": "eval_max_new_tokens",
     "logging_steps": "logging_steps",
 }
-_CHOICES = {"precision", "ga_reduction"}
+_CHOICES = {"precision"}
 PROGRESS_EVERY_S = 10.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``npo-lab unlearn``."""
-    from ..losses import METHODS
+    from ..hyper import add_options
+    from ..losses import METHODS, loss_hypers
     from ..tofu.splits import FORGET_SPLITS
     from ..unlearn.config import UnlearnConfig
 
@@ -100,6 +97,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="comma-separated module names LoRA adapts (default: " + ",".join(d.lora_target_modules) + ")",
     )
+    add_options(parser, loss_hypers())  # --beta, --alpha, ...: one per hyper-parameter the loss declares
     types = {"int": int, "float": float, "int | None": int}
     for opt, name in _FIELDS.items():
         flag, default = "--" + opt.replace("_", "-"), getattr(d, name)
@@ -113,9 +111,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _config(args):
     """The run's config from the options (validated: a bad number is a one-line error, before any loading)."""
+    from ..losses import loss_hypers
     from ..unlearn.config import UnlearnConfig
 
     values = {name: getattr(args, opt) for opt, name in _FIELDS.items() if getattr(args, opt, None) is not None}
+    values.update({h: getattr(args, h) for h in loss_hypers() if getattr(args, h, None) is not None})
     if args.lora_target_modules:
         values["lora_target_modules"] = tuple(m.strip() for m in args.lora_target_modules.split(",") if m.strip())
     bars = not args.no_progress and sys.stdout.isatty() and sys.stderr.isatty()

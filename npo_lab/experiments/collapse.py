@@ -415,10 +415,15 @@ def _run_cells(cfg: CollapseConfig, todo: list[dict], out: Path, say: Callable[[
 
     ctx = mp.get_context("spawn")
     with ProcessPoolExecutor(cfg.workers, mp_context=ctx, initializer=_init_worker, initargs=(cfg.threads,)) as ex:
-        futures = [ex.submit(_cell_job, cfg.to_json(), cell, str(out)) for cell in todo]
+        futures = {ex.submit(_cell_job, cfg.to_json(), cell, str(out)): cell["id"] for cell in todo}
         try:
             for f in as_completed(futures):
-                report(f.result())
+                try:
+                    rec = f.result()
+                except Exception as err:  # one failed cell does not stop the others; a rerun retries it
+                    say(f"[collapse] cell {futures[f]} failed: {err!r}")
+                    continue
+                report(rec)
         except BaseException:
             for f in futures:
                 f.cancel()
@@ -462,6 +467,8 @@ def run_collapse(config: CollapseConfig | None = None, *, print_fn: Callable[[st
     records = [
         json.loads(p.read_text(encoding="utf-8")) for c in cells if (p := out / "cells" / f"{c['id']}.json").exists()
     ]
+    if info["status"] == "completed" and len(records) < len(cells):
+        info["status"] = "incomplete"  # a cell failed (see the log): running again retries it
     info.update(
         n_cells=len(cells),
         n_finished=len(records),

@@ -77,9 +77,15 @@ class _TermPlan:
 
     def on_rows(self, values: Mapping) -> dict[str, np.ndarray]:
         """:meth:`derivative` from inputs already restricted to the term's rows."""
-        n = next(v.shape[-1] for v in values.values() if not isinstance(v, (int, float)))
-        scale = self.weights / n
-        return {k: g * scale for k, g in self.term.derivative(values, self.hyper).items()}
+        term = self.term
+        if not term.moving:  # reads no input that moves with θ: no part in the gradient
+            return {}
+        scale = self.weights / np.shape(values[term.moving[0]])[-1]
+        if term.grad is not None:  # the closed form, called directly (this runs at every step)
+            grads = term.grad(*[values[n] for n in term.inputs], **self.hyper)
+        else:
+            grads = term.derivative(values, self.hyper)
+        return {k: g * scale for k, g in grads.items()}
 
 
 class ObjectiveGradient:

@@ -243,7 +243,7 @@ def evaluate_rows(
             greedy_ids=generate,
         )
         logp, n = scores.logp, scores.n_tokens
-        if generate:
+        if generate and scores.greedy_ids is not None:  # None: a model without a cache took the plain path
             pairs = list(zip(scores.target_ids, scores.greedy_ids))
             drafts = [pairs[i * (2 + k) : (i + 1) * (2 + k)] for i in range(len(rows))]
         if progress_bar is not None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from ..configs import Config, option
-from ..losses import BETA_MAX, GA_REDUCTIONS, METHODS, get_method
+from ..configs import Config, flat_settings, option
+from ..losses import METHODS, LossSettings, get_method
 from ..tofu.templates import TEMPLATES
 
 __all__ = ["UnlearnConfig", "PRECISIONS", "DEFAULT_LORA_TARGETS", "RESUMABLE_FIELDS"]
@@ -71,19 +71,15 @@ def _output(default, help, **kw):
     return option(default, help, group="output", **kw)
 
 
+@flat_settings("loss")
 @dataclass(frozen=True)
 class UnlearnConfig(Config):
     """The settings of one unlearning run (see the module docstring); ``UnlearnConfig.help()`` lists them all."""
 
     # loss: the objective (paper Sec. 3, npo_lab.losses)
     method: str = _loss("NPO+RT", f"unlearning objective, one of {', '.join(METHODS)}")
-    beta: float = _loss(0.1, f"inverse temperature β of NPO / DPO / SimNPO, in (0, {BETA_MAX:g}]", gt=0, le=BETA_MAX)
-    alpha: float = _loss(1.0, "retain weight α: weight of the retain term (RT NLL or KL), >= 0", ge=0)
-    gamma: float = _loss(0.0, "SimNPO reward margin γ")
-    ga_reduction: str = _loss(
-        "token_mean",
-        "GA forget term over answer tokens: token_mean (the reference code) or sum (the paper's summed log-prob)",
-        choices=GA_REDUCTIONS,
+    loss: LossSettings = _loss(
+        LossSettings(), "the loss's hyper-parameters (beta, alpha, gamma, ga_reduction, ...: npo_lab.losses.HYPERS)"
     )
 
     # optimisation

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 import torch
 from transformers import Trainer, TrainingArguments
 
-from ..losses import LossInputs, Method, get_method, kl_to_ref, sequence_logprob, token_count
+from ..losses import LossInputs, LossSettings, Method, get_method, kl_to_ref, loss_hypers, sequence_logprob, token_count
 from .data import ForgetRetainCollator, ForgetRetainDataset
 from .models import prepare_deepspeed_ref, reference_context, reference_copy
 
@@ -41,7 +41,8 @@ class Unlearner(Trainer):
         method: a METHODS name or :class:`~npo_lab.losses.Method`.
         train_dataset: a :class:`~npo_lab.unlearn.data.ForgetRetainDataset`.
         tokenizer: the tokenizer (``processing_class``).
-        beta, alpha, gamma, ga_reduction: loss hyper-parameters (:meth:`npo_lab.losses.Method.loss`).
+        loss: the loss's hyper-parameters, a :class:`~npo_lab.losses.LossSettings` (or a mapping, or keywords
+            such as ``beta=0.2``; the others at their defaults), handed whole to :meth:`~npo_lab.losses.Method.loss`.
         template, max_length: prompt template and length of the encoding (:func:`npo_lab.tofu.data.encode_qa`).
         cache_reference: True (default) caches reference log-probs once, at the start of training; False
             recomputes them every step with a reference model (the published code's way, for comparison).
@@ -64,10 +65,7 @@ class Unlearner(Trainer):
         method: str | Method = "NPO",
         train_dataset: ForgetRetainDataset | None = None,
         tokenizer=None,
-        beta: float = 0.1,
-        alpha: float = 1.0,
-        gamma: float = 0.0,
-        ga_reduction: str = "token_mean",
+        loss: LossSettings | Mapping | None = None,
         template: str = "qa",
         max_length: int = 256,
         cache_reference: bool = True,
@@ -84,7 +82,8 @@ class Unlearner(Trainer):
         if not isinstance(train_dataset, ForgetRetainDataset):
             raise ValueError("train_dataset must be a ForgetRetainDataset")
         self.method = get_method(method) if isinstance(method, str) else method
-        self.hyper = {"beta": beta, "alpha": alpha, "gamma": gamma, "ga_reduction": ga_reduction}
+        hyper = {k: kwargs.pop(k) for k in list(kwargs) if k in loss_hypers()}  # e.g. beta=0.2
+        self.loss_settings = LossSettings.of(loss, **hyper)
         self.template, self.max_length = template, int(max_length)
         self.cache_reference_enabled = bool(cache_reference)
         self.ref_batch_size = int(ref_batch_size)
@@ -205,7 +204,7 @@ class Unlearner(Trainer):
 
     # ---------------------------------------------------------------------------------------------- loss
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        per_example, parts = self.method.loss(self.loss_inputs(model, inputs), **self.hyper)
+        per_example, parts = self.method.loss(self.loss_inputs(model, inputs), self.loss_settings)
         loss = per_example.mean()
         if model.training:
             with torch.no_grad():
