@@ -264,8 +264,10 @@ fig.tight_layout()
 
 # %%
 def trend(values):
-    """'rises', 'falls' or 'is not monotone' for a sequence ordered by the swept setting."""
+    """'rises', 'falls', 'stays the same' or 'is not monotone' for a sequence ordered by the swept setting."""
     d = pd.Series(list(values)).diff().dropna()
+    if (d.abs() < 1e-12).all():
+        return "stays the same"
     return "rises" if (d > 0).all() else "falls" if (d < 0).all() else "is not monotone"
 
 

@@ -211,9 +211,12 @@ class Config:
     @classmethod
     def help(cls) -> dict[str, str]:
         """Field name → help text (a flat setting's: its :class:`~npo_lab.hyper.Hyper` description)."""
-        out = {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
-        if cls._flat:
-            out.update({n: h.describe() for n, h in cls._flat[1].registry().items()})
+        out = {}
+        for f in dataclasses.fields(cls):
+            if cls._flat and f.name == cls._flat[0]:  # the settings' own entries in the field's place
+                out.update({n: h.describe() for n, h in cls._flat[1].registry().items()})
+            else:
+                out[f.name] = f.metadata.get("help", "")
         return out
 
     @classmethod

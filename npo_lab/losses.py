@@ -12,7 +12,8 @@ inputs (finite, non-empty, matching shapes). A *term* is a plain function whose 
 :class:`LossInputs` fields it reads and whose keyword-only parameters name the hyper-parameters it uses — its needs
 are declared once, by its signature. A :class:`Method` is a weighted list of terms (a number, or the name of a
 hyper-parameter such as ``"alpha"``). Trainers and the theory code ask a method what it needs
-(:attr:`Method.needs_by_group`) and call :meth:`Method.loss`; nothing branches on method or term names.
+(:attr:`Method.needs_by_group`) and call :meth:`Method.loss`; nothing branches on method or term names. Beside
+each term is its closed-form derivative (``_d_npo``: NPO's weight W); :meth:`Method.input_gradient` sums them.
 
 Scaling, as in the NPO authors' reference code (TOFU ``dataloader.py`` of licong-lin/negative-preference-optimization):
 the GA forget term and every NLL term (retain, "I don't know") are the Hugging Face ``outputs.loss``, i.e. the
@@ -35,9 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .hyper import Hyper, Settings
-from .logprobs import autograd_derivative, kl_to_ref, sequence_logprob, token_count
-from .logprobs import per_token as _per_token
-from .logprobs import sigmoid as _sigmoid
+from .logprobs import autograd_derivative, kl_to_ref, per_token, sequence_logprob, sigmoid, token_count
 
 # fmt: off
 __all__ = [
@@ -294,7 +293,7 @@ def _ga(forget_logp, forget_n_tokens, *, ga_reduction):
 
 
 def _d_ga(forget_logp, forget_n_tokens, *, ga_reduction):  # 1 (summed) or B / Σ_j n_j (token-mean)
-    return {"forget_logp": 1.0 if ga_reduction == "sum" else _per_token(forget_n_tokens, forget_logp)}
+    return {"forget_logp": 1.0 if ga_reduction == "sum" else per_token(forget_n_tokens, forget_logp)}
 
 
 def _idk_nll(idk_logp, idk_n_tokens):
@@ -302,7 +301,7 @@ def _idk_nll(idk_logp, idk_n_tokens):
 
 
 def _d_idk_nll(idk_logp, idk_n_tokens):  # −B / Σ_j n_j
-    return {"idk_logp": -_per_token(idk_n_tokens, idk_logp)}
+    return {"idk_logp": -per_token(idk_n_tokens, idk_logp)}
 
 
 def _retain_nll(retain_logp, retain_n_tokens):
@@ -310,7 +309,7 @@ def _retain_nll(retain_logp, retain_n_tokens):
 
 
 def _d_retain_nll(retain_logp, retain_n_tokens):  # −B / Σ_j n_j
-    return {"retain_logp": -_per_token(retain_n_tokens, retain_logp)}
+    return {"retain_logp": -per_token(retain_n_tokens, retain_logp)}
 
 
 def _retain_kl(retain_kl):
@@ -326,7 +325,7 @@ def _npo_term(forget_logp, forget_ref_logp, *, beta):
 
 
 def _d_npo(forget_logp, forget_ref_logp, *, beta):  # W = 2σ(β·log_ratio), paper Eq. 4
-    return {"forget_logp": 2.0 * _sigmoid(beta * (forget_logp - forget_ref_logp))}
+    return {"forget_logp": 2.0 * sigmoid(beta * (forget_logp - forget_ref_logp))}
 
 
 def _simnpo_term(forget_logp, forget_n_tokens, *, beta, gamma):
@@ -335,7 +334,7 @@ def _simnpo_term(forget_logp, forget_n_tokens, *, beta, gamma):
 
 def _d_simnpo(forget_logp, forget_n_tokens, *, beta, gamma):  # (2/|y|)·σ(β·logp/|y| + γ)
     n = forget_n_tokens.to(forget_logp.dtype) if isinstance(forget_n_tokens, Tensor) else forget_n_tokens
-    return {"forget_logp": (2.0 / n) * _sigmoid(beta * forget_logp / n + gamma)}
+    return {"forget_logp": (2.0 / n) * sigmoid(beta * forget_logp / n + gamma)}
 
 
 def _dpo_term(idk_logp, forget_logp, idk_ref_logp, forget_ref_logp, *, beta):
@@ -343,7 +342,7 @@ def _dpo_term(idk_logp, forget_logp, idk_ref_logp, forget_ref_logp, *, beta):
 
 
 def _d_dpo(idk_logp, forget_logp, idk_ref_logp, forget_ref_logp, *, beta):  # ∓2σ(−β·margin)
-    w = 2.0 * _sigmoid(beta * ((forget_logp - forget_ref_logp) - (idk_logp - idk_ref_logp)))
+    w = 2.0 * sigmoid(beta * ((forget_logp - forget_ref_logp) - (idk_logp - idk_ref_logp)))
     return {"idk_logp": -w, "forget_logp": w}
 
 

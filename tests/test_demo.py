@@ -326,7 +326,8 @@ def test_demo_smoke_end_to_end(smoke, capsys):
     assert env["torch_threads"] == 2 and env["cpu"] and env["versions"]["torch"]  # the demo's fixed thread count
     assert info["defaults"]["paper"]["beta"] == 0.1 and info["defaults"]["reason"]
     assert DemoConfig.load(out / "demo.json").seed == 0  # demo.json can be given back to --config
-    assert set(s["claims"]) == {"ga_collapses", "npo_rt_quality"}  # the claims the methods run allow
+    # the claims the methods run allow (NPO+RT's needs a fine-tuned utility > 0, which smoke models may lack)
+    assert "ga_collapses" in s["claims"] and set(s["claims"]) <= {"ga_collapses", "npo_rt_quality"}
     printed = capsys.readouterr().out
     assert "peak_forget_quality" in printed and "NPO+RT" in printed and "\r" not in printed
     summary, frames = load_demo(out)

@@ -239,17 +239,12 @@ def prepare(
             "overwrite: removing %s from %s", ", ".join(clear_run(plan.output_dir)) or "nothing", plan.output_dir
         )
     recorder = RunRecorder(plan.output_dir, enabled=main)
-    trainer = Unlearner(
+    trainer = Unlearner.from_config(
         model,
         args,
-        method=method,
+        cfg,
         train_dataset=dataset,
         tokenizer=tokenizer,
-        loss=cfg.loss,
-        template=cfg.template,
-        max_length=cfg.max_length,
-        cache_reference=cfg.cache_reference,
-        ref_batch_size=cfg.ref_batch_size,
         on_reference_cached=_reference_saver(plan, recorder),
     )
     trainer_progress(quiet_trainer(trainer, progress=not cfg.disable_tqdm))  # notebooks: no bar left behind

@@ -115,6 +115,14 @@ class Unlearner(Trainer):
         self._loss_sums: dict[str, torch.Tensor] = {}
         self._loss_count = 0
 
+    @classmethod
+    def from_config(cls, model, args: TrainingArguments, config, **kwargs) -> Unlearner:
+        """The trainer of an :class:`~npo_lab.unlearn.UnlearnConfig`: its method, loss settings, template, length
+        and reference handling; ``kwargs``: the rest (``train_dataset``, ``tokenizer``, callbacks, ...)."""
+        names = ("template", "max_length", "cache_reference", "ref_batch_size")
+        own = {"method": config.method, "loss": config.loss, **{n: getattr(config, n) for n in names}}
+        return cls(model, args, **own, **kwargs)
+
     # ------------------------------------------------------------------------------------------ reference
     @property
     def holds_ref_model(self) -> bool:
