@@ -1,12 +1,14 @@
 """The notebooks as a student sees them: JupyterLab in a real browser (Debian's Chromium, driven by playwright).
 
 One JupyterLab server for all notebooks (tests/browser/lab.py). For each notebook: open it, Run All; no error
-output, every code cell ran, every widget drew its figure with nothing cut at the image's edges; one control of
-each widget moved and its figure redrawn (a different image) within ``MOVE_SECONDS``; then save, reload the page,
-and no "model not found" or other error text anywhere (a progress bar must not leave a dead widget behind), every
-widget drawn again. Notebook 04's explorer shows all its methods without scrolling. 06 and 07 run in smoke mode.
+output, every code cell ran, every widget drew its figure; one control of each widget moved and its figure redrawn
+(a different image) within ``MOVE_SECONDS``; then save (the file holds no progress bar: no widget, no bar text),
+reload the page, and no "model not found" or other error text anywhere, every widget drawn again. Notebook 04's
+explorer: its figure's titles inside the image, all its methods in view without scrolling. 06 and 07 run in
+smoke mode, the others at full size.
 
-Screenshots go to ``$NPO_LAB_ARTIFACTS/browser`` (default ``tests/artifacts/browser``, ignored by git).
+Screenshots go to ``$NPO_LAB_ARTIFACTS/browser`` (default ``tests/artifacts/browser``, ignored by git), with
+``timings.jsonl`` (each notebook's Run All and redraw seconds).
 Marked ``browser``; skipped with the reason where Chromium or playwright is missing (``.ci/run`` installs them).
 """
 
@@ -73,6 +75,7 @@ def lab(tmp_path_factory, npo_lab_cache):
     if tofu.is_dir():  # the real TOFU files where they exist; otherwise the notebooks use the bundled data
         env["NPO_LAB_TOFU_DIR"] = str(tofu)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "timings.jsonl").unlink(missing_ok=True)
     with LabServer(work, [_path(n) for n in NOTEBOOKS], env=env, smoke=SMOKE) as server, sync_playwright() as p:
         context, page = launch_chromium(p, work / "chromium-profile")
         try:

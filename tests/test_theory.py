@@ -372,7 +372,7 @@ def test_plot_optimizer_divergence_draws_one_style_per_optimiser():
     matplotlib.pyplot.close("all")
 
 
-@pytest.mark.parametrize("seeds", [2, 3])  # 2 seeds split over 2 threads; 3 do not: the heads are split instead
+@pytest.mark.parametrize("seeds", [2, 3])  # 1 + 1 and 2 + 1 seeds on 2 threads
 def test_synthetic_table_does_not_depend_on_the_threads(seeds):
     from npo_lab.theory import make_task, random_features_experiment
 

@@ -235,41 +235,20 @@ def _interruptible(loop: Callable[[], None], stop: threading.Event | None) -> No
 
 
 def _chain_seeds(task, heads, steps, eval_every, workers, stop, tick):
-    """The seeds split over the threads; when they do not split evenly (5 seeds on 2 threads) the heads are split
-    instead, by their cost (a head that reads retain data costs ≈ (n_f + n_r)/n_f times one that does not)."""
+    """The seeds split over the threads, each thread running its seeds one after the other (a seed's features stay
+    in the core's cache: 15–20 % less time than batching a thread's seeds in one loop; splitting the heads instead,
+    to balance 5 seeds on 2 threads, took 2.7× the CPU time — every thread then streams every seed's features)."""
     lock = threading.Lock()
 
     def report(n: int) -> None:
         with lock:
             tick(n)
 
-    S, M = len(task.seeds), len(heads.methods)
-    if workers > 1 and S % workers and M >= workers:
-        n_f, n_r = task.phi_forget.shape[1], task.phi_retain.shape[1]
-        cost = [n_f + (n_r if j < heads.n_retain else 0) for j in range(M)]
-        groups: list[list[int]] = [[] for _ in range(workers)]
-        for j in sorted(range(M), key=lambda j: -cost[j]):  # greedy: the largest first, to the lightest group
-            min(groups, key=lambda g: sum(cost[i] for i in g)).append(j)
-        groups = [sorted(g) for g in groups if g]
-        subs = [Heads([heads.methods[i] for i in g], [heads.hypers[i] for i in g], heads.lr[0, g, 0].tolist())
-                for g in groups]  # fmt: skip
-        results = map_chunks(  # the first group reports the steps of all (the groups advance together)
-            lambda k: _chain_run(
-                task, slice(None), subs[k.start], steps, eval_every, stop, tick if k.start == 0 else None
-            ),
-            [slice(k, k + 1) for k in range(len(groups))],
-            stop,
-        )
-        n_done = min(len(done) for done, _ in results)
-        metrics = np.empty((n_done, 3, S, M))
-        for g, sub, (_, m) in zip(groups, subs, results):
-            metrics[..., [g[i] for i in sub.order]] = m[:n_done]
-        return results[0][0][:n_done], metrics
-
     def run(sl: slice):
-        return _chain_run(task, sl, heads, steps, eval_every, stop, tick and report)
+        return [_chain_run(task, slice(k, k + 1), heads, steps, eval_every, stop, tick and report)
+                for k in range(sl.start, sl.stop)]  # fmt: skip
 
-    results = map_chunks(run, seed_chunks(S, workers), stop)
+    results = [r for chunk in map_chunks(run, seed_chunks(len(task.seeds), workers), stop) for r in chunk]
     n_done = min(len(done) for done, _ in results)  # an interrupted run may stop seeds at different steps
     return results[0][0][:n_done], np.concatenate([m[:n_done] for _, m in results], axis=2)
 
