@@ -463,7 +463,8 @@ print({k: info["environment"][k] for k in ("torch_threads", "cpu", "cpu_count")}
 #
 # A grid over optimisers, learning rates, β and seeds on the same mini models (`npo-lab collapse`) measures when
 # GA and NPO collapse and how much utility each keeps at matched forgetting; its table and figures are in
-# `docs/collapse/` when they have been generated. This demo's defaults were chosen from such measurements.
+# `docs/collapse/` (figures: `docs/figures/collapse_*.png`) when they have been generated. This demo's defaults
+# were chosen from its table (the reason printed in section 3 quotes it).
 
 # %%
 from IPython.display import Image, display  # noqa: E402
@@ -472,9 +473,9 @@ lab = next((p / "docs" / "collapse" for p in (Path.cwd(), *Path.cwd().parents) i
 if lab is None:
     print("docs/collapse/ not found: run `npo-lab collapse` to build the laboratory's table and figures")
 else:
-    for table_file in sorted(lab.glob("*.md"))[:1]:
-        print(table_file.read_text()[:4000])
-    for fig_file in sorted(lab.glob("*.png")):
+    for table_file in [f for f in (lab / "findings.md", lab / "README.md") if f.exists()][:1]:
+        print(table_file.read_text()[:6000])
+    for fig_file in sorted(lab.glob("*.png")) + sorted((lab.parent / "figures").glob("collapse_*.png")):
         display(Image(filename=str(fig_file)))
 print(f"notebook wall time: {time.perf_counter() - T0:.0f} s")
 

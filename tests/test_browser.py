@@ -50,6 +50,8 @@ pytestmark = [
 ]
 if importlib.util.find_spec("xdist") is not None:  # one worker, one JupyterLab server (pytest -n N --dist loadgroup)
     pytestmark.append(pytest.mark.xdist_group("browser"))
+if importlib.util.find_spec("pytest_timeout") is not None:  # the suite's per-test limit, raised to this test's own
+    pytestmark.append(pytest.mark.timeout(RUN_TIMEOUT_S + 300))
 
 
 def _path(number: str) -> Path:

@@ -408,3 +408,10 @@ def test_claims_are_computed_from_the_numbers_and_can_fail():
     t = seed_table({0: c, 1: c2})
     row = t[t["claim"].str.startswith("NPO collapses")].iloc[0]
     assert (row["reproduces_on"], row["verdict"]) == (1, "does not reproduce")
+
+
+def test_claims_are_not_measured_without_a_finetuned_utility():
+    from npo_lab.experiments import demo_claims
+
+    c = demo_claims({"finetuned": {"model_utility": 0.0}, "methods": {"GA": _method([(3, 0.0)])}})
+    assert c["ga_collapses"]["holds"] is None  # untrained (smoke-size) models: undefined, not refuted

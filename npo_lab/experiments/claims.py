@@ -76,7 +76,8 @@ def demo_claims(summary: Mapping) -> dict[str, dict[str, Any]]:
 
     if ga is not None:
         s = ga.get("steps_to_collapse")
-        out["ga_collapses"] = {"holds": s is not None, "GA_steps_to_collapse": s}
+        # no fine-tuned utility (e.g. untrained smoke-size models): collapse is undefined, not refuted
+        out["ga_collapses"] = {"holds": (s is not None) if mu_ft else None, "GA_steps_to_collapse": s}
     if ga is not None and npo is not None:
         s_ga, s_npo = ga.get("steps_to_collapse"), npo.get("steps_to_collapse")
         reached = npo.get("matched_forgetting_step") is not None

@@ -54,7 +54,7 @@ PAPER_SETTINGS: dict[str, Any] = {
 #: the demo's defaults for every method (the fields of :class:`DemoConfig` they set)
 DEMO_DEFAULTS: dict[str, Any] = {
     "learning_rate": 3e-4,
-    "beta": 0.2,
+    "beta": 0.3,
     "lr_scheduler": "constant",
     "warmup_epochs": 0.0,
     "batch_size": 8,
@@ -66,14 +66,15 @@ DEMO_DEFAULTS: dict[str, Any] = {
 DEFAULTS_REASON = (
     "AdamW with gradient clipping 1, as in every language-model run; constant learning rate, no warm-up. At this "
     "scale (a 1 M-parameter model, 40 forget rows, batch 8: 5 steps per epoch) the paper's lr 1e-5 barely moves the "
-    "model. Chosen from the collapse laboratory (npo-lab collapse: GA vs NPO over optimiser, lr, β; utility proxy "
-    "on probe rows; seed 0 of its grid when chosen): at lr 1e-4 GA collapsed at step 76 and NPO at 77 (β 0.05) and "
-    "97 (β 0.1); at lr 3e-4 GA collapsed at 28-29 and NPO at 28 (β 0.05), 30 (β 0.1) and 58 (β 0.2, 2.0× GA) while "
-    "reaching the retain model's forget probability at step 29. Adam rescales the update by a running gradient "
-    "scale and clipping caps its norm, so NPO's fading weight W slows the step far less than under plain gradient "
-    "descent (Theorem 2); β decides the regime: β → 0 is GA (Proposition 1), larger β stops NPO before it forgets. "
-    "So lr 3e-4 and β 0.2, for 16 epochs (80 steps: long enough to see NPO collapse, not only GA). Every method runs "
-    "at these settings."
+    "model. Chosen from the collapse laboratory's table (npo-lab collapse: utility proxy on probe rows; seed 0 of "
+    "its grid when chosen): at lr 1e-4 GA collapsed at step 76 and NPO at 77 (β 0.05) and 97 (β 0.1), while NPO "
+    "at β ≥ 0.2 had not reached the retain model's forget probability within 200 steps; at lr 3e-4 GA collapsed at "
+    "28-29, NPO at 28 (β 0.05), 30 (β 0.1) and 58 (β 0.2, 2.0× GA, borderline), and at β 0.3 NPO reached the retain "
+    "model's forget probability at step 53 and had not collapsed after 200 steps (β 0.5 never reached it). Adam "
+    "rescales the update by a running gradient scale and clipping caps its norm, so NPO's fading weight W slows "
+    "the step far less than under plain gradient descent (Theorem 2); β decides the regime: β → 0 is GA "
+    "(Proposition 1), large β stops NPO before it forgets. So lr 3e-4 and β 0.3, for 16 epochs (80 steps). At "
+    "matched forgetting NPO kept only 1.05-1.2× GA's utility proxy in every cell. Every method runs at these settings."
 )
 
 #: named settings; ``real-tofu``: real TOFU authors need longer fine-tuning to be memorised

@@ -158,7 +158,8 @@ def plot_weight_distribution(records, ax=None, *, title: str | None = None):
     ax.axhline(1.0, color="0.5", ls=":", lw=1)
     ax.set_xlabel("optimiser step")
     ax.set_ylabel("W = 2σ(β·log-ratio)")
-    ax.set_ylim(0, 2)
+    top = max(max(r["W_quantiles"]["q90"]) for r in records)
+    ax.set_ylim(0, max(1.05, 1.05 * top))  # W < 1 once a row's likelihood fell below the reference's
     ax.set_title(title if title is not None else "NPO's weight W (median, 10–90 %); ▼ collapse, ■ matched")
     legend_outside(ax)
     return ax

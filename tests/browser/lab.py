@@ -86,6 +86,7 @@ class LabServer:
         self.root.mkdir(parents=True)
         for path in notebooks:  # the smoke-mode ones get the smoke kernel
             nb = json.loads(path.read_text(encoding="utf-8"))
+            nb["metadata"].pop("jupytext", None)  # no paired .py written next to the copy on every (auto)save
             if path.name[:2] in smoke:
                 nb["metadata"]["kernelspec"] = {"name": SMOKE_KERNEL, "display_name": "npo_lab (smoke)"}
             (self.root / path.name).write_text(json.dumps(nb, indent=1), encoding="utf-8")
