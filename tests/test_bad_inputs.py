@@ -815,7 +815,7 @@ DEMO_CONFIG_BAD = [
     ("time_budget", NAN, "time_budget must be a finite number"),
     ("minitofu", {"epochs": 0}, "epochs must be >= 1"),
     ("minitofu", {"nope": 1}, "unknown MiniTofuConfig field(s) ['nope']"),
-    ("minitofu", [1], "minitofu must be a JSON object"),
+    ("minitofu", [1], "minitofu must be a MiniTofuConfig or a JSON object of its fields"),
     ("data", " ", "data must be 'synthetic', 'hub' or a directory"),
 ]
 
@@ -1114,7 +1114,7 @@ def test_demo_cli_refuses_an_unusable_out(tmp_path, capsys, no_demo_work, out, f
         (b"\xff\xfe{}", "is not UTF-8 text"),
         (b'{"epochs": ', "is not valid JSON"),
         (b'{"epochs": 2, "lr": 1}', "unknown DemoConfig field(s) ['lr']"),
-        (b'{"minitofu": [1]}', "minitofu must be a JSON object"),
+        (b'{"minitofu": [1]}', "minitofu must be a MiniTofuConfig or a JSON object of its fields"),
         (b'{"epochs": -1}', "epochs must be > 0"),
     ],
     ids=["non-UTF-8", "truncated", "unknown key", "minitofu a list", "negative epochs"],

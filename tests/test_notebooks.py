@@ -60,9 +60,10 @@ def test_install_cell_fails_loudly(tmp_path):
 CELL_TIMEOUT = int(os.environ.get("NPO_LAB_CELL_TIMEOUT", "240"))
 
 
-def execute_notebook(path: Path, workdir: Path, timeout: int = CELL_TIMEOUT) -> None:
+def execute_notebook(path: Path, workdir: Path, timeout: int = CELL_TIMEOUT):
     """Run ``path`` top to bottom in a fresh kernel (cwd ``workdir``) with nbclient; a cell error fails with
-    nbclient's report, a cell past ``timeout`` seconds fails naming the notebook, the cell and its first line."""
+    nbclient's report, a cell past ``timeout`` seconds fails naming the notebook, the cell and its first line.
+    Returns the executed notebook."""
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError
 
@@ -80,6 +81,7 @@ def execute_notebook(path: Path, workdir: Path, timeout: int = CELL_TIMEOUT) -> 
             f"(bench/notebook_hang_loop.py reruns notebooks to catch hangs)",
             pytrace=False,
         )
+    return nb
 
 
 @pytest.mark.slow

@@ -125,21 +125,18 @@ def test_command_line(tmp_path, capsys):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_student_copy_executes_in_smoke_mode(path, student_dir, tmp_path, monkeypatch):
+def test_student_copy_executes_in_smoke_mode(path, student_dir, tmp_path, monkeypatch, smoke_env):
     """The student copy runs top to bottom: everything up to the first exercise, then the (comment-only) stubs."""
-    from nbclient import NotebookClient
+    from test_notebooks import execute_notebook  # the suite's one executor: a hung cell fails within minutes
 
-    monkeypatch.setenv("NPO_LAB_SMOKE", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     tofu_dir = os.environ.get("NPO_LAB_TOFU_DIR", str(ROOT.parent / "shared" / "tofu" / "data"))
     if Path(tofu_dir).is_dir():
         monkeypatch.setenv("NPO_LAB_TOFU_DIR", tofu_dir)
     else:
         monkeypatch.delenv("NPO_LAB_TOFU_DIR", raising=False)
-    monkeypatch.setenv("NPO_LAB_CACHE", str(tmp_path / "cache"))
-    nb = nbformat.read(student_dir / path.name, as_version=4)
-    NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    # smoke_env: NPO_LAB_SMOKE=1, offline, the session's shared cache (the mini-TOFU models are trained once)
+    nb = execute_notebook(student_dir / path.name, tmp_path)
     first = next(i for i, c in enumerate(nb.cells) if "## Exercises" in c.source)
     ran = [c for c in nb.cells[:first] if c.cell_type == "code" and c.source.strip()]
     assert ran and all(c.execution_count for c in ran), f"{path.name}: every cell before the exercises ran"
