@@ -56,8 +56,9 @@ def test_install_cell_fails_loudly(tmp_path):
 
 
 # A cell that runs longer than this counts as hung (seconds; NPO_LAB_CELL_TIMEOUT overrides): a hung kernel fails
-# the test within minutes, naming the notebook and the cell.
-CELL_TIMEOUT = int(os.environ.get("NPO_LAB_CELL_TIMEOUT", "240"))
+# the test within minutes, naming the notebook and the cell. 10 min, not less: a smoke cell of 06/07 that trains
+# the mini-TOFU models (or waits on the shared cache while another worker trains them) took 246 s under load.
+CELL_TIMEOUT = int(os.environ.get("NPO_LAB_CELL_TIMEOUT", "600"))
 
 
 def execute_notebook(path: Path, workdir: Path, timeout: int = CELL_TIMEOUT):
