@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TORCH_PIN ?= torch==2.13.0
 
-.PHONY: install demo test lint format lab figures bench clean student
+.PHONY: install demo test test-slow test-browser test-all lint format lab figures bench clean student
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +20,23 @@ install: $(STAMP)
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/npo-lab demo --out runs/demo
 
-# the suite on every core (at most 4 pytest-xdist workers); tests sharing a costly module fixture stay on one worker
+# Three tiers, each on every core (pytest-xdist; tests sharing a costly module fixture stay on one worker):
+#   test          every test not marked slow or browser: the library, the CLI, the notebooks' pairing (minutes)
+#   test-slow     the end-to-end tests (marked slow): every notebook and student copy executed in smoke mode,
+#                 demo, audit, multi-process runs, the wheel
+#   test-browser  the notebooks in JupyterLab in headless Chromium (tests/test_browser.py)
+# `make test-all` runs the three in turn; .ci/run does the same, with one model cache for the three
+PYTEST := HF_HUB_OFFLINE=1 $(PY) -m pytest -q --dist loadgroup
 test: $(STAMP) lint
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadgroup tests
+	$(PYTEST) -n auto --maxprocesses 4 -m "not slow and not browser" tests
+
+test-slow: $(STAMP)
+	$(PYTEST) -n auto --maxprocesses 3 -m "slow and not browser" tests
+
+test-browser: $(STAMP)
+	$(PYTEST) -m browser tests
+
+test-all: test test-slow test-browser
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

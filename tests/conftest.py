@@ -32,7 +32,13 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session")
 def npo_lab_cache(tmp_path_factory) -> Path:
-    """The session's ``$NPO_LAB_CACHE`` directory; shared by all xdist workers of one run."""
+    """The session's ``$NPO_LAB_CACHE`` directory; shared by all xdist workers of one run, and by several runs where
+    ``NPO_LAB_TEST_CACHE`` names a directory (``.ci/run``: the slow and browser tiers reuse one set of models)."""
+    shared = os.environ.get("NPO_LAB_TEST_CACHE")
+    if shared:
+        cache = Path(shared)
+        cache.mkdir(parents=True, exist_ok=True)
+        return cache
     base = tmp_path_factory.getbasetemp()
     # xdist workers get <run's basetemp>/popen-gwN as their basetemp: the parent is the run's, shared by all
     root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base

@@ -67,7 +67,9 @@ def test_bad_settings_name_the_field(changes, field):
 
 
 def test_config_json_round_trip_and_grid():
-    cfg = CollapseConfig(adamw_lrs=[1e-4, 3e-4], betas=[0.2], seeds=[0, 1], optimisers=["adamw", "sgd"])
+    cfg = CollapseConfig(
+        adamw_lrs=[1e-4, 3e-4], sgd_lrs=[0.01, 0.05], betas=[0.2], seeds=[0, 1], optimisers=["adamw", "sgd"]
+    )
     assert cfg.adamw_lrs == (1e-4, 3e-4) and cfg.seeds == (0, 1)
     assert CollapseConfig.from_json(cfg.to_json()) == cfg
     cells = grid_cells(cfg)
@@ -78,6 +80,8 @@ def test_config_json_round_trip_and_grid():
     # a cell's id changes with what defines its result, not with where it is written
     assert grid_cells(cfg.replace(out="elsewhere"))[0]["id"] == cells[0]["id"]
     assert grid_cells(cfg.replace(steps=50))[0]["id"] != cells[0]["id"]
+    # the default grid: 4 optimisers x lrs (AdamW 2, SGD 1) x (GA x 2 reductions + NPO x 4 betas) x 3 seeds
+    assert len(grid_cells(CollapseConfig())) == (2 * 2 + 2 * 1) * (2 + 4) * 3 == 108
 
 
 def test_cli_bad_input_is_one_line(tmp_path, capsys):
