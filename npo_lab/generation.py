@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 import torch
 
 from .kvcache import cache_keyword, left_padded, prefill
-from .scoring import model_device
+from .scoring import eval_mode, model_device
 
 __all__ = ["draft_prefix", "greedy_generate", "greedy_generate_reference"]
 
@@ -101,11 +101,14 @@ def _decode_batch(model, seqs, budgets, *, eos, pad_id, dev, keyword, context) -
         nxt = step.logits[:, -1].argmax(dim=-1)
 
 
-def _check(max_new_tokens, batch_size) -> tuple[int, int]:
+def _settings(max_new_tokens, eos_token_id, pad_token_id=None, batch_size=64) -> tuple[int, int, set[int], int]:
+    """The checked settings of greedy decoding: ``(max_new_tokens, batch_size, EOS ids, pad id)``; the pad id is
+    the smallest EOS id when none is given."""
     for name, value in (("max_new_tokens", max_new_tokens), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(max_new_tokens), int(batch_size)
+    eos = _eos_set(eos_token_id)
+    return int(max_new_tokens), int(batch_size), eos, int(pad_token_id) if pad_token_id is not None else min(eos)
 
 
 def greedy_generate(
@@ -128,22 +131,14 @@ def greedy_generate(
     (:func:`draft_prefix`); decoding continues after them. Prompts are decoded in batches of ``batch_size``, in
     order of length. The model is in eval mode under :func:`torch.inference_mode` meanwhile (its mode restored).
     """
-    max_new_tokens, batch_size = _check(max_new_tokens, batch_size)
-    eos = _eos_set(eos_token_id)
-    pad_id = int(pad_token_id) if pad_token_id is not None else min(eos)
+    settings = dict(max_new_tokens=max_new_tokens, eos_token_id=eos_token_id, pad_token_id=pad_token_id)
+    max_new_tokens, batch_size, eos, pad_id = _settings(batch_size=batch_size, **settings)
     if prefixes is not None and len(prefixes) != len(prompts):
         raise ValueError(f"prefixes must have one entry per prompt ({len(prompts)}), got {len(prefixes)}")
     keyword = cache_keyword(model)
     if keyword is None:
         return greedy_generate_reference(
-            model,
-            prompts,
-            max_new_tokens=max_new_tokens,
-            eos_token_id=eos_token_id,
-            pad_token_id=pad_id,
-            batch_size=batch_size,
-            device=device,
-            progress_bar=progress_bar,
+            model, prompts, batch_size=batch_size, device=device, progress_bar=progress_bar, **settings
         )
     out: list[list[int]] = []
     todo = []
@@ -154,74 +149,55 @@ def greedy_generate(
             todo.append(i)
     if progress_bar is not None:
         progress_bar.update(len(prompts) - len(todo))
-    dev = torch.device(device) if device is not None else model_device(model)
+    dev = model_device(model, device)
     todo.sort(key=lambda i: len(prompts[i]) + len(out[i]))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            for start in range(0, len(todo), batch_size):
-                idx = todo[start : start + batch_size]
-                new = _decode_batch(
-                    model,
-                    [list(prompts[i]) + out[i] for i in idx],
-                    [max_new_tokens - len(out[i]) for i in idx],
-                    eos=eos,
-                    pad_id=pad_id,
-                    dev=dev,
-                    keyword=keyword,
-                    context=context,
-                )
-                for i, tokens in zip(idx, new):
-                    out[i] += tokens
-                if progress_bar is not None:
-                    progress_bar.update(len(idx))
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.inference_mode():
+        for start in range(0, len(todo), batch_size):
+            idx = todo[start : start + batch_size]
+            new = _decode_batch(
+                model,
+                [list(prompts[i]) + out[i] for i in idx],
+                [max_new_tokens - len(out[i]) for i in idx],
+                eos=eos,
+                pad_id=pad_id,
+                dev=dev,
+                keyword=keyword,
+                context=context,
+            )
+            for i, tokens in zip(idx, new):
+                out[i] += tokens
+            if progress_bar is not None:
+                progress_bar.update(len(idx))
     return out
 
 
 def greedy_generate_reference(
-    model,
-    prompts: Sequence[Sequence[int]],
-    *,
-    max_new_tokens: int,
-    eos_token_id,
-    pad_token_id: int | None = None,
-    batch_size: int = 64,
-    device=None,
-    progress_bar=None,
+    model, prompts: Sequence[Sequence[int]], *, device=None, progress_bar=None, **settings
 ) -> list[list[int]]:
     """:func:`greedy_generate` through ``model.generate(do_sample=False, num_beams=1)``: prompts left-padded in
-    batches (in order of length), the new tokens up to the first EOS. The reference the fast loop is tested
-    against."""
-    max_new_tokens, batch_size = _check(max_new_tokens, batch_size)
-    eos = _eos_set(eos_token_id)
-    pad_id = int(pad_token_id) if pad_token_id is not None else min(eos)
-    dev = torch.device(device) if device is not None else model_device(model)
+    batches (in order of length), the new tokens up to the first EOS. ``settings``: ``max_new_tokens``,
+    ``eos_token_id``, ``pad_token_id`` and ``batch_size``, as :func:`greedy_generate` takes them. The reference
+    the fast loop is tested against."""
+    max_new_tokens, batch_size, eos, pad_id = _settings(**settings)
+    dev = model_device(model, device)
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     out: list[list[int]] = [[] for _ in prompts]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
-                ids, mask = left_padded([prompts[i] for i in idx], pad_id)
-                gen = model.generate(
-                    input_ids=ids.to(dev),
-                    attention_mask=mask.to(dev),
-                    max_new_tokens=max_new_tokens,
-                    do_sample=False,
-                    num_beams=1,
-                    pad_token_id=pad_id,
-                    eos_token_id=eos_token_id,
-                )
-                for i, row in zip(idx, gen[:, ids.shape[1] :].tolist()):
-                    cut = next((j for j, t in enumerate(row) if t in eos), len(row))
-                    out[i] = row[:cut]
-                if progress_bar is not None:
-                    progress_bar.update(len(idx))
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            ids, mask = left_padded([prompts[i] for i in idx], pad_id)
+            gen = model.generate(
+                input_ids=ids.to(dev),
+                attention_mask=mask.to(dev),
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                num_beams=1,
+                pad_token_id=pad_id,
+                eos_token_id=settings["eos_token_id"],
+            )
+            for i, row in zip(idx, gen[:, ids.shape[1] :].tolist()):
+                cut = next((j for j, t in enumerate(row) if t in eos), len(row))
+                out[i] = row[:cut]
+            if progress_bar is not None:
+                progress_bar.update(len(idx))
     return out

@@ -30,6 +30,7 @@ import copy
 import numbers
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -37,11 +38,13 @@ from .kvcache import cache_keyword, left_padded, prefill
 from .losses import sequence_logprob, token_count
 
 __all__ = [
+    "ForwardOptions",
     "Scores",
     "score_answers",
     "score_answers_reference",
     "iter_forward",
     "model_device",
+    "eval_mode",
     "encode_prompts",
     "encode_rows",
 ]
@@ -69,12 +72,26 @@ class Scores:
         return torch.exp(self.logp / self.n_tokens.clamp(min=1))
 
 
-def model_device(model) -> torch.device:
-    """The device of the model's input embeddings (where its input ids must go)."""
+def model_device(model, device=None) -> torch.device:
+    """Where the model's input ids must go: ``device`` when one is given, else the device of the model's input
+    embeddings."""
+    if device is not None:
+        return torch.device(device)
     try:
         return model.get_input_embeddings().weight.device
     except (AttributeError, NotImplementedError):
         return next(model.parameters()).device
+
+
+@contextlib.contextmanager
+def eval_mode(model) -> Iterator:
+    """``model`` in eval mode within the block; its train/eval mode is restored afterwards (also on an error)."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 def _size(value, name: str, minimum: int) -> int:
@@ -83,6 +100,39 @@ def _size(value, name: str, minimum: int) -> int:
     if not ok or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+@dataclass(frozen=True)
+class ForwardOptions:
+    """How rows go through a model: the keyword arguments of :func:`iter_forward`, :func:`score_answers`,
+    :func:`score_answers_reference` and :func:`npo_lab.audit.answer_stats`, declared once.
+
+    ``template``, ``max_length``: encoding as in training (:func:`npo_lab.tofu.data.encode_qa`; ``max_length`` an
+    integer >= 2); ``batch_size``: sequences per forward pass (an integer >= 1); ``question_key`` /
+    ``answer_key``: the rows' fields; ``device``: where the batches go (default: the model's input-embedding
+    device, :func:`model_device`); ``context``: a callable returning a context manager entered around each
+    forward (e.g. a Trainer's autocast).
+    """
+
+    template: Any = "qa"
+    max_length: int = 256
+    batch_size: int = 16
+    question_key: str = "question"
+    answer_key: str = "answer"
+    device: Any = None
+    context: Callable[[], contextlib.AbstractContextManager] | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "batch_size", _size(self.batch_size, "batch_size", 1))
+        object.__setattr__(self, "max_length", _size(self.max_length, "max_length", 2))
+
+    def encoding(self) -> dict:
+        """The fields that say how rows become tokens: the keywords of :func:`encode_rows`."""
+        return {k: getattr(self, k) for k in ("template", "max_length", "question_key", "answer_key")}
+
+    def forward_context(self) -> contextlib.AbstractContextManager:
+        """A fresh :attr:`context` (a null context without one)."""
+        return self.context() if self.context is not None else contextlib.nullcontext()
 
 
 def _as_rows(rows) -> list[Mapping]:
@@ -96,59 +146,44 @@ def _as_rows(rows) -> list[Mapping]:
     return rows
 
 
-def _encode(tokenizer, rows, *, template, max_length, question_key, answer_key) -> list[dict]:
-    from .prompts import encode_qa
-
-    feats = []
+def _check_rows(rows, question_key: str, answer_key: str) -> None:
     for i, row in enumerate(rows):
         if not isinstance(row, Mapping) or question_key not in row or answer_key not in row:
             raise ValueError(f"rows[{i}] must be a mapping with {question_key!r} and {answer_key!r}; got {row!r:.120}")
-        feats.append(encode_qa(tokenizer, str(row[question_key]), str(row[answer_key]), template, max_length))
-    return feats
 
 
-def iter_forward(
-    model,
-    tokenizer,
-    rows,
-    *,
-    template="qa",
-    max_length: int = 256,
-    batch_size: int = 16,
-    question_key: str = "question",
-    answer_key: str = "answer",
-    device=None,
-    context: Callable[[], contextlib.AbstractContextManager] | None = None,
-) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
-    """Batched no-grad forward passes over ``rows``, in order.
+def _encode(tokenizer, rows, opts: ForwardOptions) -> list[dict]:
+    from .prompts import encode_qa
+
+    _check_rows(rows, opts.question_key, opts.answer_key)
+    q, a = opts.question_key, opts.answer_key
+    return [encode_qa(tokenizer, str(row[q]), str(row[a]), opts.template, opts.max_length) for row in rows]
+
+
+def iter_forward(model, tokenizer, rows, **options) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
+    """Batched no-grad forward passes over ``rows``, in order; ``options``: the fields of :class:`ForwardOptions`
+    (``template``, ``max_length``, ``batch_size``, ``question_key``, ``answer_key``, ``device``, ``context``).
 
     Yields ``(batch, logits)``: ``batch`` has ``input_ids``, ``attention_mask``, ``labels`` of shape ``(b, T)``
     (right-padded, on the device), ``logits`` is ``(b, T, V)``. ``context``: a callable returning a context
     manager entered around each forward (e.g. a Trainer's autocast). The model is in eval mode while the
     generator runs; its mode is restored when the generator is exhausted or closed.
     """
-    from .prompts import pad_batch
+    from .prompts import pad_batch, pad_token_id
 
-    batch_size = _size(batch_size, "batch_size", 1)
-    max_length = _size(max_length, "max_length", 2)
+    opts = ForwardOptions(**options)
     rows = _as_rows(rows)
-    feats = _encode(
-        tokenizer, rows, template=template, max_length=max_length, question_key=question_key, answer_key=answer_key
-    )
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    dev = torch.device(device) if device is not None else model_device(model)
-    was_training = model.training
-    model.eval()
-    try:
-        for start in range(0, len(feats), batch_size):
-            batch = {k: v.to(dev) for k, v in pad_batch(feats[start : start + batch_size], pad_id).items()}
-            with torch.no_grad(), context() if context is not None else contextlib.nullcontext():
+    feats = _encode(tokenizer, rows, opts)
+    pad_id = pad_token_id(tokenizer)
+    dev = model_device(model, opts.device)
+    with eval_mode(model):
+        for start in range(0, len(feats), opts.batch_size):
+            batch = {k: v.to(dev) for k, v in pad_batch(feats[start : start + opts.batch_size], pad_id).items()}
+            with torch.no_grad(), opts.forward_context():
                 logits = model(
                     input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
                 ).logits
             yield batch, logits
-    finally:
-        model.train(was_training)
 
 
 def _token_logps(logits: torch.Tensor, labels: torch.Tensor) -> list[torch.Tensor]:
@@ -160,39 +195,16 @@ def _token_logps(logits: torch.Tensor, labels: torch.Tensor) -> list[torch.Tenso
     return [tok[i][keep[i]].cpu() for i in range(tok.shape[0])]
 
 
-def score_answers_reference(
-    model,
-    tokenizer,
-    rows,
-    *,
-    template="qa",
-    max_length: int = 256,
-    batch_size: int = 16,
-    question_key: str = "question",
-    answer_key: str = "answer",
-    device=None,
-    context: Callable[[], contextlib.AbstractContextManager] | None = None,
-    token_logps: bool = False,
-) -> Scores:
+def score_answers_reference(model, tokenizer, rows, *, token_logps: bool = False, **options) -> Scores:
     """:func:`score_answers` the plain way: every row's prompt + answer in one right-padded forward pass
-    (:func:`iter_forward`), a log-softmax at every position, :func:`~npo_lab.losses.sequence_logprob`.
+    (:func:`iter_forward`, which takes the ``options``), a log-softmax at every position,
+    :func:`~npo_lab.losses.sequence_logprob`.
 
     Slower (each prompt runs once per answer; padding and prompt positions go through the vocabulary too); kept as
     the reference that :func:`score_answers` is tested against, and the path of models without a key/value cache.
     """
     logps, counts, tokens = [], [], []
-    for batch, logits in iter_forward(
-        model,
-        tokenizer,
-        rows,
-        template=template,
-        max_length=max_length,
-        batch_size=batch_size,
-        question_key=question_key,
-        answer_key=answer_key,
-        device=device,
-        context=context,
-    ):
+    for batch, logits in iter_forward(model, tokenizer, rows, **options):
         logps.append(sequence_logprob(logits, batch["labels"]).float().cpu())
         counts.append(token_count(batch["labels"]).cpu())
         if token_logps:
@@ -231,9 +243,7 @@ def encode_rows(
     tokenised in one batched call.
     """
     max_length = _size(max_length, "max_length", 2)
-    for i, row in enumerate(rows):
-        if not isinstance(row, Mapping) or question_key not in row or answer_key not in row:
-            raise ValueError(f"rows[{i}] must be a mapping with {question_key!r} and {answer_key!r}; got {row!r:.120}")
+    _check_rows(rows, question_key, answer_key)
     eos = getattr(tokenizer, "eos_token_id", None)
     if eos is None:
         raise ValueError("tokenizer has no eos_token_id; set tokenizer.eos_token before encoding TOFU answers")
@@ -344,21 +354,7 @@ def _score_pass(model, prompts, passes, sel_of_row, targets, *, pad_id, dev, key
         yield rows, tok, arg
 
 
-def score_answers(
-    model,
-    tokenizer,
-    rows,
-    *,
-    template="qa",
-    max_length: int = 256,
-    batch_size: int = 16,
-    question_key: str = "question",
-    answer_key: str = "answer",
-    device=None,
-    context: Callable[[], contextlib.AbstractContextManager] | None = None,
-    token_logps: bool = False,
-    greedy_ids: bool = False,
-) -> Scores:
+def score_answers(model, tokenizer, rows, *, token_logps: bool = False, greedy_ids: bool = False, **options) -> Scores:
     """Summed answer log-prob and answer-token count of every row under ``model``.
 
     Rows with the same question share one prompt pass (see the module docstring); the numbers are those of
@@ -366,53 +362,45 @@ def score_answers(
 
     Args:
         rows: mappings (list, ``datasets.Dataset`` or DataFrame) with ``question_key`` and ``answer_key``.
-        template, max_length: encoding as in training (:func:`npo_lab.tofu.data.encode_qa`).
-        batch_size: sequences (answers) per forward pass; a prompt pass holds at most as many prompts.
-        device: where the batches go (default: the model's input-embedding device).
-        context: callable returning a context manager around each forward (e.g. autocast).
         token_logps: also return the per-token answer log-probs of every row.
         greedy_ids: also return the model's argmax token at every answer position (:attr:`Scores.greedy_ids`).
+        options: the fields of :class:`ForwardOptions`: ``template``, ``max_length`` (encoding as in training,
+            :func:`npo_lab.tofu.data.encode_qa`); ``batch_size`` (sequences (answers) per forward pass; a prompt
+            pass holds at most as many prompts); ``question_key``, ``answer_key``; ``device`` (where the batches
+            go, default: the model's input-embedding device); ``context`` (callable returning a context manager
+            around each forward, e.g. autocast).
     Returns:
         :class:`Scores` with ``logp (N,)`` float32 and ``n_tokens (N,)`` long, on the CPU.
     """
-    batch_size = _size(batch_size, "batch_size", 1)
-    _size(max_length, "max_length", 2)
+    from .prompts import pad_token_id
+
+    opts = ForwardOptions(**options)
     rows = _as_rows(rows)
     keyword = cache_keyword(model)
     if keyword is None:
-        return score_answers_reference(
-            model, tokenizer, rows, template=template, max_length=max_length, batch_size=batch_size,
-            question_key=question_key, answer_key=answer_key, device=device, context=context, token_logps=token_logps,
-        )  # fmt: skip
-    prompts, prompt_of_row, targets = encode_rows(
-        tokenizer, rows, template=template, max_length=max_length, question_key=question_key, answer_key=answer_key
-    )
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    dev = torch.device(device) if device is not None else model_device(model)
+        return score_answers_reference(model, tokenizer, rows, token_logps=token_logps, **options)
+    prompts, prompt_of_row, targets = encode_rows(tokenizer, rows, **opts.encoding())
+    pad_id = pad_token_id(tokenizer)
+    dev = model_device(model, opts.device)
     order, toks, args = [], [], []
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            for chunk, passes in _plan(prompts, prompt_of_row, targets, batch_size):
-                local = {p: j for j, p in enumerate(chunk)}
-                for rows, tok, arg in _score_pass(
-                    model,
-                    [prompts[p] for p in chunk],
-                    passes,
-                    {i: local[prompt_of_row[i]] for r in passes for i in r},
-                    targets,
-                    pad_id=pad_id,
-                    dev=dev,
-                    keyword=keyword,
-                    context=context,
-                    greedy=greedy_ids,
-                ):
-                    order += rows
-                    toks.append(tok)
-                    args.append(arg)
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.inference_mode():
+        for chunk, passes in _plan(prompts, prompt_of_row, targets, opts.batch_size):
+            local = {p: j for j, p in enumerate(chunk)}
+            for rows, tok, arg in _score_pass(
+                model,
+                [prompts[p] for p in chunk],
+                passes,
+                {i: local[prompt_of_row[i]] for r in passes for i in r},
+                targets,
+                pad_id=pad_id,
+                dev=dev,
+                keyword=keyword,
+                context=opts.context,
+                greedy=greedy_ids,
+            ):
+                order += rows
+                toks.append(tok)
+                args.append(arg)
     return _collect(order, targets, toks, args, token_logps, greedy_ids)
 
 

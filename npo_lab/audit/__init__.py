@@ -19,6 +19,8 @@ Example (a prepared mini-TOFU setting and unlearned models)::
     audit_table(result)
 """
 
+# ruff: noqa: F401  (the names below are re-exported: __all__ is the union of the submodules' __all__)
+from . import attacks, figure, memorization, mia, report
 from .attacks import (
     forget_log,
     forget_metrics,
@@ -59,42 +61,4 @@ from .report import (
     save_audit,
 )
 
-__all__ = [
-    "ATTACKS",
-    "AUDITS",
-    "AUDIT_FILE",
-    "FIGURE_METRICS",
-    "TABLE_COLUMNS",
-    "AnswerStats",
-    "AuditConfig",
-    "AuditData",
-    "answer_stats",
-    "audit_data",
-    "audit_model",
-    "audit_models",
-    "audit_table",
-    "demo_audit",
-    "demo_audit_entry",
-    "exact_memorization",
-    "extraction_strength",
-    "forget_log",
-    "forget_metrics",
-    "loss_score",
-    "memorization_scores",
-    "mia_aucs",
-    "mia_scores",
-    "min_k_plus_plus_score",
-    "min_k_score",
-    "paraphrase_probe",
-    "plot_audit",
-    "privleak",
-    "quantize_model",
-    "quantize_tensor",
-    "relearn",
-    "relearned_copy",
-    "roc_auc",
-    "save_audit",
-    "signal_left",
-    "split_halves",
-    "zlib_score",
-]
+__all__ = sorted({*attacks.__all__, *figure.__all__, *memorization.__all__, *mia.__all__, *report.__all__})

@@ -66,38 +66,20 @@ class AnswerStats:
         return len(self.token_logps)
 
 
-def answer_stats(
-    model,
-    tokenizer,
-    rows,
-    *,
-    template="qa",
-    max_length: int = 256,
-    batch_size: int = 16,
-    question_key: str = "question",
-    answer_key: str = "answer",
-    device=None,
-) -> AnswerStats:
-    """:class:`AnswerStats` of every row, from the batched no-grad passes of :func:`npo_lab.scoring.iter_forward`.
+def answer_stats(model, tokenizer, rows, **options) -> AnswerStats:
+    """:class:`AnswerStats` of every row, from the batched no-grad passes of :func:`npo_lab.scoring.iter_forward`
+    (``options``: the fields of :class:`npo_lab.scoring.ForwardOptions`: ``template``, ``max_length``,
+    ``batch_size``, ``question_key``, ``answer_key``, ``device``, ``context``).
 
     At each answer position the log-softmax ``(V,)`` gives ``ℓ_t`` (gathered at the target, the same numbers as
     ``score_answers(..., token_logps=True)``), ``μ_t``, ``σ_t²`` and the argmax; only answer positions are kept.
     """
-    from ..scoring import iter_forward
+    from ..scoring import ForwardOptions, iter_forward
 
     rows = list(rows)
+    answer_key = ForwardOptions(**options).answer_key
     cols: dict[str, list[torch.Tensor]] = {k: [] for k in ("token_logps", "mu", "var", "pred", "target")}
-    for batch, logits in iter_forward(
-        model,
-        tokenizer,
-        rows,
-        template=template,
-        max_length=max_length,
-        batch_size=batch_size,
-        question_key=question_key,
-        answer_key=answer_key,
-        device=device,
-    ):
+    for batch, logits in iter_forward(model, tokenizer, rows, **options):
         target = batch["labels"][:, 1:]
         for i in range(target.shape[0]):
             keep = target[i] != -100

@@ -17,30 +17,15 @@ from pathlib import Path
 from .. import is_smoke
 from ..runtime import quiet_library_bars
 from ..tofu.splits import FORGET_SPLITS
+from .options import given_fields, option_fields
 
 __all__ = ["add_arguments", "run"]
 
 # option -> DemoConfig field (options left out keep the base config's value)
-_FIELDS = {
-    "out": "out",
-    "methods": "methods",
-    "seed": "seed",
-    "data": "data",
-    "forget": "forget_split",
-    "authors": "n_authors",
-    "epochs": "epochs",
-    "lr": "learning_rate",
-    "lr_scheduler": "lr_scheduler",
-    "warmup_epochs": "warmup_epochs",
-    "batch_size": "batch_size",
-    "beta": "beta",
-    "ga_reduction": "ga_reduction",
-    "threads": "threads",
-    "alpha": "alpha",
-    "eval_max_rows": "eval_max_rows",
-    "device": "device",
-    "audit": "audit",
-}
+_FIELDS = option_fields(
+    "out methods seed data forget:forget_split authors:n_authors epochs lr:learning_rate lr_scheduler warmup_epochs "
+    "batch_size beta ga_reduction threads alpha eval_max_rows device audit"
+)
 
 
 def _budget(text: str) -> float | None:
@@ -130,7 +115,7 @@ def demo_config(args: argparse.Namespace):
         base = DemoConfig.load(args.config)
     else:
         base = DemoConfig.smoke() if (args.smoke or is_smoke()) else DemoConfig()
-    changes = {field: getattr(args, opt) for opt, field in _FIELDS.items() if getattr(args, opt) is not None}
+    changes = given_fields(args, _FIELDS)
     if "time_budget" in args:
         changes["time_budget"] = args.time_budget
     if args.ft_epochs is not None:

@@ -18,32 +18,16 @@ import sys
 
 from ..errors import UsageError
 from ..runtime import quiet_library_bars
+from .options import given_fields, option_fields
 
 __all__ = ["add_arguments", "run"]
 
 # option -> UnlearnConfig field
-_FIELDS = {
-    "lr": "learning_rate",
-    "epochs": "epochs",
-    "max_steps": "max_steps",
-    "batch_size": "batch_size",
-    "grad_accum": "gradient_accumulation_steps",
-    "warmup_epochs": "warmup_epochs",
-    "weight_decay": "weight_decay",
-    "seed": "seed",
-    "eval_every": "eval_every",
-    "eval_max_rows": "eval_max_rows",
-    "eval_batch_size": "eval_batch_size",
-    "precision": "precision",
-    "lora_r": "lora_r",
-    "lora_alpha": "lora_alpha",
-    "lora_dropout": "lora_dropout",
-    "max_length": "max_length",
-    "save_every": "save_every",
-    "num_samples": "num_samples",
-    "eval_max_new_tokens": "eval_max_new_tokens",
-    "logging_steps": "logging_steps",
-}
+_FIELDS = option_fields(
+    "lr:learning_rate epochs max_steps batch_size grad_accum:gradient_accumulation_steps warmup_epochs weight_decay "
+    "seed eval_every eval_max_rows eval_batch_size precision lora_r lora_alpha lora_dropout max_length save_every "
+    "num_samples eval_max_new_tokens logging_steps"
+)
 _CHOICES = {"precision"}
 PROGRESS_EVERY_S = 10.0
 
@@ -114,8 +98,8 @@ def _config(args):
     from ..losses import loss_hypers
     from ..unlearn.config import UnlearnConfig
 
-    values = {name: getattr(args, opt) for opt, name in _FIELDS.items() if getattr(args, opt, None) is not None}
-    values.update({h: getattr(args, h) for h in loss_hypers() if getattr(args, h, None) is not None})
+    values = given_fields(args, _FIELDS)
+    values.update(given_fields(args, {h: h for h in loss_hypers()}))
     if args.lora_target_modules:
         values["lora_target_modules"] = tuple(m.strip() for m in args.lora_target_modules.split(",") if m.strip())
     bars = not args.no_progress and sys.stdout.isatty() and sys.stderr.isatty()

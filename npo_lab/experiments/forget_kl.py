@@ -34,21 +34,14 @@ class ForgetKL:
     it also appends the rows' log-ratios ``log π_θ − log π_ref`` (a list of N floats) to :attr:`log_ratios`.
     """
 
-    def __init__(
-        self,
-        ref_model,
-        tokenizer,
-        rows: Sequence[Mapping],
-        *,
-        template: str = "qa",
-        max_length: int = 256,
-        batch_size: int = 32,
-    ):
+    def __init__(self, ref_model, tokenizer, rows: Sequence[Mapping], *, batch_size: int = 32, **options):
+        """``options``: ``template``, ``max_length``, ``device``, ``context`` of
+        :class:`npo_lab.scoring.ForwardOptions` (the rows' fields are ``question`` and ``answer``)."""
         self.rows = [{"question": r["question"], "answer": r["answer"]} for r in rows]
         if not self.rows:
             raise ValueError("rows is empty: the forget KL needs at least one forget row")
         self.tokenizer = tokenizer
-        self.options = {"template": template, "max_length": int(max_length), "batch_size": int(batch_size)}
+        self.options = {"batch_size": batch_size, **options}
         self.ref_logits, self.ref_logp = [], []
         for batch, logits in self._forward(ref_model):
             self.ref_logits.append(logits.float().cpu())
@@ -84,16 +77,7 @@ class ForgetKL:
         write_json(run_dir / LOG_RATIOS_FILE, rows, indent=None)
 
 
-def forget_kl(
-    model,
-    ref_model,
-    tokenizer,
-    rows: Sequence[Mapping],
-    *,
-    template: str = "qa",
-    max_length: int = 256,
-    batch_size: int = 32,
-) -> float:
-    """``E_forget KL(π_ref ‖ π_θ)`` of ``model`` against ``ref_model`` on ``rows`` (see :class:`ForgetKL`)."""
-    metric = ForgetKL(ref_model, tokenizer, rows, template=template, max_length=max_length, batch_size=batch_size)
-    return metric(model)
+def forget_kl(model, ref_model, tokenizer, rows: Sequence[Mapping], **options) -> float:
+    """``E_forget KL(π_ref ‖ π_θ)`` of ``model`` against ``ref_model`` on ``rows`` (see :class:`ForgetKL`, which
+    takes the ``options``: ``template``, ``max_length``, ``batch_size``, ...)."""
+    return ForgetKL(ref_model, tokenizer, rows, **options)(model)

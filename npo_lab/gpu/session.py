@@ -73,22 +73,18 @@ class SessionPlan:
         from ..unlearn import UnlearnConfig
 
         base = UnlearnConfig(
-            batch_size=self.batch_size, gradient_accumulation_steps=self.effective_batch // self.batch_size
-        )
-        every = 0 if self.eval_every_epochs == 1 else self.eval_every_epochs * steps_per_epoch(base, n_forget)
-        fields = dict(
             method=method,
             epochs=self.epochs,
             batch_size=self.batch_size,
             gradient_accumulation_steps=self.effective_batch // self.batch_size,
-            eval_every=every,
             eval_at_start=False,
             eval_max_rows=self.eval_max_rows,
             eval_batch_size=self.eval_batch_size,
             eval_max_new_tokens=self.max_new_tokens,
             max_length=self.max_length,
         )
-        return UnlearnConfig(**{**fields, **settings})
+        every = 0 if self.eval_every_epochs == 1 else self.eval_every_epochs * steps_per_epoch(base, n_forget)
+        return base.replace(**{"eval_every": every, **settings})
 
     def configs(self, n_forget: int, runs_dir: str | Path | None = None, **settings) -> list:
         """One :meth:`unlearn_config` per method; with ``runs_dir`` each writes to ``runs_dir/<method>``

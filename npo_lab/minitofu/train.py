@@ -89,20 +89,9 @@ def train_lm(
     }
 
 
-def answer_probability(
-    model,
-    tokenizer,
-    rows: Sequence[dict],
-    *,
-    template: str = "qa",
-    max_length: int = 256,
-    batch_size: int = 32,
-    answer_key: str = "answer",
-) -> list[float]:
-    """Per-row TOFU probability P̃ = exp(−mean answer-token NLL) of ``row[answer_key]`` (EOS target included)."""
+def answer_probability(model, tokenizer, rows: Sequence[dict], *, batch_size: int = 32, **options) -> list[float]:
+    """Per-row TOFU probability P̃ = exp(−mean answer-token NLL) of ``row[answer_key]`` (EOS target included);
+    ``options``: ``template``, ``max_length``, ``answer_key``, ... of :class:`npo_lab.scoring.ForwardOptions`."""
     from ..scoring import score_answers
 
-    scores = score_answers(
-        model, tokenizer, rows, template=template, max_length=max_length, batch_size=batch_size, answer_key=answer_key
-    )
-    return scores.probability().tolist()
+    return score_answers(model, tokenizer, rows, batch_size=batch_size, **options).probability().tolist()

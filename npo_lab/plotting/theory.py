@@ -90,6 +90,17 @@ def _index(T: int, log_t: bool, max_points: int) -> np.ndarray:
     return np.unique(np.linspace(0, T, min(max_points, T + 1)).astype(int))
 
 
+def _step_axes(ax, log_t: bool, ylabel: str, legend: bool):
+    """The step t on the x axis (a log scale with ``log_t``), ``ylabel``, the legend outside with ``legend``."""
+    if log_t:
+        ax.set_xscale("log")
+    ax.set_xlabel("step $t$" + (" (log scale)" if log_t else ""))
+    ax.set_ylabel(ylabel)
+    if legend:
+        legend_outside(ax)
+    return ax
+
+
 def fit_curves(
     curves: Mapping[str, np.ndarray], *, log_t: bool = False, fit_from: float = 0.1
 ) -> dict[str, tuple[np.ndarray, float, float]]:
@@ -161,13 +172,7 @@ def plot_divergence(
         ax.plot([], [], ls="--", lw=1, color="0.3", label="dashed: fit")
     if rate_lines and any(k in fits for k in rates):
         ax.plot([], [], ls=":", lw=1.8, color="0.3", label="dotted: theory")
-    if log_t:
-        ax.set_xscale("log")
-    ax.set_xlabel("step $t$" + (" (log scale)" if log_t else ""))
-    ax.set_ylabel(ylabel)
-    if legend:
-        legend_outside(ax)
-    return ax
+    return _step_axes(ax, log_t, ylabel, legend)
 
 
 def plot_optimizer_divergence(
@@ -201,13 +206,7 @@ def plot_optimizer_divergence(
                 raise ValueError(f"curve {optimizer!r}/{method!r} must be 1-D with at least 3 points")
             idx = _index(y.size - 1, log_t, max_points)
             ax.plot(idx, y[idx], ls=style, lw=2, color=colors[method], label=f"{method}, {optimizer}")
-    if log_t:
-        ax.set_xscale("log")
-    ax.set_xlabel("step $t$" + (" (log scale)" if log_t else ""))
-    ax.set_ylabel(ylabel)
-    if legend:
-        legend_outside(ax)
-    return ax
+    return _step_axes(ax, log_t, ylabel, legend)
 
 
 def plot_npo_curves(curves: pd.DataFrame, quantity: str = "weight", ax=None, *, show_ga: bool = True):

@@ -88,6 +88,14 @@ def _check_int(value: int, name: str, minimum: int) -> int:
     return int(value)
 
 
+def _check_runs(runs, steps, lr, z0) -> tuple[list[tuple[str, float]], int, float, float]:
+    """The checked ``runs = [(method, beta), ...]`` (at least one), ``steps``, ``lr`` and ``z0`` of the curves."""
+    runs = [(_check_method(m), _check_number(b, "beta", positive=True)) for m, b in runs]
+    if not runs:
+        raise ValueError("runs must be a non-empty sequence of (method, beta) pairs")
+    return runs, _check_int(steps, "steps", 0), _check_number(lr, "lr", positive=True), _check_number(z0, "z0")
+
+
 # --------------------------------------------------------------------------------------------------------------
 # the single logit: one float per run, all runs in one loop
 # --------------------------------------------------------------------------------------------------------------
@@ -184,12 +192,7 @@ def single_logit_curves(
     runs, steps: int, lr: float, z0: float = 2.0, *, backend: str = "chain", optimizer=None
 ) -> np.ndarray:
     """:func:`single_logit` for several ``runs = [(method, beta), ...]`` in one loop: ``(steps + 1, len(runs))``."""
-    runs = [(_check_method(m), _check_number(b, "beta", positive=True)) for m, b in runs]
-    if not runs:
-        raise ValueError("runs must be a non-empty sequence of (method, beta) pairs")
-    steps = _check_int(steps, "steps", 0)
-    lr = _check_number(lr, "lr", positive=True)
-    z0 = _check_number(z0, "z0")
+    runs, steps, lr, z0 = _check_runs(runs, steps, lr, z0)
     optimizer = check_optimizer(optimizer)
     if check_backend(backend) == "autograd":
         with single_thread():
@@ -313,12 +316,7 @@ def logistic_divergence_curves(
 ) -> np.ndarray:
     """:func:`logistic_divergence` for several ``runs = [(method, beta), ...]`` on the same data, in one loop (the
     runs are the rows of one parameter matrix): ``(steps + 1, len(runs))``."""
-    runs = [(_check_method(m), _check_number(b, "beta", positive=True)) for m, b in runs]
-    if not runs:
-        raise ValueError("runs must be a non-empty sequence of (method, beta) pairs")
-    steps = _check_int(steps, "steps", 0)
-    lr = _check_number(lr, "lr", positive=True)
-    z0 = _check_number(z0, "z0")
+    runs, steps, lr, z0 = _check_runs(runs, steps, lr, z0)
     seed = _check_int(seed, "seed", 0)
     optimizer = check_optimizer(optimizer)
     if check_backend(backend) == "autograd":

@@ -71,6 +71,15 @@ class _TermPlan:
             return x
         return x[..., s, :]
 
+    def add_to(self, out: dict, key, value: np.ndarray, shape, dtype=np.float64) -> None:
+        """``out[key] += value`` on the term's rows (``out[key]``: zeros of ``shape`` until the first addition)."""
+        if key not in out:
+            out[key] = np.zeros(shape, dtype=dtype)
+        if self.select(out[key]) is out[key]:
+            out[key] += value
+        else:
+            out[key][..., self._slice, :] += value
+
     def derivative(self, inputs: Mapping) -> dict[str, np.ndarray]:
         """``{moving input: w/n · ∂term/∂input}`` for the term's rows (arrays that broadcast to ``(..., R, n)``)."""
         return self.on_rows({name: self.select(inputs[name]) for name in self.term.inputs})
@@ -132,12 +141,7 @@ class ObjectiveGradient:
 
     def _add(self, out: dict, plan: _TermPlan, grads: dict, shapes: Mapping) -> None:
         for name, g in grads.items():
-            if name not in out:
-                out[name] = np.zeros(shapes[name])
-            if plan.select(out[name]) is out[name]:
-                out[name] += g
-            else:
-                out[name][..., plan._slice, :] += g
+            plan.add_to(out, name, g, shapes[name])
 
     @staticmethod
     def _shifted(inputs: Mapping, plan: _TermPlan, step: float) -> dict:

@@ -162,10 +162,5 @@ class LogitGradient:
                 key, a = self.logits_of[group], answers[group]
                 s = plan.select(sig[key])
                 term = g * ((a["y"] - s) if quantity == "logp" else (s - a["sigmoid_ref"]))
-                if key not in out:
-                    out[key] = np.zeros_like(z[key])
-                if plan.select(out[key]) is out[key]:
-                    out[key] += term
-                else:
-                    out[key][..., plan._slice, :] += term
+                plan.add_to(out, key, term, z[key].shape, z[key].dtype)
         return out

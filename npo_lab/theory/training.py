@@ -108,32 +108,23 @@ def _chain_run(task: SyntheticTask, ks: slice, heads: Heads, steps: int, eval_ev
     theta = np.repeat(theta_ref[:, None, :], len(heads.methods), axis=1)  # (S, M, F)
     evaluate = _numpy_evaluator(task, ks)
     grad = np.empty_like(theta)
-    done, records = [0], [evaluate(theta)]
 
-    def loop() -> None:
-        for t in range(1, steps + 1):
-            if stop is not None and stop.is_set():
-                break
-            dz = grad_z({s: np.matmul(theta[:, : rows[s]], phi_t[s]) for s in sets})
-            first = True
-            for s in (s for s in sets if s in dz):
-                if first and rows[s] == theta.shape[1]:
-                    np.matmul(dz[s], phi[s], out=grad)
-                else:
-                    if first:
-                        grad.fill(0.0)
-                    grad[:, : rows[s]] += np.matmul(dz[s], phi[s])
-                first = False
-            if not first:
-                np.multiply(grad, lr, out=grad)
-                theta[...] -= grad
-            if t % eval_every == 0 or t == steps:
-                done.append(t)
-                records.append(evaluate(theta))
-                if tick is not None:
-                    tick((t - done[-2]) * theta.shape[0])
+    def step(theta: np.ndarray) -> None:
+        dz = grad_z({s: np.matmul(theta[:, : rows[s]], phi_t[s]) for s in sets})
+        first = True
+        for s in (s for s in sets if s in dz):
+            if first and rows[s] == theta.shape[1]:
+                np.matmul(dz[s], phi[s], out=grad)
+            else:
+                if first:
+                    grad.fill(0.0)
+                grad[:, : rows[s]] += np.matmul(dz[s], phi[s])
+            first = False
+        if not first:
+            np.multiply(grad, lr, out=grad)
+            theta[...] -= grad
 
-    _interruptible(loop, stop)
+    done, records = _run_steps(step, evaluate, theta, steps, eval_every, stop, tick)
     return done, np.stack(records)
 
 
@@ -234,6 +225,27 @@ def _interruptible(loop: Callable[[], None], stop: threading.Event | None) -> No
         stop.set()
 
 
+def _run_steps(step, evaluate, theta, steps: int, eval_every: int, stop, tick) -> tuple[list[int], list]:
+    """``step(theta)`` (in place) for t = 1..``steps``, until ``stop`` is set or Ctrl-C; ``evaluate(theta)`` at
+    t = 0, every ``eval_every`` steps and at the last step, ``tick(seed-steps done)`` after each evaluation.
+    Returns the evaluated steps and their records."""
+    done, records = [0], [evaluate(theta)]
+
+    def loop() -> None:
+        for t in range(1, steps + 1):
+            if stop is not None and stop.is_set():
+                break
+            step(theta)
+            if t % eval_every == 0 or t == steps:
+                done.append(t)
+                records.append(evaluate(theta))
+                if tick is not None:
+                    tick((t - done[-2]) * theta.shape[0])
+
+    _interruptible(loop, stop)
+    return done, records
+
+
 def _chain_seeds(task, heads, steps, eval_every, workers, stop, tick):
     """The seeds split over the threads, each thread running its seeds one after the other (a seed's features stay
     in the core's cache: 15–20 % less time than batching a thread's seeds in one loop; splitting the heads instead,
@@ -258,19 +270,6 @@ def _autograd_seeds(task, heads, steps, eval_every, products, stop, tick):
     step = _autograd_step(task, ks, heads, products)
     evaluate = _evaluator(task, ks, products)
     theta = task.theta_ref[ks].unsqueeze(1).repeat(1, len(heads.methods), 1)  # (S, M, F)
-    done, records = [0], [evaluate(theta)]
-
-    def loop() -> None:
-        with torch.no_grad():
-            for t in range(1, steps + 1):
-                if stop is not None and stop.is_set():
-                    break
-                step(theta)
-                if t % eval_every == 0 or t == steps:
-                    done.append(t)
-                    records.append(evaluate(theta))
-                    if tick is not None:
-                        tick((t - done[-2]) * theta.shape[0])
-
-    _interruptible(loop, stop)
+    with torch.no_grad():
+        done, records = _run_steps(step, evaluate, theta, steps, eval_every, stop, tick)
     return done, torch.stack(records)

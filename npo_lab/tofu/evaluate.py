@@ -31,7 +31,7 @@ from typing import Any
 import torch
 
 from ..generation import draft_prefix, greedy_generate, greedy_generate_reference
-from ..scoring import encode_prompts, score_answers, score_answers_reference
+from ..scoring import encode_prompts, eval_mode, score_answers, score_answers_reference
 from .data import load_tofu_rows
 from .logs import SECTIONS, section_name
 from .splits import eval_split_for
@@ -352,28 +352,26 @@ def evaluate(
         from ..progress import progress_bar
 
         bar = progress_bar(total=2 * sum(len(r) for r in data.values()), desc="TOFU eval", unit="row")
-    was_training = model.training
-    model.eval()
     log: dict[str, dict[str, list]] = {}
     try:
-        for key, rows in data.items():
-            if bar is not None:
-                bar.set_postfix_str(section_name(key))
-            log[key] = evaluate_rows(
-                model,
-                tokenizer,
-                rows,
-                template=template,
-                batch_size=batch_size,
-                max_new_tokens=max_new_tokens,
-                max_length=max_length,
-                device=device,
-                generation_batch_size=generation_batch_size,
-                progress_bar=bar,
-                engine=engine,
-            )
+        with eval_mode(model):
+            for key, rows in data.items():
+                if bar is not None:
+                    bar.set_postfix_str(section_name(key))
+                log[key] = evaluate_rows(
+                    model,
+                    tokenizer,
+                    rows,
+                    template=template,
+                    batch_size=batch_size,
+                    max_new_tokens=max_new_tokens,
+                    max_length=max_length,
+                    device=device,
+                    generation_batch_size=generation_batch_size,
+                    progress_bar=bar,
+                    engine=engine,
+                )
     finally:
-        model.train(was_training)
         if bar is not None:
             bar.close()
     return log

@@ -184,16 +184,13 @@ class UnlearnEvalCallback(TrainerCallback):
         return row
 
     def _evaluate(self, state, losses: dict) -> dict:
+        from ..scoring import eval_mode
+
         model = self.trainer.model
-        was_training = model.training
-        model.eval()
-        try:
-            # the Trainer's autocast (bf16/fp16 in mixed precision), so evaluation runs at the training precision
-            with self.trainer.autocast_smart_context_manager():
-                log = self._tofu_log(model)
-                extra = self._extra_metrics(model)
-        finally:
-            model.train(was_training)
+        # the Trainer's autocast (bf16/fp16 in mixed precision), so evaluation runs at the training precision
+        with eval_mode(model), self.trainer.autocast_smart_context_manager():
+            log = self._tofu_log(model)
+            extra = self._extra_metrics(model)
         step = int(state.global_step)
         row = {
             "step": step,

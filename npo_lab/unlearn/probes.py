@@ -102,13 +102,11 @@ class ProbeScorer:
         The output layer and the softmax run on the answer positions only (the decoder's hidden states there
         times the output embedding), which is most of a small model's cost; a model without
         ``get_decoder``/``get_output_embeddings`` is scored with its full logits (:func:`sequence_logprob`)."""
-        from ..scoring import model_device
+        from ..scoring import eval_mode, model_device
 
         dev = model_device(model)
-        was_training = model.training
-        model.eval()
         out = []
-        try:
+        with eval_mode(model):
             for b in self.batches:
                 ids, mask, labels = b["input_ids"].to(dev), b["attention_mask"].to(dev), b["labels"].to(dev)
                 with context() if context is not None else contextlib.nullcontext():
@@ -116,8 +114,6 @@ class ProbeScorer:
                         full, part = _full_logp(model, ids, mask, labels), _answer_logp(model, ids, mask, labels)
                         self.fast = bool(torch.allclose(full, part, rtol=1e-4, atol=1e-3))
                     out.append(_answer_logp(model, ids, mask, labels, self.fast).float().cpu())
-        finally:
-            model.train(was_training)
         flat = torch.empty(len(self.order))
         flat[self.order] = torch.cat(out)
         return flat
