@@ -165,8 +165,9 @@ print(record["reason"])
 
 # %% [markdown]
 # Every `probe_every` optimiser steps (default 2) cheap **probes** score the forget rows, a fixed sample of retain
-# and general rows, and NPO's per-example weight $W$ (`probes.jsonl`). The full TOFU evaluation (generation, ROUGE,
-# truth ratios, forget quality) runs every `eval_every_epochs` epochs (default 4), at the end, and at the two steps
+# and general rows (`probe_rows`, default 32 each, as in the collapse laboratory), and NPO's per-example weight
+# $W$ (`probes.jsonl`). The full TOFU evaluation (generation, ROUGE,
+# truth ratios, forget quality) runs every `eval_every_epochs` epochs (default 8), at the end, and at the two steps
 # the probes mark: **collapse** (the utility proxy falls
 # below half of its start) and **matched forgetting** (the forget rows' probability reaches the retain model's).
 # Each evaluation also records the forget KL $\mathbb E_{\text{forget}}\,\mathrm{KL}(\pi_{\text{ref}}

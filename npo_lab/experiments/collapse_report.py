@@ -61,6 +61,12 @@ def _mean(values) -> float | None:
     return sum(vals) / len(vals) if vals else None
 
 
+def _ratio_of_means(pairs) -> float | None:
+    """``Σ a / Σ b`` over the ``(a, b)`` pairs; ``None`` when there are none or ``Σ b`` is 0."""
+    den = sum(b for _, b in pairs)
+    return sum(a for a, _ in pairs) / den if pairs and den > 0 else None
+
+
 def _na(v):
     """``None`` for a missing value (None, NaN, ``pandas.NA``), else ``v``."""
     import pandas as pd
@@ -75,7 +81,8 @@ def comparison_table(table):
     steps / GA's, where NPO never collapsed its run length stands in: then ``collapse_ratio_is_lower_bound``),
     ``ga_utility_matched`` / ``npo_utility_matched`` (utility proxy at matched forgetting ÷ the fine-tuned
     model's, mean over the seeds that reached it), ``npo_matched`` (seeds whose forget rows reached the retain
-    model's level), ``utility_ratio`` (mean over seeds of NPO's / GA's where both reached it), ``n_seeds``."""
+    model's level), ``utility_ratio`` (NPO's mean / GA's mean over the seeds where both reached it: a ratio of
+    means, so a seed where GA's utility is near 0 does not swamp the others), ``n_seeds``."""
     import pandas as pd
 
     rows = []
@@ -89,7 +96,7 @@ def comparison_table(table):
                 seeds = sorted(set(ga.index) & set(npo.index))
                 if not seeds:
                     continue
-                ratios, lower, uratios = [], False, []
+                ratios, lower, upaired = [], False, []
                 for s in seeds:
                     gc, nc = _na(ga.at[s, "collapse_step"]), _na(npo.at[s, "collapse_step"])
                     if gc is not None:
@@ -97,8 +104,8 @@ def comparison_table(table):
                             nc, lower = npo.at[s, "final_step"], True
                         ratios.append(float(nc) / max(float(gc), 1.0))
                     gu, nu = _na(ga.at[s, "utility_at_matched_rel"]), _na(npo.at[s, "utility_at_matched_rel"])
-                    if gu is not None and nu is not None and gu > 0:
-                        uratios.append(float(nu) / float(gu))
+                    if gu is not None and nu is not None:
+                        upaired.append((float(nu), float(gu)))
                 gcol = [_na(ga.at[s, "collapse_step"]) for s in seeds]
                 ncol = [_na(npo.at[s, "collapse_step"]) for s in seeds]
                 rows.append(
@@ -117,7 +124,7 @@ def comparison_table(table):
                         "ga_utility_matched": _mean(_na(ga.at[s, "utility_at_matched_rel"]) for s in seeds),
                         "npo_utility_matched": _mean(_na(npo.at[s, "utility_at_matched_rel"]) for s in seeds),
                         "npo_matched": sum(_na(npo.at[s, "matched_step"]) is not None for s in seeds),
-                        "utility_ratio": _mean(uratios),
+                        "utility_ratio": _ratio_of_means(upaired),
                         "npo_final_utility": _mean(npo.at[s, "final_utility_rel"] for s in seeds),
                         "steps_max": int(g["steps_max"].max()),
                     }

@@ -120,12 +120,14 @@ class DemoConfig(Config):
     eval_max_rows: int = option(300, "rows per eval split (the paper: at most 300)", ge=1)
     eval_batch_size: int = option(64, "evaluation batch size", ge=1)
     num_samples: int = option(5, "greedy answers recorded per evaluation", ge=0)
-    eval_every_epochs: int = option(4, "full TOFU evaluation every N epochs (and at the probes' marked steps)", ge=1)
+    eval_every_epochs: int = option(8, "full TOFU evaluation every N epochs (and at the probes' marked steps)", ge=1)
     early_eval_every: int = option(
         0, "also evaluate every N optimiser steps during the first early_eval_epochs (0: none)", ge=0
     )
     early_eval_epochs: float = option(0.0, "epochs of the early evaluations", ge=0)
-    probe_rows: int = option(64, "retain and general rows each in the per-step probes (all forget rows)", ge=1)
+    probe_rows: int = option(
+        32, "retain and general rows each in the per-step probes (all forget rows; the collapse laboratory's 32)", ge=1
+    )
     probe_every: int = option(2, "probe every N optimiser steps (the marked steps are found at this resolution)", ge=1)
     threads: int = option(2, "torch CPU threads (fixed: the same count gives the same numbers; 0: torch's)", ge=0)
     preset: str | None = option(None, "the named preset these settings started from (PRESETS), for the record")
