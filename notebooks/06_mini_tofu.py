@@ -474,8 +474,11 @@ lab = next((p / "docs" / "collapse" for p in (Path.cwd(), *Path.cwd().parents) i
 if lab is None:
     print("docs/collapse/ not found: run `npo-lab collapse` to build the laboratory's table and figures")
 else:
-    for table_file in [f for f in (lab / "findings.md", lab / "README.md") if f.exists()][:1]:
-        print(table_file.read_text()[:6000])
+    comp = pd.read_csv(lab / "comparison.csv")  # GA vs NPO per optimiser, lr, β and GA reduction, over seeds
+    cols = ["optimiser", "lr", "beta", "n_seeds", "ga_collapse", "npo_collapse", "npo_collapsed", "collapse_ratio",
+            "npo_matched", "ga_utility_matched", "npo_utility_matched", "utility_ratio"]
+    print(f"GA reduction {CONFIG.ga_reduction!r} (the demo's); collapse_ratio is a lower bound where NPO never collapsed")
+    display(comp[comp["ga_reduction"] == CONFIG.ga_reduction][cols].round(3).reset_index(drop=True))
     for fig_file in sorted(lab.glob("*.png")) + sorted((lab.parent / "figures").glob("collapse_*.png")):
         display(Image(filename=str(fig_file)))
 print(f"notebook wall time: {time.perf_counter() - T0:.0f} s")
