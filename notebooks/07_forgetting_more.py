@@ -23,10 +23,11 @@
 # weight raised as in the paper (α = 5 for 50 %, 12 for 90 %); a verdict table against the paper's claims; then two
 # sweeps — the retain weight α and NPO's inverse temperature β.
 #
-# **Runtime:** the longest notebook of the series. Full mode trains three retain models and runs 33 unlearning
-# runs (27 in section 1, 2 more α and 4 more β values), each with a full TOFU evaluation every epoch: on a
-# 2-core laptop CPU that is **hours** (see the lecturer's guide, `docs/teaching.md`, for the measured time of one
-# run and the estimate built from it). Section 1 prints the estimate for *your* machine after its first run,
+# **Runtime:** the longest notebook of the series. Full mode trains, for each of 3 seeds, a fine-tuned model and
+# the retain models of forget10, forget50 and forget90, and runs 33 unlearning runs (27 in section 1, 2 more α and
+# 4 more β values), each with the demo's probes and full TOFU evaluations: on a 2-core laptop CPU that is roughly
+# **20 minutes** with an empty model cache (see the lecturer's guide, `docs/teaching.md`, for the measured parts
+# and the estimate built from them). Section 1 prints the estimate for *your* machine after its first run,
 # and the last cell of the summary prints the wall time actually spent. Smoke mode (`NPO_LAB_SMOKE=1`) runs in
 # minutes. The fine-tuned model is shared with notebook 06 through the cache. No GPU, no network.
 

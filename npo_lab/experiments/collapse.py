@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from ..configs import Config, option
-from ..losses import BETA_MAX, GA_REDUCTIONS
+from ..losses import BETA, BETA_MAX, GA_REDUCTIONS
 from ..tofu.splits import FORGET_SPLITS
 
 __all__ = ["OPTIMISERS", "COLLAPSE_FILE", "CollapseConfig", "grid_cells", "run_cell", "run_collapse"]
@@ -249,7 +249,7 @@ def _unlearn_config(cfg: CollapseConfig, cell: dict, out: Path, max_length: int)
     optim, clip = OPTIMISERS[cell["optimiser"]]
     return UnlearnConfig(
         method=cell["method"],
-        beta=cell["beta"] if cell["beta"] is not None else 0.1,  # GA: β only sets the W recorded beside it
+        beta=cell["beta"] if cell["beta"] is not None else BETA,  # GA: β only sets the W recorded beside it
         ga_reduction=cell["ga_reduction"] or "token_mean",
         learning_rate=cell["lr"],
         max_steps=cfg.steps,

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 
+from ..losses import BETA
 from ..runs import RunRecorder, to_jsonable
 from .schedule import is_eval_step
 
@@ -342,7 +343,7 @@ class ProbeCallback(TrainerCallback):
         logp = self.scorer.logp(model, context)
         if self.ref_logp is None:
             self.ref_logp = logp[self.scorer.slices["forget"]].clone()
-        beta = self.beta if self.beta is not None else 0.1
+        beta = self.beta if self.beta is not None else BETA  # GA's run: β only sets the W recorded beside it
         row = {"step": int(state.global_step), "epoch": float(state.epoch or 0.0)}
         row.update(self.scorer.row(logp, ref_logp=self.ref_logp, beta=beta))
         marked = self.marks.update(row["step"], row)
