@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         records.append(rec)
         slow = max(rec["cells"], key=lambda c: c["seconds"])
         load = f"{rec['load_start'][0]:.2f} → {rec['load_end'][0]:.2f}"
-        print(f"{rec['notebook']:34s} {rec['total_s']:8.1f} {load:>18s}  {slow['seconds']:.1f} s ({slow['first_line']})")
+        slowest = f"{slow['seconds']:.1f} s ({slow['first_line']})"
+        print(f"{rec['notebook']:34s} {rec['total_s']:8.1f} {load:>18s}  {slowest}")
         sys.stdout.flush()
         Path(args.out).write_text(json.dumps(records, indent=1) + "\n", encoding="utf-8")
     return 0
