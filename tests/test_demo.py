@@ -145,8 +145,8 @@ def test_config_validation_smoke_and_json(tmp_path):
     assert mt.epochs == 1 and mt.hidden_size < DemoConfig().minitofu_config().hidden_size
     assert DemoConfig.load(small.save(tmp_path / "demo_config.json")) == small
     assert DemoConfig.from_dict({**small.to_dict(), "seed": 3}).seed == 3
-    u = DemoConfig().unlearn_config("GA", tmp_path, n_forget=40)  # 5 steps per epoch: every 4th epoch's end
-    assert (u.early_eval_every, u.early_eval_until, u.eval_every) == (0, 0, 20)
+    u = DemoConfig().unlearn_config("GA", tmp_path, n_forget=40)  # 5 steps per epoch: every 8th epoch's end
+    assert (u.early_eval_every, u.early_eval_until, u.eval_every) == (0, 0, 40)
     assert DemoConfig(eval_every_epochs=1).unlearn_config("GA", tmp_path, n_forget=40).eval_every == 0
     u = DemoConfig(early_eval_every=1, early_eval_epochs=4, eval_every_epochs=2).unlearn_config(
         "GA", tmp_path, n_forget=40
