@@ -69,7 +69,8 @@ def test_trainer_progress_swaps_the_bar_only_in_a_notebook(monkeypatch, tmp_path
     from npo_lab.minitofu.model import tiny_llama
 
     model = tiny_llama(vocab_size=64, hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32)
-    args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True)
+    # disable_tqdm explicit: its default follows the logging level, which an earlier test in the worker may have set
+    args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True, disable_tqdm=False)
     trainer = Trainer(model=model, args=args)
     names = lambda: [type(c).__name__ for c in trainer.callback_handler.callbacks]  # noqa: E731
     assert "ProgressCallback" in names()
