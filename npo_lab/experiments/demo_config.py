@@ -172,13 +172,15 @@ class DemoConfig(Config):
     @classmethod
     def smoke(cls, **changes) -> DemoConfig:
         """A demo small enough for tests and CI (seconds to a minute): :meth:`MiniTofuConfig.smoke` models,
-        2 epochs, 8 rows per eval split, :meth:`AuditConfig.smoke` audit sizes. ``changes`` override any field
-        (a ``minitofu`` or ``audit_config`` dict is merged into the smoke sizes)."""
+        2 epochs, 8 rows per eval split, :meth:`AuditConfig.smoke` audit sizes, torch's own thread count.
+        ``changes`` override any field (a ``minitofu`` or ``audit_config`` dict is merged into the smoke sizes)."""
         small = MiniTofuConfig.smoke()
         models = {**small.to_dict(), **_as_dict(changes.pop("minitofu", None))}
         audit = {**AuditConfig.smoke().to_dict(), **_as_dict(changes.pop("audit_config", None))}
         base: dict[str, Any] = {"n_authors": small.n_authors, "epochs": 2.0, "eval_max_rows": 8, "probe_rows": 16}
-        base.update(eval_every_epochs=1, probe_every=1)
+        # threads 0: torch's own count (OMP_NUM_THREADS where set), so that smoke runs side by side (a test suite's
+        # workers, a notebook beside a demo) do not each claim every core: oversubscribed OpenMP threads ran 5x slower
+        base.update(eval_every_epochs=1, probe_every=1, threads=0)
         return cls(**{**base, "minitofu": models, "audit_config": audit, **changes})
 
     @classmethod
