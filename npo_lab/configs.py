@@ -14,7 +14,8 @@ inherits :class:`Config`, which gives it
 * :func:`flat_settings`: a field holding a :class:`~npo_lab.hyper.Settings` object (e.g. the loss's
   hyper-parameters) whose values are also given, read and saved at the top level (``cfg.beta``,
   ``UnlearnConfig(beta=0.2)``, ``"beta"`` in the JSON), so a hyper-parameter declared once in its registry is a
-  field of every config that holds the settings, with no field written for it.
+  field of every config that holds the settings, with no field written for it (a name the config declares as a
+  field of its own stays that field).
 
 Example::
 
@@ -139,7 +140,11 @@ class Config:
 
     @classmethod
     def _flat_names(cls) -> list[str]:
-        return list(cls._flat[1].registry()) if cls._flat else []
+        """The settings' entries given, read and saved at the top level: all but those the class declares itself."""
+        if not cls._flat:
+            return []
+        own = {f.name for f in dataclasses.fields(cls)}
+        return [n for n in cls._flat[1].registry() if n not in own]
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
@@ -157,8 +162,9 @@ class Config:
 
         out = {f.name: plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
         if self._flat:  # the settings' values at the top level, in the field's place
-            field = self._flat[0]
-            out = {k2: v2 for k, v in out.items() for k2, v2 in (v.items() if k == field else [(k, v)])}
+            field, names = self._flat[0], self._flat_names()
+            flat = [(n, out[field][n]) for n in names]
+            out = {k2: v2 for k, v in out.items() for k2, v2 in (flat if k == field else [(k, v)])}
         return out
 
     @classmethod
@@ -210,11 +216,14 @@ class Config:
     # --------------------------------------------------------------------------------------------- helpers
     @classmethod
     def help(cls) -> dict[str, str]:
-        """Field name → help text (a flat setting's: its :class:`~npo_lab.hyper.Hyper` description)."""
+        """Field name → help text (a flat setting's: its :class:`~npo_lab.hyper.Hyper` description, with the
+        default of the field that holds the settings)."""
         out = {}
         for f in dataclasses.fields(cls):
-            if cls._flat and f.name == cls._flat[0]:  # the settings' own entries in the field's place
-                out.update({n: h.describe() for n, h in cls._flat[1].registry().items()})
+            if cls._flat and f.name == cls._flat[0]:  # the settings' entries in the field's place
+                hypers, default = cls._flat[1].registry(), cls._flat[1].of(_field_default(f))
+                for n in cls._flat_names():
+                    out[n] = dataclasses.replace(hypers[n], default=default[n]).describe()
             else:
                 out[f.name] = f.metadata.get("help", "")
         return out
@@ -233,20 +242,45 @@ class Config:
         return dataclasses.replace(self, **changes)
 
 
-def flat_settings(field: str):
+def _field_default(f: dataclasses.Field) -> Any:
+    """A dataclass field's default (``None`` when it has none)."""
+    if f.default is not _MISSING:
+        return f.default
+    return f.default_factory() if f.default_factory is not _MISSING else None
+
+
+def flat_settings(field: str, positional: tuple[str, ...] = ()):
     """Class decorator (above ``@dataclass``): the :class:`~npo_lab.hyper.Settings` held in ``field`` are also
     given, read and saved at the top level: ``Cfg(beta=0.2)`` sets ``cfg.loss.beta``, ``cfg.beta`` reads it,
-    :meth:`Config.to_dict` writes ``"beta"`` in place of ``"loss"`` and :meth:`Config.from_dict` reads it back."""
+    :meth:`Config.to_dict` writes ``"beta"`` in place of ``"loss"`` and :meth:`Config.from_dict` reads it back.
+
+    Top-level values change the settings given in ``field``, or else the field's default (so a config whose
+    default settings differ from the registry's keeps them: ``Cfg(alpha=2.0).beta`` is the field default's β).
+    A name the class declares as a field of its own is that field, not the settings' entry: the entry is then
+    neither set, read nor saved at the top level (the class decides what its own field means).
+    ``positional``: the names, in order, that positional arguments fill (settings entries included), for a
+    class whose positional signature predates ``field``: ``("method", "learning_rate", "beta")`` makes
+    ``Cfg("NPO", 0.1, 2.0)`` mean ``Cfg(method="NPO", learning_rate=0.1, beta=2.0)``."""
 
     def wrap(cls):
         settings = typing.get_type_hints(cls)[field]
+        own = {f.name for f in dataclasses.fields(cls)}
+        default = _field_default(next(f for f in dataclasses.fields(cls) if f.name == field))
         init = cls.__init__
 
         @functools.wraps(init)
         def __init__(self, *args, **kw):
-            flat = {k: kw.pop(k) for k in list(kw) if k in settings.registry()}
+            if positional:
+                if len(args) > len(positional):
+                    raise TypeError(f"{cls.__name__}() takes at most {len(positional)} positional arguments")
+                for name, value in zip(positional, args):
+                    if name in kw:
+                        raise TypeError(f"{cls.__name__}() got multiple values for argument {name!r}")
+                    kw[name] = value
+                args = ()
+            flat = {k: kw.pop(k) for k in list(kw) if k in settings.registry() and k not in own}
             if flat:
-                kw[field] = settings.of(kw.get(field), **flat)
+                kw[field] = settings.of(kw.get(field, default), **flat)
             init(self, *args, **kw)
 
         cls.__init__, cls._flat = __init__, (field, settings)

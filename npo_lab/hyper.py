@@ -116,6 +116,9 @@ class Settings(Mapping):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.items())})"
 
+    def __reduce__(self):  # pickle and deepcopy: made again from the given values (and checked again)
+        return type(self), (dict(self._given),)
+
     def to_dict(self) -> dict[str, Any]:
         return dict(self)
 

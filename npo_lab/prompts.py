@@ -220,7 +220,11 @@ def pad_batch(
 
 
 class QACollator:
-    """Rows (dicts with a question and an answer) → ``input_ids, attention_mask, labels`` of shape ``(B, T)``."""
+    """Rows (dicts with a question and an answer) → ``input_ids, attention_mask, labels`` of shape ``(B, T)``.
+
+    Each distinct (question, answer) pair is encoded once and remembered: a training run of many epochs then
+    tokenizes its rows once instead of at every step (the encoding depends only on the tokenizer, template and
+    ``max_length``, fixed here)."""
 
     def __init__(
         self,
@@ -235,9 +239,13 @@ class QACollator:
         self.max_length = int(max_length)
         self.question_key = question_key
         self.answer_key = answer_key
+        self._encoded: dict[tuple[str, str], dict[str, list[int]]] = {}
 
     def encode(self, question: str, answer: str) -> dict[str, list[int]]:
-        return encode_qa(self.tokenizer, question, answer, self.template, self.max_length)
+        key = (question, answer)
+        if key not in self._encoded:
+            self._encoded[key] = encode_qa(self.tokenizer, question, answer, self.template, self.max_length)
+        return self._encoded[key]
 
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         feats = []

@@ -62,6 +62,18 @@ def quiet_library_bars() -> None:
     _set_library_bars(False)
 
 
+def init_worker(threads: int) -> None:
+    """Start of a worker process (a ``ProcessPoolExecutor`` initializer): ``threads`` torch threads (fixed, so
+    that the worker's numbers do not depend on the machine's core count), the Hugging Face messages and bars off
+    (several processes writing bars to one terminal garble it)."""
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    torch.set_num_threads(threads)
+    hf_logging.set_verbosity_error()
+    quiet_library_bars()
+
+
 @contextlib.contextmanager
 def library_bars(enabled: bool) -> Iterator[None]:
     """Within the block the Hugging Face bars are off unless ``enabled``; afterwards as they were."""

@@ -219,6 +219,7 @@ def _cli(*argv):
         (["--data", "/nonexistent/tofu"], "data"),
         (["--config", "/nonexistent/demo_config.json"], "does not exist"),
         (["--threads", "-1"], "threads"),
+        (["--workers", "0"], "workers"),
         (["--lr-scheduler", "cosine"], "lr_scheduler"),
     ],
 )
@@ -345,6 +346,40 @@ def test_demo_smoke_end_to_end(smoke, capsys):
     ga = json.loads((out / "demo_summary.json").read_text())["methods"]["GA"]
     assert [e["step"] for e in ga["evaluations"]][-1] == 3  # the 1-epoch run: its 3 steps
     assert (out / "runs" / "NPO_RT" / "metrics.jsonl").exists()  # the demo deletes nothing
+
+
+def test_methods_run_in_one_process_with_the_audit_a_single_method_or_one_worker():
+    from npo_lab.experiments.minitofu_demo import _method_workers
+
+    assert DemoConfig().workers == 2 and DemoConfig.smoke().workers == 1
+    assert _method_workers(DemoConfig(device="cpu")) == 2
+    assert _method_workers(DemoConfig(device="cpu", workers=8)) == len(DemoConfig().methods)
+    assert _method_workers(DemoConfig(device="cpu", audit=True)) == 1  # the audit needs the models in memory
+    assert _method_workers(DemoConfig(device="cpu", methods=("NPO",))) == 1
+    assert _method_workers(DemoConfig(device="cpu", workers=1)) == 1
+    with pytest.raises(ValueError, match="workers"):
+        DemoConfig(workers=0)
+
+
+@pytest.mark.slow
+def test_methods_in_worker_processes_give_the_numbers_of_one_process(smoke):
+    """Two processes with 1 torch thread each compute what one process with 1 thread computes, to the bit."""
+    runs = {}
+    for workers, threads in ((1, 1), (2, 2)):
+        out = smoke / f"demo_{workers}"
+        cfg = DemoConfig.smoke(
+            out=str(out), methods=("GA", "NPO+RT", "IDK+RT"), epochs=1, progress=False, minitofu=SMOKE_MINITOFU
+        )
+        runs[workers] = run_demo(cfg.replace(workers=workers, threads=threads), print_fn=lambda *a: None)
+        info = json.loads((out / "demo.json").read_text())
+        assert info["status"] == "completed" and set(info["methods"]) == {"GA", "NPO+RT", "IDK+RT"}
+    assert info["method_workers"] == {"processes": 2, "torch_threads_each": 1}
+    assert list(runs[2]["methods"]) == ["GA", "NPO+RT", "IDK+RT"]  # the configured order, whatever finished first
+
+    def numbers(summary):
+        return {m: {k: v for k, v in r.items() if "second" not in k} for m, r in summary["methods"].items()}
+
+    assert numbers(runs[1]) == numbers(runs[2])
 
 
 @pytest.mark.slow

@@ -5,7 +5,9 @@ with no other edit."""
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 import sys
 from pathlib import Path
 
@@ -66,6 +68,52 @@ def test_unlearn_config_holds_the_settings_and_reads_them_flat(tmp_path):
     assert "beta" in UnlearnConfig.groups()["loss"] and "inverse temperature" in UnlearnConfig.help()["beta"]
     with pytest.raises(ValueError, match="beta must be > 0"):
         UnlearnConfig(beta=0)
+
+
+def test_the_synthetic_spec_holds_the_settings_with_its_own_defaults_and_positional_order(tmp_path):
+    from npo_lab.theory import UnlearnSpec, paper_specs
+
+    assert UnlearnSpec("NPO", 0.1).loss == LossSettings(beta=1.0)  # the synthetic model's β, not the TOFU one
+    assert UnlearnSpec("NPO", 0.1, beta=2.0).loss == LossSettings(beta=2.0)
+    assert UnlearnSpec("NPO+RT", 1e-3, alpha=2.0).loss == LossSettings(beta=1.0, alpha=2.0)  # on the field's default
+    spec = UnlearnSpec("SimNPO", 1e-3, 0.5, 2.0, "s", 0.3)  # method, learning_rate, beta, alpha, label, gamma
+    assert spec == UnlearnSpec(method="SimNPO", learning_rate=1e-3, beta=0.5, alpha=2.0, label="s", gamma=0.3)
+    assert (spec.beta, spec.alpha, spec.gamma, spec.label) == (0.5, 2.0, 0.3, "s") and spec.hyper == dict(spec.loss)
+    assert spec.replace(beta=3.0).loss == LossSettings(beta=3.0, alpha=2.0, gamma=0.3)
+    assert paper_specs(0, ["NPO"])[0].loss == LossSettings(beta=10.0)
+    d = spec.to_dict()
+    assert "loss" not in d and (d["beta"], d["gamma"]) == (0.5, 0.3)
+    assert UnlearnSpec.from_json(spec.to_json()) == spec and UnlearnSpec.load(spec.save(tmp_path / "s.json")) == spec
+    old = {"method": "NPO", "learning_rate": 0.1, "beta": 2.0, "alpha": 1.0, "label": "", "gamma": 0.0}
+    assert UnlearnSpec.from_dict(old) == UnlearnSpec("NPO", 0.1, 2.0)  # a spec saved before it held the settings
+    assert pickle.loads(pickle.dumps(spec)) == spec and copy.deepcopy(spec) == spec
+    with pytest.raises(TypeError, match="multiple values for argument 'beta'"):
+        UnlearnSpec("NPO", 0.1, 2.0, beta=3.0)
+
+
+def test_the_demo_config_holds_the_settings_and_keeps_alpha_its_own_field(tmp_path):
+    from npo_lab.experiments import DEMO_DEFAULTS, DemoConfig
+
+    cfg = DemoConfig()
+    assert cfg.loss == LossSettings(beta=DEMO_DEFAULTS["beta"], ga_reduction=DEMO_DEFAULTS["ga_reduction"])
+    assert (cfg.beta, cfg.ga_reduction, cfg.alpha) == (DEMO_DEFAULTS["beta"], DEMO_DEFAULTS["ga_reduction"], None)
+    assert DemoConfig(ga_reduction="sum").beta == DEMO_DEFAULTS["beta"]  # flat values change the demo's defaults
+    assert "default: 0.3" in DemoConfig.help()["beta"] and "None" in DemoConfig.help()["alpha"]
+    d = cfg.to_dict()
+    assert "loss" not in d and d["beta"] == DEMO_DEFAULTS["beta"] and d["alpha"] is None
+    assert DemoConfig.from_json(cfg.to_json()) == cfg and DemoConfig.load(cfg.save(tmp_path / "d.json")) == cfg
+    # a demo.json written when beta, alpha and ga_reduction were plain fields (no gamma)
+    old = {k: v for k, v in d.items() if k != "gamma"}
+    old.update(beta=0.5, alpha=None, ga_reduction="sum", forget_split="forget50")
+    loaded = DemoConfig.from_dict({"config": old, "status": "completed"})
+    assert loaded.loss == LossSettings(beta=0.5, ga_reduction="sum") and loaded.alpha is None
+    u = loaded.unlearn_config("NPO+RT", tmp_path / "run")  # the settings whole, with the split's α (the paper's 5)
+    assert u.loss == LossSettings(beta=0.5, alpha=5.0, ga_reduction="sum")
+    assert loaded.replace(alpha=2.0).unlearn_config("NPO+RT", tmp_path / "run").alpha == 2.0
+    assert loaded.replace(forget_split="forget10").resolved_alpha == 1.0
+    assert pickle.loads(pickle.dumps(loaded)) == loaded and copy.deepcopy(loaded) == loaded
+    with pytest.raises(ValueError, match="set the retain weight with alpha"):
+        DemoConfig(loss=LossSettings(alpha=3.0))
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from npo_lab.cli import synthetic as cli
-from npo_lab.losses import METHODS, Method, Term, nll_loss
+from npo_lab.losses import METHODS, LossSettings, Method, Term, nll_loss
 from npo_lab.theory import (
     PAPER_METHODS,
     UnlearnSpec,
@@ -265,6 +265,6 @@ def test_a_new_loss_term_flows_through_the_experiment(task, monkeypatch):
 def test_unlearn_spec_json_round_trip(tmp_path):
     spec = UnlearnSpec("NPO+RT", 2.5e-3, beta=0.5, alpha=2.0)
     assert UnlearnSpec.load(spec.save(tmp_path / "spec.json")) == spec
-    assert spec.label == "NPO+RT" and spec.hyper == {"beta": 0.5, "alpha": 2.0, "gamma": 0.0}
+    assert spec.label == "NPO+RT" and spec.loss == LossSettings(beta=0.5, alpha=2.0) and spec.hyper == dict(spec.loss)
     with pytest.raises(ValueError, match="unknown"):
         UnlearnSpec.from_dict({"method": "GA", "learning_rate": 1e-3, "lr": 1e-3})

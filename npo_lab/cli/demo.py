@@ -24,7 +24,7 @@ __all__ = ["add_arguments", "run"]
 # option -> DemoConfig field (options left out keep the base config's value)
 _FIELDS = option_fields(
     "out methods seed data forget:forget_split authors:n_authors epochs lr:learning_rate lr_scheduler warmup_epochs "
-    "batch_size beta ga_reduction threads alpha eval_max_rows device audit"
+    "batch_size beta ga_reduction threads workers alpha eval_max_rows device audit"
 )
 
 
@@ -76,6 +76,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--threads",
         type=int,
         help=f"torch CPU threads, fixed for reproducible numbers (default {d.threads}; 0: torch's)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help=f"processes that run the methods side by side, each with threads // workers torch threads "
+        f"(default {d.workers}; 1: one after the other)",
     )
     parser.add_argument("--alpha", type=float, help="retain weight (default 1; 5/12 for forget50/90)")
     parser.add_argument("--eval-max-rows", type=int, help=f"rows per eval split (default {d.eval_max_rows})")

@@ -46,6 +46,7 @@ from typing import Any
 
 from ..configs import Config, option
 from ..losses import BETA, BETA_MAX, GA_REDUCTIONS
+from ..runtime import init_worker
 from ..tofu.splits import FORGET_SPLITS
 
 __all__ = ["OPTIMISERS", "COLLAPSE_FILE", "CollapseConfig", "grid_cells", "run_cell", "run_collapse"]
@@ -383,16 +384,6 @@ def _run_cell(cfg: CollapseConfig, cell: dict, out: Path) -> dict:
 # --------------------------------------------------------------------------------------------------------------
 # the grid
 # --------------------------------------------------------------------------------------------------------------
-def _init_worker(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-
-
 def _cell_job(cfg_json: str, cell: dict, out: str) -> dict:
     return run_cell(CollapseConfig.from_json(cfg_json), cell, out)
 
@@ -408,7 +399,7 @@ def _run_cells(cfg: CollapseConfig, todo: list[dict], out: Path, say: Callable[[
         )
 
     if cfg.workers == 1 or len(todo) <= 1:
-        _init_worker(cfg.threads)
+        init_worker(cfg.threads)
         for cell in todo:
             report(run_cell(cfg, cell, out))
         return done
@@ -416,7 +407,7 @@ def _run_cells(cfg: CollapseConfig, todo: list[dict], out: Path, say: Callable[[
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(cfg.workers, mp_context=ctx, initializer=_init_worker, initargs=(cfg.threads,)) as ex:
+    with ProcessPoolExecutor(cfg.workers, mp_context=ctx, initializer=init_worker, initargs=(cfg.threads,)) as ex:
         futures = {ex.submit(_cell_job, cfg.to_json(), cell, str(out)): cell["id"] for cell in todo}
         try:
             for f in as_completed(futures):

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from ..audit.report import AuditConfig
-from ..configs import Config, option
-from ..losses import BETA_MAX, GA_REDUCTIONS
+from ..configs import Config, flat_settings, option
+from ..losses import LossSettings
 from ..minitofu.config import MiniTofuConfig
 from ..tofu.splits import FORGET_SPLITS
 
@@ -82,9 +82,19 @@ DEFAULTS_REASON = (
 PRESETS: dict[str, dict[str, Any]] = {"real-tofu": {"minitofu": {"epochs": 36}}}
 
 
+@flat_settings("loss")
 @dataclass(frozen=True)
 class DemoConfig(Config):
     """Settings of the demo (saved in ``demo.json``). :meth:`smoke` gives the sizes of a seconds-long run.
+
+    ``loss`` (a :class:`~npo_lab.losses.LossSettings`, default β and GA reduction from :data:`DEMO_DEFAULTS`) holds
+    the loss's hyper-parameters, also given, read and saved at the top level (:func:`~npo_lab.configs.flat_settings`:
+    ``DemoConfig(beta=0.5)``, ``cfg.beta``, ``"beta"`` in ``demo.json``). The retain weight α is a field of its
+    own, ``alpha``, because ``None`` is one of its values: the paper's weight for the forget split (1 up to
+    forget30, 5 for forget50, 12 for forget90; :attr:`resolved_alpha`), which no number stored in the settings can
+    say, and which must follow ``forget_split`` when that changes. A field of the class shadows the settings'
+    entry of that name, so ``loss.alpha`` stays at its default and is not used (a ``loss`` with another α is
+    refused); :meth:`unlearn_config` passes ``loss`` whole with α = :attr:`resolved_alpha`.
 
     ``minitofu`` (a :class:`~npo_lab.minitofu.MiniTofuConfig`, or a dict of its fields) sets the tiny models; its
     ``source``, ``seed`` and ``n_authors`` follow the demo's ``data``, ``seed`` and ``n_authors``. ``audit_config``
@@ -106,14 +116,12 @@ class DemoConfig(Config):
         choices=("constant", "linear"),
     )
     warmup_epochs: float = option(DEMO_DEFAULTS["warmup_epochs"], "linear warm-up, in epochs (the paper: 1)", ge=0)
-    beta: float = option(DEMO_DEFAULTS["beta"], "β of NPO/DPO (the paper: 0.1)", gt=0, le=BETA_MAX)
+    loss: LossSettings = option(
+        LossSettings(beta=DEMO_DEFAULTS["beta"], ga_reduction=DEMO_DEFAULTS["ga_reduction"]),
+        "the loss's hyper-parameters but α (beta, ga_reduction, ...; the paper: β 0.1, GA token_mean)",
+    )
     alpha: float | None = option(
         None, "retain weight (None: 1; 5 for forget50, 12 for forget90, as in the paper)", ge=0
-    )
-    ga_reduction: str = option(
-        DEMO_DEFAULTS["ga_reduction"],
-        "GA forget term: token_mean (reference code) or sum (paper)",
-        choices=GA_REDUCTIONS,
     )
     batch_size: int = option(DEMO_DEFAULTS["batch_size"], "forget rows per step (the paper: 32)", ge=1)
     weight_decay: float = option(DEMO_DEFAULTS["weight_decay"], "AdamW weight decay (paper)", ge=0)
@@ -131,6 +139,12 @@ class DemoConfig(Config):
     )
     probe_every: int = option(2, "probe every N optimiser steps (the marked steps are found at this resolution)", ge=1)
     threads: int = option(2, "torch CPU threads (fixed: the same count gives the same numbers; 0: torch's)", ge=0)
+    workers: int = option(
+        2,
+        "methods run side by side in this many processes, each with max(1, threads // workers) torch threads "
+        "(1: one after the other in this process)",
+        ge=1,
+    )
     preset: str | None = option(None, "the named preset these settings started from (PRESETS), for the record")
     time_budget: float | None = option(
         None,
@@ -145,7 +159,7 @@ class DemoConfig(Config):
     audit_config: AuditConfig = option(AuditConfig(), "the audit's settings (AuditConfig)")
 
     def __post_init__(self) -> None:
-        from ..losses import METHODS
+        from ..losses import HYPERS, METHODS
 
         super().__post_init__()
         if not self.methods:
@@ -159,6 +173,11 @@ class DemoConfig(Config):
             raise ValueError(f"preset must be one of {', '.join(PRESETS)} or None, got {self.preset!r}")
         if not self.data.strip():
             raise ValueError("data must be 'synthetic', 'hub' or a directory of TOFU files, got ''")
+        if self.loss.alpha != HYPERS["alpha"].default:
+            raise ValueError(
+                f"set the retain weight with alpha (None: the paper's value for the forget split), not loss.alpha; "
+                f"got loss.alpha={self.loss.alpha!r}"
+            )
         models = self.minitofu.replace(source=self.data, seed=self.seed, n_authors=self.n_authors)
         object.__setattr__(self, "minitofu", models)
 
@@ -180,7 +199,7 @@ class DemoConfig(Config):
         base: dict[str, Any] = {"n_authors": small.n_authors, "epochs": 2.0, "eval_max_rows": 8, "probe_rows": 16}
         # threads 0: torch's own count (OMP_NUM_THREADS where set), so that smoke runs side by side (a test suite's
         # workers, a notebook beside a demo) do not each claim every core: oversubscribed OpenMP threads ran 5x slower
-        base.update(eval_every_epochs=1, probe_every=1, threads=0)
+        base.update(eval_every_epochs=1, probe_every=1, threads=0, workers=1)
         return cls(**{**base, "minitofu": models, "audit_config": audit, **changes})
 
     @classmethod
@@ -229,9 +248,7 @@ class DemoConfig(Config):
         until = int(self.early_eval_epochs * per_epoch) if self.early_eval_every else 0
         return UnlearnConfig(
             method=method,
-            beta=self.beta,
-            alpha=self.resolved_alpha,
-            ga_reduction=self.ga_reduction,
+            loss=self.loss.replace(alpha=self.resolved_alpha),
             learning_rate=self.learning_rate,
             epochs=self.epochs,
             batch_size=self.batch_size,

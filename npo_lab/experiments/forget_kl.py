@@ -2,7 +2,7 @@
 
 ``forget KL = mean over forget rows of (1/|y|) Σ_t KL(π_ref(·|y_<t, x) ‖ π_θ(·|y_<t, x))`` over the answer tokens
 (:func:`npo_lab.losses.kl_to_ref`), with π_ref the fine-tuned model before unlearning. Gradient ascent drives it
-up without bound; NPO's adaptive weight makes it level off (paper arXiv 2404.05868, Sec. 4 and Fig. 10).
+up without bound; NPO's adaptive weight makes it level off (paper arXiv 2404.05868, Sec. 5 and Fig. 10, on TOFU).
 
 :class:`ForgetKL` is a metric ``metric(model) -> float`` of the kind the evaluation of unlearning accepts
 (``unlearn(..., eval_metrics={"forget_kl": metric})``): its values land in the run's ``metrics.jsonl`` rows.

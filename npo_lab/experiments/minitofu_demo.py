@@ -30,7 +30,7 @@ from typing import Any
 
 from .. import files
 from ..audit.report import demo_audit_entry
-from ..runtime import resolve_device
+from ..runtime import init_worker, resolve_device
 from .demo_config import DEMO_METHODS, OPTIONAL_METHODS, PAPER_ALPHA, PRESETS, DemoConfig, environment
 from .reports import DEMO_SUMMARY_FILE, run_dir_name
 
@@ -182,73 +182,32 @@ def _over_budget(job: _Job, method: str, durations: Sequence[float]) -> bool:
     return True
 
 
-def _probe_scorer(job: _Job, setting):
-    """The per-step probes' rows (all forget rows, a fixed sample of retain and general rows) and their targets:
-    ``(scorer, retain model's forget probability, fine-tuned model's utility proxy)``."""
+def _probe_rows(cfg: DemoConfig, setting):
+    """The per-step probes' scorer: all forget rows, a fixed sample (``cfg.seed``) of retain and general rows."""
     from ..unlearn.probes import ProbeScorer, sample_rows
 
-    cfg = job.cfg
     groups = {"forget": setting.forget_rows, "retain": sample_rows(setting.retain_rows, cfg.probe_rows, cfg.seed)}
     if setting.general_rows():
         groups["general"] = sample_rows(setting.general_rows(), cfg.probe_rows, cfg.seed)
-    scorer = ProbeScorer(
-        setting.tokenizer, groups, template=cfg.minitofu.template, max_length=setting.config.max_length
-    )
+    return ProbeScorer(setting.tokenizer, groups, template=cfg.minitofu.template, max_length=setting.config.max_length)
+
+
+def _probe_targets(job: _Job, setting, scorer) -> tuple[float, float]:
+    """``(retain model's forget probability, fine-tuned model's utility proxy)`` on the probes' rows, recorded."""
     retain, finetuned = scorer.score(setting.retain_model), scorer.score(setting.model)
     job.info["probes"] = {
         "rows": {g: len(r) for g, r in scorer.rows.items()},
         "retain_model": {k: retain[k] for k in ("forget_probability", "utility")},
         "finetuned": {k: finetuned[k] for k in ("forget_probability", "utility")},
     }
-    return scorer, retain["forget_probability"], finetuned["utility"]
+    return retain["forget_probability"], finetuned["utility"]
 
 
-def _unlearn_one(job: _Job, setting, method: str, retain_log: dict, idk, metrics: dict, probes):
-    """One method's run into ``<out>/runs/<method>`` (an earlier demo's record of it is replaced), probed after
-    every step; a full evaluation also runs at the probes' marked steps (collapse, matched forgetting)."""
-    from ..unlearn import unlearn
-    from ..unlearn.callbacks import ProbeCallback
-    from .reports import COLLAPSE_FRACTION
-
-    cfg = job.cfg
-    d = job.out / "runs" / run_dir_name(method)
-    job.run_dirs[method] = d
-    overrides = {"use_cpu": True} if cfg.device == "cpu" else None
-    model = setting.fresh_model()
-    if cfg.device != "auto":
-        model.to(cfg.device)
-    n_forget = len(setting.forget_rows)
-    scorer, forget_target, utility_start = probes
-    probe = ProbeCallback(
-        scorer,
-        forget_target=forget_target,
-        utility_start=utility_start,
-        collapse_fraction=COLLAPSE_FRACTION,
-        every=job.cfg.probe_every,
-    )
-    return unlearn(
-        model,
-        setting.tokenizer,
-        setting.forget_rows,
-        setting.retain_rows,
-        cfg.unlearn_config(method, d, max_length=setting.config.max_length, n_forget=n_forget),
-        idk_answers=idk,
-        retain_log=retain_log,
-        eval_source=setting.source_dir,
-        forget_split=cfg.forget_split,
-        eval_metrics=metrics,
-        overwrite=True,
-        training_overrides=overrides,
-        callbacks=[probe],
-    )
-
-
-def _unlearn_methods(job: _Job, setting, retain_log: dict) -> None:
-    """One unlearning run per method (optional methods within the time budget); Ctrl-C propagates."""
+def _shared(job: _Job, setting):
+    """What every method's run reads besides the models: the IDK answers (when a method needs them) and the
+    forget KL's reference (:class:`~npo_lab.experiments.forget_kl.ForgetKL`, computed once)."""
     from ..losses import get_method
-    from ..progress import progress_bar
     from .forget_kl import ForgetKL
-    from .reports import format_number as fmt
 
     cfg = job.cfg
     idk = setting.idk_answers() if any(get_method(m).needs_idk for m in cfg.methods) else None
@@ -259,29 +218,165 @@ def _unlearn_methods(job: _Job, setting, retain_log: dict) -> None:
         max_length=setting.config.max_length,
         batch_size=cfg.eval_batch_size,
     )
-    probes = _probe_scorer(job, setting)
+    return idk, kl
+
+
+def _unlearn_one(job: _Job, setting, method: str, retain_log: dict, shared, probes):
+    """One method's run into ``<out>/runs/<method>`` (an earlier demo's record of it is replaced), probed after
+    every step; a full evaluation also runs at the probes' marked steps (collapse, matched forgetting). Returns
+    ``(result, record)``: the :class:`~npo_lab.unlearn.UnlearnResult` and ``{seconds, status, last, interrupted}``
+    (``last``: the final evaluation's forget quality, model utility and forget KL)."""
+    from ..unlearn import unlearn
+    from ..unlearn.callbacks import ProbeCallback
+    from .reports import COLLAPSE_FRACTION
+
+    cfg = job.cfg
+    t0 = time.perf_counter()
+    d = job.out / "runs" / run_dir_name(method)
+    job.run_dirs[method] = d
+    overrides = {"use_cpu": True} if cfg.device == "cpu" else None
+    model = setting.fresh_model()
+    if cfg.device != "auto":
+        model.to(cfg.device)
+    idk, kl = shared
+    scorer, forget_target, utility_start = probes
+    probe = ProbeCallback(
+        scorer,
+        forget_target=forget_target,
+        utility_start=utility_start,
+        collapse_fraction=COLLAPSE_FRACTION,
+        every=cfg.probe_every,
+    )
+    kl.log_ratios = []
+    try:
+        result = unlearn(
+            model,
+            setting.tokenizer,
+            setting.forget_rows,
+            setting.retain_rows,
+            cfg.unlearn_config(method, d, max_length=setting.config.max_length, n_forget=len(setting.forget_rows)),
+            idk_answers=idk,
+            retain_log=retain_log,
+            eval_source=setting.source_dir,
+            forget_split=cfg.forget_split,
+            eval_metrics={"forget_kl": kl},
+            overwrite=True,
+            training_overrides=overrides,
+            callbacks=[probe],
+        )
+    finally:
+        kl.write_log_ratios(d)
+    last = result.metrics[-1] if result.metrics else {}
+    record = {
+        "seconds": time.perf_counter() - t0,
+        "status": result.summary["status"],
+        "last": {k: last.get(k) for k in ("forget_quality", "model_utility", "forget_kl")},
+        "interrupted": bool(result.interrupted),
+    }
+    return result, record
+
+
+def _done(job: _Job, method: str, record: dict) -> None:
+    """Record and print one finished method; Ctrl-C inside its run ends the demo here."""
+    from .reports import format_number as fmt
+
+    job.info["methods"][method] = {"seconds": record["seconds"], "status": record["status"]}
+    last = record["last"]
+    job.say(
+        f"[demo] {method:7s} done in {record['seconds']:5.1f}s: forget quality "
+        f"{fmt(last.get('forget_quality'))}, model utility {fmt(last.get('model_utility'))}, "
+        f"forget KL {fmt(last.get('forget_kl'))}"
+    )
+    if record["interrupted"]:
+        raise KeyboardInterrupt
+
+
+def _method_workers(cfg: DemoConfig) -> int:
+    """Processes for the methods: ``cfg.workers``, but 1 with the audit (it needs the models in memory) and
+    on an accelerator (one device runs one method at a time)."""
+    if cfg.workers == 1 or len(cfg.methods) == 1 or cfg.audit or resolve_device(cfg.device).type != "cpu":
+        return 1
+    return min(cfg.workers, len(cfg.methods))
+
+
+def _unlearn_methods(job: _Job, setting, retain_log: dict) -> None:
+    """One unlearning run per method (optional methods within the time budget), one after the other or in
+    worker processes (:func:`_method_workers`); Ctrl-C propagates."""
+    from ..progress import progress_bar
+
+    cfg = job.cfg
+    scorer = _probe_rows(cfg, setting)
+    targets = _probe_targets(job, setting, scorer)
+    workers = _method_workers(cfg)
+    if workers > 1:
+        return _unlearn_in_workers(job, workers, targets)
+    shared = _shared(job, setting)
     durations: list[float] = []
     for method in progress_bar(cfg.methods, desc="methods", disable=not cfg.progress):
         if _over_budget(job, method, durations):
             continue
-        tm = time.perf_counter()
-        kl.log_ratios = []
-        try:
-            result = _unlearn_one(job, setting, method, retain_log, idk, {"forget_kl": kl}, probes)
-        finally:
-            kl.write_log_ratios(job.run_dirs[method])
-        durations.append(time.perf_counter() - tm)
+        result, record = _unlearn_one(job, setting, method, retain_log, shared, (scorer, *targets))
+        durations.append(record["seconds"])
         if cfg.audit:
             job.models[method] = result.model
-        job.info["methods"][method] = {"seconds": durations[-1], "status": result.summary["status"]}
-        last = result.metrics[-1] if result.metrics else {}
-        job.say(
-            f"[demo] {method:7s} done in {durations[-1]:5.1f}s: forget quality "
-            f"{fmt(last.get('forget_quality'))}, model utility {fmt(last.get('model_utility'))}, "
-            f"forget KL {fmt(last.get('forget_kl'))}"
-        )
-        if result.interrupted:
-            raise KeyboardInterrupt
+        _done(job, method, record)
+
+
+_WORKER: dict = {}  # a worker process's setting, loaded once for all the methods it runs
+
+
+def _method_job(cfg_json: str, out: str, method: str, targets: tuple[float, float]) -> dict:
+    """One method in a worker process: the models from the cache the parent filled, the retain model's eval log
+    from ``out``, the parent's probe targets (so every process marks the same levels); returns the record."""
+    if _WORKER.get("key") != (cfg_json, out):
+        from ..minitofu import prepare
+        from ..tofu.metrics import load_eval_log
+
+        cfg = DemoConfig.from_json(cfg_json)
+        job = _Job(cfg, Path(out), say=lambda _: None)
+        setting = prepare(cfg.minitofu_config(), cfg.forget_split, progress=False, check=False)
+        retain_log = load_eval_log(Path(out) / "eval_logs" / "retain.json")
+        _WORKER.update(key=(cfg_json, out), state=(job, setting, retain_log, _shared(job, setting)))
+        _WORKER["scorer"] = _probe_rows(cfg, setting)
+    job, setting, retain_log, shared = _WORKER["state"]
+    return _unlearn_one(job, setting, method, retain_log, shared, (_WORKER["scorer"], *targets))[1]
+
+
+def _unlearn_in_workers(job: _Job, workers: int, targets: tuple[float, float]) -> None:
+    """The methods side by side in ``workers`` spawned processes, each with ``threads // workers`` torch threads
+    (at least 1); a method starts when a process is free (the time budget is checked then). Ctrl-C: the runs in
+    flight stop at their next step and keep what they evaluated, as in one process."""
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    import torch
+
+    cfg = job.cfg
+    threads = max(1, (cfg.threads or torch.get_num_threads()) // workers)
+    job.info["method_workers"] = {"processes": workers, "torch_threads_each": threads}
+    job.say(f"[demo] {len(cfg.methods)} methods in {workers} processes, {threads} torch thread(s) each")
+    quiet = cfg.replace(progress=False).to_json()
+    pending, running, durations = list(cfg.methods), {}, []
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker, initargs=(threads,)) as pool:
+        try:
+            while pending or running:
+                while pending and len(running) < workers:
+                    method = pending.pop(0)
+                    if not _over_budget(job, method, durations):
+                        job.run_dirs[method] = job.out / "runs" / run_dir_name(method)
+                        running[pool.submit(_method_job, quiet, str(job.out), method, targets)] = method
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    record = future.result()
+                    durations.append(record["seconds"])
+                    _done(job, running.pop(future), record)
+        except BaseException:
+            for future in running:
+                future.cancel()
+            raise
 
 
 def _reports(job: _Job, summary: dict, frames: dict) -> None:

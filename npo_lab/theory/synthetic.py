@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from npo_lab.configs import Config, option
-from npo_lab.losses import BETA_MAX, get_method
+from npo_lab.configs import Config, flat_settings, option
+from npo_lab.losses import LossSettings, get_method
 
 from .gradients import check_backend
 from .parallel import check_workers
@@ -77,18 +77,21 @@ SWEEP_LR = 5e-4
 SWEEP_STEPS = 10_000
 
 
+@flat_settings("loss", positional=("method", "learning_rate", "beta", "alpha", "label", "gamma"))
 @dataclass(frozen=True)
 class UnlearnSpec(Config):
     """One unlearning run of the synthetic experiment: a :data:`~npo_lab.losses.METHODS` objective with its step
-    size and hyper-parameters (answers have one token here, so SimNPO's length normalisation is moot).
+    size and its :class:`~npo_lab.losses.LossSettings` ``loss`` (default β = 1, the paper's value for most methods
+    here; α = 1, γ = 0), whose entries are also given, read and saved at the top level
+    (:func:`~npo_lab.configs.flat_settings`): ``UnlearnSpec("NPO+RT", 1e-3, alpha=2.0)``, ``spec.beta``.
+    Positional arguments: method, learning_rate, beta, alpha, label, gamma (``UnlearnSpec("NPO", 0.1, 2.0)``).
+    Answers have one token here, so SimNPO's length normalisation and ``ga_reduction`` are moot.
     ``label`` names the run in tables and legends (default: the method; e.g. ``"NPO β=0.1"`` in sweeps)."""
 
     method: str = field(metadata={"help": "a METHODS name, e.g. NPO+RT"})
     learning_rate: float = field(metadata={"help": "GD step size", "gt": 0})
-    beta: float = option(1.0, "inverse temperature β of NPO / DPO / SimNPO", gt=0, le=BETA_MAX)
-    alpha: float = option(1.0, "retain weight α of the retain term (RT NLL or KL)", ge=0)
+    loss: LossSettings = option(LossSettings(beta=1.0), "the loss's hyper-parameters (beta, alpha, gamma, ...)")
     label: str = option("", "name of the run in tables and legends (default: the method)")
-    gamma: float = option(0.0, "SimNPO margin γ")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -97,9 +100,9 @@ class UnlearnSpec(Config):
             object.__setattr__(self, "label", self.method)
 
     @property
-    def hyper(self) -> dict[str, float]:
-        """The loss hyper-parameters, as :meth:`npo_lab.losses.Method.loss` takes them."""
-        return {"beta": self.beta, "alpha": self.alpha, "gamma": self.gamma}
+    def hyper(self) -> dict:
+        """Every loss hyper-parameter (:attr:`loss` as a dict), as :meth:`npo_lab.losses.Method.loss` takes them."""
+        return dict(self.loss)
 
 
 def paper_specs(input_gap: int = 1, methods: Sequence[str] = PAPER_METHODS) -> list[UnlearnSpec]:
