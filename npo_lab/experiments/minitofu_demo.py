@@ -299,17 +299,16 @@ def _method_workers(cfg: DemoConfig) -> int:
     return min(cfg.workers, len(cfg.methods))
 
 
-def _unlearn_methods(job: _Job, setting, retain_log: dict) -> None:
-    """One unlearning run per method (optional methods within the time budget), one after the other or in
-    worker processes (:func:`_method_workers`); Ctrl-C propagates."""
+def _unlearn_methods(job: _Job, setting, retain_log: dict, pool=None) -> None:
+    """One unlearning run per method (optional methods within the time budget), one after the other or in the
+    worker processes of ``pool`` (:func:`_method_pool`); Ctrl-C propagates."""
     from ..progress import progress_bar
 
     cfg = job.cfg
     scorer = _probe_rows(cfg, setting)
     targets = _probe_targets(job, setting, scorer)
-    workers = _method_workers(cfg)
-    if workers > 1:
-        return _unlearn_in_workers(job, workers, targets)
+    if pool is not None:
+        return _unlearn_in_workers(job, pool, targets)
     shared = _shared(job, setting)
     durations: list[float] = []
     for method in progress_bar(cfg.methods, desc="methods", disable=not cfg.progress):
@@ -342,41 +341,69 @@ def _method_job(cfg_json: str, out: str, method: str, targets: tuple[float, floa
     return _unlearn_one(job, setting, method, retain_log, shared, (_WORKER["scorer"], *targets))[1]
 
 
-def _unlearn_in_workers(job: _Job, workers: int, targets: tuple[float, float]) -> None:
-    """The methods side by side in ``workers`` spawned processes, each with ``threads // workers`` torch threads
-    (at least 1); a method starts when a process is free (the time budget is checked then). Ctrl-C: the runs in
-    flight stop at their next step and keep what they evaluated, as in one process."""
+@dataclass(frozen=True)
+class _Pool:
+    executor: Any  # a ProcessPoolExecutor
+    workers: int
+    threads: int  # torch threads per process
+
+
+def _warm_worker() -> None:
+    """A worker's first task: the imports a method's run needs, done while the parent prepares the models."""
+    from .. import unlearn  # noqa: F401
+    from ..minitofu import prepare  # noqa: F401
+    from ..tofu import evaluate  # noqa: F401
+
+
+def _method_pool(cfg: DemoConfig):
+    """``None`` (the methods run in this process) or a pool of :func:`_method_workers` spawned processes with
+    ``threads // workers`` torch threads each (at least 1), already importing what they need."""
     import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import ProcessPoolExecutor
 
     import torch
 
-    cfg = job.cfg
+    workers = _method_workers(cfg)
+    if workers == 1:
+        return None
     threads = max(1, (cfg.threads or torch.get_num_threads()) // workers)
+    ctx = mp.get_context("spawn")
+    executor = ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker, initargs=(threads,))
+    for _ in range(workers):
+        executor.submit(_warm_worker)
+    return _Pool(executor, workers, threads)
+
+
+def _unlearn_in_workers(job: _Job, pool, targets: tuple[float, float]) -> None:
+    """The methods side by side in the processes of ``pool`` (:func:`_method_pool`); a method starts when a
+    process is free (the time budget is checked then). Ctrl-C: the runs in flight stop at their next step and
+    keep what they evaluated, as in one process."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    cfg = job.cfg
+    workers, threads = pool.workers, pool.threads
     job.info["method_workers"] = {"processes": workers, "torch_threads_each": threads}
     job.say(f"[demo] {len(cfg.methods)} methods in {workers} processes, {threads} torch thread(s) each")
     quiet = cfg.replace(progress=False).to_json()
     pending, running, durations = list(cfg.methods), {}, []
-    ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker, initargs=(threads,)) as pool:
-        try:
-            while pending or running:
-                while pending and len(running) < workers:
-                    method = pending.pop(0)
-                    if not _over_budget(job, method, durations):
-                        job.run_dirs[method] = job.out / "runs" / run_dir_name(method)
-                        running[pool.submit(_method_job, quiet, str(job.out), method, targets)] = method
-                if not running:
-                    break
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    record = future.result()
-                    durations.append(record["seconds"])
-                    _done(job, running.pop(future), record)
-        except BaseException:
-            for future in running:
-                future.cancel()
-            raise
+    try:
+        while pending or running:
+            while pending and len(running) < workers:
+                method = pending.pop(0)
+                if not _over_budget(job, method, durations):
+                    job.run_dirs[method] = job.out / "runs" / run_dir_name(method)
+                    running[pool.executor.submit(_method_job, quiet, str(job.out), method, targets)] = method
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                record = future.result()
+                durations.append(record["seconds"])
+                _done(job, running.pop(future), record)
+    except BaseException:
+        for future in running:
+            future.cancel()
+        raise
 
 
 def _reports(job: _Job, summary: dict, frames: dict) -> None:
@@ -420,6 +447,8 @@ def run_demo(config: DemoConfig | None = None, *, print_fn: Callable[[str], Any]
 
     ``print_fn`` receives one line per stage. Interrupting (Ctrl-C) stops at the current method; what was
     completed is summarised and written. Bad settings raise ``ValueError`` before any model is trained.
+    With ``workers > 1`` the methods run in spawned processes (:mod:`multiprocessing`): a script that calls this
+    function keeps its top-level code under ``if __name__ == "__main__":`` (notebooks and ``npo-lab`` need nothing).
     """
     cfg = config or DemoConfig()
     if not isinstance(cfg, DemoConfig):
@@ -435,12 +464,13 @@ def run_demo(config: DemoConfig | None = None, *, print_fn: Callable[[str], Any]
         torch.set_num_threads(cfg.threads)
     info = {"config": cfg.to_dict(), "defaults": cfg.record(), "environment": environment()}
     job = _Job(cfg, out, print_fn, info={**info, "status": "running", "methods": {}, "interrupted": False})
+    pool = _method_pool(cfg)  # started now: the workers import while the models are prepared here
     try:
         job.write_info()  # marks the directory as a demo's output from the start
         try:
             setting = _prepare(job)
             retain_log = _reference_models(job, setting)
-            _unlearn_methods(job, setting, retain_log)
+            _unlearn_methods(job, setting, retain_log, pool)
         except KeyboardInterrupt:
             job.info["interrupted"] = True
             print_fn("[demo] interrupted: writing what is done")
@@ -452,5 +482,7 @@ def run_demo(config: DemoConfig | None = None, *, print_fn: Callable[[str], Any]
             _write_summary(job, summary)
             job.write_info()
     finally:
+        if pool is not None:
+            pool.executor.shutdown(wait=True, cancel_futures=True)
         torch.set_num_threads(threads)
     return summary
