@@ -154,7 +154,9 @@ reference.loc[["model_utility", "forget_quality", "forget_probability", "forget_
 # β. The table below prints them beside the paper's TOFU settings, and the reason they differ; both are also
 # recorded in the demo's `demo.json` (`"defaults"`), with torch's thread count, the CPU and the library versions
 # (`"environment"`): one seed's numbers depend on them (the training is chaotic near a collapse), so the demo fixes
-# its thread count (`threads`, default 2) and conclusions come from several seeds.
+# its thread count (`threads`, default 2, with which the two models are trained), runs the methods side by side in
+# `workers` processes of `threads ÷ workers` threads each (default 2 × 1; `workers=1`: one after the other, with
+# `threads`), and conclusions come from several seeds.
 
 # %%
 record = CONFIG.record()
@@ -458,6 +460,7 @@ for _, row in verdicts.iterrows():
 # %%
 info = json.loads((Path(CONFIG.out) / "demo.json").read_text())
 print({k: info["environment"][k] for k in ("torch_threads", "cpu", "cpu_count")}, info["environment"]["versions"])
+print("methods run in:", info.get("method_workers", "this process"))
 
 # %% [markdown]
 # ## 12. The collapse laboratory
