@@ -25,11 +25,13 @@
 #
 # **Runtime:** the longest notebook of the series. Full mode trains, for each of 3 seeds, a fine-tuned model and
 # the retain models of forget10, forget50 and forget90, and runs 33 unlearning runs (27 in section 1, 2 more α and
-# 4 more β values), each with the demo's probes and full TOFU evaluations: on a 2-core laptop CPU that is roughly
-# **20 minutes** with an empty model cache (see the lecturer's guide, `docs/teaching.md`, for the measured parts
-# and the estimate built from them). Section 1 prints the estimate for *your* machine after its first run,
-# and the last cell of the summary prints the wall time actually spent. Smoke mode (`NPO_LAB_SMOKE=1`) runs in
-# minutes. The fine-tuned model is shared with notebook 06 through the cache. No GPU, no network.
+# 4 more β values), each with the demo's probes and full TOFU evaluations: on a 2-core machine that is about
+# **50 minutes** with notebook 06's models already cached (measured run by run: a forget10 configuration 40 s, a
+# forget50 one 4.5 min and a forget90 one 9.5 min, each with its retain model's training; forget90 unlearns 360
+# forget rows per method), and about 55 minutes with an empty cache. Run it before class. Section 1 prints the
+# estimate for *your* machine after its first run, and the last cell of the summary prints the wall time actually
+# spent. Smoke mode (`NPO_LAB_SMOKE=1`) runs in minutes. The fine-tuned model is shared with notebook 06 through
+# the cache. No GPU, no network.
 
 # %%
 # npo_lab-install-cell: begin

@@ -6,7 +6,10 @@ npo_lab reports progress itself.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import dataclasses
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from .errors import UsageError
 
@@ -62,16 +65,52 @@ def quiet_library_bars() -> None:
     _set_library_bars(False)
 
 
-def init_worker(threads: int) -> None:
+def init_worker(threads: int, own_group: bool = False) -> None:
     """Start of a worker process (a ``ProcessPoolExecutor`` initializer): ``threads`` torch threads (fixed, so
     that the worker's numbers do not depend on the machine's core count), the Hugging Face messages and bars off
-    (several processes writing bars to one terminal garble it)."""
+    (several processes writing bars to one terminal garble it). ``own_group``: a process group of its own, so a
+    terminal's Ctrl-C reaches only the parent, which then interrupts each worker once (POSIX)."""
     import torch
     from transformers.utils import logging as hf_logging
+
+    if own_group and hasattr(os, "setpgrp"):
+        import signal
+
+        os.setpgrp()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # idle: ignored; a task takes Ctrl-C inside `interruptible`
+        signal.signal(signal.SIGTERM, _end_worker)  # idle: end now; inside `interruptible`: stop the task, then end
+        _signal_when_parent_dies(signal.SIGTERM)
 
     torch.set_num_threads(threads)
     hf_logging.set_verbosity_error()
     quiet_library_bars()
+
+
+def _signal_when_parent_dies(signum: int) -> None:
+    """Linux: ``signum`` when the parent process ends (e.g. a killed notebook kernel), so that a worker in a group
+    of its own does not run on unseen; elsewhere nothing."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signum, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - a libc without prctl
+        pass
+
+
+def _end_worker(signum, frame) -> None:
+    os._exit(128 + signum)
+
+
+_END_AFTER_TASK = []  # set by SIGTERM during a task: the worker ends once the task has stopped
+
+
+def _stop_task_then_end(signum, frame) -> None:
+    _END_AFTER_TASK.append(signum)
+    raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
@@ -96,3 +135,65 @@ def quiet_trainer(trainer, progress: bool):
 
         trainer.remove_callback(PrinterCallback)
     return trainer
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """Around a worker's task: Ctrl-C raises ``KeyboardInterrupt`` inside the block (the task can stop cleanly
+    and return what it has); outside it, a worker of :class:`WorkerPool` ignores Ctrl-C, so that interrupting
+    the pool never kills an idle process (which would break the pool and the tasks in flight). SIGTERM (sent
+    too when the parent dies, on Linux) stops the task the same way and then ends the worker."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous_term = signal.signal(signal.SIGTERM, _stop_task_then_end)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+        if _END_AFTER_TASK:  # SIGTERM (the parent is gone, or someone ended the worker): the task has stopped
+            _end_worker(_END_AFTER_TASK[0], None)
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerPool:
+    """``workers`` spawned processes (:class:`~concurrent.futures.ProcessPoolExecutor`, :func:`init_worker`
+    with ``threads`` torch threads each and a process group of its own). Submit to :attr:`executor`; end with
+    :meth:`close` (wait for the tasks) or :meth:`interrupt` (Ctrl-C to the tasks, then wait for them). A script
+    that starts one keeps its top-level code under ``if __name__ == "__main__":`` (multiprocessing's spawn)."""
+
+    executor: Any
+    workers: int
+    threads: int
+
+    @classmethod
+    def start(cls, workers: int, threads: int, warm: Callable[[], Any] | None = None) -> WorkerPool:
+        """Start the processes; ``warm`` (a module-level function) runs once per process right away, e.g. the
+        imports the tasks need, while the parent goes on."""
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = mp.get_context("spawn")
+        executor = ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker, initargs=(threads, True))
+        for _ in range(workers if warm is not None else 0):
+            executor.submit(warm)
+        return cls(executor, workers, threads)
+
+    def close(self) -> None:
+        """Wait for the submitted tasks, cancel those not started, end the processes."""
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def interrupt(self) -> None:
+        """Ctrl-C (SIGINT) once to every live worker (a task running inside :func:`interruptible` stops and
+        returns; an idle worker ignores it), then :meth:`close`."""
+        import signal
+
+        for process in list((getattr(self.executor, "_processes", None) or {}).values()):
+            if process.is_alive():
+                os.kill(process.pid, signal.SIGINT)
+        self.close()

@@ -383,6 +383,38 @@ def test_methods_in_worker_processes_give_the_numbers_of_one_process(smoke):
 
 
 @pytest.mark.slow
+def test_ctrl_c_with_worker_processes_keeps_the_runs_in_flight(smoke):
+    """Ctrl-C to `npo-lab demo` (the parent only, as a terminal sends it: the workers have process groups of their
+    own) reaches each worker once; the runs in flight stop, keep their evaluations and are summarised; exit 130."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = smoke / "demo"
+    argv = ["--smoke", "--out", str(out), "--workers", "2", "--threads", "2", "--epochs", "30", "--no-progress"]
+    argv += ["--methods", "GA", "NPO", "NPO+RT", "--ft-epochs", str(SMOKE_MINITOFU["epochs"])]
+    proc = subprocess.Popen([sys.executable, "-m", "npo_lab.cli", "demo", *argv], stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not list(out.glob("runs/*/metrics.jsonl")):  # the first evaluation of a run in flight is written
+        assert proc.poll() is None and time.monotonic() < deadline, "the demo ended before any evaluation"
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    stdout, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 130, stdout
+    info = json.loads((out / "demo.json").read_text())
+    assert info["status"] == "interrupted" and info["interrupted"] is True
+    assert "NPO+RT" not in info["methods"]  # nothing new started after Ctrl-C
+    stopped = {m: r["status"] for m, r in info["methods"].items()}
+    assert stopped == {"GA": "interrupted", "NPO": "interrupted"}, stdout
+    summary = json.loads((out / "demo_summary.json").read_text())  # the runs with a completed evaluation
+    assert summary["methods"] and set(summary["methods"]) <= {"GA", "NPO"}
+    for name, m in summary["methods"].items():  # what each run evaluated is kept
+        rows = (out / "runs" / name / "metrics.jsonl").read_text().splitlines()
+        assert m["evaluations"] and len(m["evaluations"]) == len(rows)
+
+
+@pytest.mark.slow
 def test_demo_ctrl_c_keeps_what_is_done(smoke, monkeypatch):
     import npo_lab.unlearn as U
 

@@ -46,7 +46,7 @@ from typing import Any
 
 from ..configs import Config, option
 from ..losses import BETA, BETA_MAX, GA_REDUCTIONS
-from ..runtime import init_worker
+from ..runtime import WorkerPool, init_worker, interruptible
 from ..tofu.splits import FORGET_SPLITS
 
 __all__ = ["OPTIMISERS", "COLLAPSE_FILE", "CollapseConfig", "grid_cells", "run_cell", "run_collapse"]
@@ -385,7 +385,8 @@ def _run_cell(cfg: CollapseConfig, cell: dict, out: Path) -> dict:
 # the grid
 # --------------------------------------------------------------------------------------------------------------
 def _cell_job(cfg_json: str, cell: dict, out: str) -> dict:
-    return run_cell(CollapseConfig.from_json(cfg_json), cell, out)
+    with interruptible():
+        return run_cell(CollapseConfig.from_json(cfg_json), cell, out)
 
 
 def _run_cells(cfg: CollapseConfig, todo: list[dict], out: Path, say: Callable[[str], Any]) -> list[dict]:
@@ -403,24 +404,22 @@ def _run_cells(cfg: CollapseConfig, todo: list[dict], out: Path, say: Callable[[
         for cell in todo:
             report(run_cell(cfg, cell, out))
         return done
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import as_completed
 
-    ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(cfg.workers, mp_context=ctx, initializer=init_worker, initargs=(cfg.threads,)) as ex:
-        futures = {ex.submit(_cell_job, cfg.to_json(), cell, str(out)): cell["id"] for cell in todo}
-        try:
-            for f in as_completed(futures):
-                try:
-                    rec = f.result()
-                except Exception as err:  # one failed cell does not stop the others; a rerun retries it
-                    say(f"[collapse] cell {futures[f]} failed: {err!r}")
-                    continue
-                report(rec)
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
+    pool = WorkerPool.start(cfg.workers, cfg.threads)
+    futures = {pool.executor.submit(_cell_job, cfg.to_json(), cell, str(out)): cell["id"] for cell in todo}
+    try:
+        for f in as_completed(futures):
+            try:
+                rec = f.result()
+            except Exception as err:  # one failed cell does not stop the others; a rerun retries it
+                say(f"[collapse] cell {futures[f]} failed: {err!r}")
+                continue
+            report(rec)
+    except BaseException:  # Ctrl-C: the cells in flight stop and are not recorded; a rerun runs them again
+        pool.interrupt()
+        raise
+    pool.close()
     return done
 
 

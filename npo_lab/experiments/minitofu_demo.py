@@ -30,7 +30,7 @@ from typing import Any
 
 from .. import files
 from ..audit.report import demo_audit_entry
-from ..runtime import init_worker, resolve_device
+from ..runtime import WorkerPool, interruptible, resolve_device
 from .demo_config import DEMO_METHODS, OPTIONAL_METHODS, PAPER_ALPHA, PRESETS, DemoConfig, environment
 from .reports import DEMO_SUMMARY_FILE, run_dir_name
 
@@ -338,14 +338,8 @@ def _method_job(cfg_json: str, out: str, method: str, targets: tuple[float, floa
         _WORKER.update(key=(cfg_json, out), state=(job, setting, retain_log, _shared(job, setting)))
         _WORKER["scorer"] = _probe_rows(cfg, setting)
     job, setting, retain_log, shared = _WORKER["state"]
-    return _unlearn_one(job, setting, method, retain_log, shared, (_WORKER["scorer"], *targets))[1]
-
-
-@dataclass(frozen=True)
-class _Pool:
-    executor: Any  # a ProcessPoolExecutor
-    workers: int
-    threads: int  # torch threads per process
+    with interruptible():
+        return _unlearn_one(job, setting, method, retain_log, shared, (_WORKER["scorer"], *targets))[1]
 
 
 def _warm_worker() -> None:
@@ -355,26 +349,18 @@ def _warm_worker() -> None:
     from ..tofu import evaluate  # noqa: F401
 
 
-def _method_pool(cfg: DemoConfig):
-    """``None`` (the methods run in this process) or a pool of :func:`_method_workers` spawned processes with
-    ``threads // workers`` torch threads each (at least 1), already importing what they need."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
+def _method_pool(cfg: DemoConfig) -> WorkerPool | None:
+    """``None`` (the methods run in this process) or :func:`_method_workers` processes with ``threads // workers``
+    torch threads each (at least 1), already importing what they need."""
     import torch
 
     workers = _method_workers(cfg)
     if workers == 1:
         return None
-    threads = max(1, (cfg.threads or torch.get_num_threads()) // workers)
-    ctx = mp.get_context("spawn")
-    executor = ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker, initargs=(threads,))
-    for _ in range(workers):
-        executor.submit(_warm_worker)
-    return _Pool(executor, workers, threads)
+    return WorkerPool.start(workers, max(1, (cfg.threads or torch.get_num_threads()) // workers), warm=_warm_worker)
 
 
-def _unlearn_in_workers(job: _Job, pool, targets: tuple[float, float]) -> None:
+def _unlearn_in_workers(job: _Job, pool: WorkerPool, targets: tuple[float, float]) -> None:
     """The methods side by side in the processes of ``pool`` (:func:`_method_pool`); a method starts when a
     process is free (the time budget is checked then). Ctrl-C: the runs in flight stop at their next step and
     keep what they evaluated, as in one process."""
@@ -401,9 +387,22 @@ def _unlearn_in_workers(job: _Job, pool, targets: tuple[float, float]) -> None:
                 durations.append(record["seconds"])
                 _done(job, running.pop(future), record)
     except BaseException:
-        for future in running:
-            future.cancel()
+        _stop_workers(job, pool, running)
         raise
+
+
+def _stop_workers(job: _Job, pool: WorkerPool, running: dict) -> None:
+    """After Ctrl-C (or an error) in the parent: nothing new starts, the runs in flight are interrupted once and
+    write what they evaluated (:meth:`~npo_lab.runtime.WorkerPool.interrupt`), and are recorded."""
+    for future in running:
+        future.cancel()
+    pool.interrupt()
+    for future, method in running.items():
+        if future.cancelled() or future.exception() is not None:
+            continue
+        record = future.result()
+        job.info["methods"][method] = {"seconds": record["seconds"], "status": record["status"]}
+        job.say(f"[demo] {method:7s} stopped after {record['seconds']:5.1f}s: its evaluations are kept")
 
 
 def _reports(job: _Job, summary: dict, frames: dict) -> None:
@@ -483,6 +482,6 @@ def run_demo(config: DemoConfig | None = None, *, print_fn: Callable[[str], Any]
             job.write_info()
     finally:
         if pool is not None:
-            pool.executor.shutdown(wait=True, cancel_futures=True)
+            pool.close()
         torch.set_num_threads(threads)
     return summary
