@@ -276,11 +276,15 @@ def _unlearn_one(job: _Job, setting, method: str, retain_log: dict, shared, prob
     return result, record
 
 
+def _record(job: _Job, method: str, record: dict) -> None:
+    job.info["methods"][method] = {"seconds": record["seconds"], "status": record["status"]}
+
+
 def _done(job: _Job, method: str, record: dict) -> None:
     """Record and print one finished method; Ctrl-C inside its run ends the demo here."""
     from .reports import format_number as fmt
 
-    job.info["methods"][method] = {"seconds": record["seconds"], "status": record["status"]}
+    _record(job, method, record)
     last = record["last"]
     job.say(
         f"[demo] {method:7s} done in {record['seconds']:5.1f}s: forget quality "
@@ -335,11 +339,12 @@ def _method_job(cfg_json: str, out: str, method: str, targets: tuple[float, floa
         job = _Job(cfg, Path(out), say=lambda _: None)
         setting = prepare(cfg.minitofu_config(), cfg.forget_split, progress=False, check=False)
         retain_log = load_eval_log(Path(out) / "eval_logs" / "retain.json")
-        _WORKER.update(key=(cfg_json, out), state=(job, setting, retain_log, _shared(job, setting)))
-        _WORKER["scorer"] = _probe_rows(cfg, setting)
-    job, setting, retain_log, shared = _WORKER["state"]
+        _WORKER.update(
+            key=(cfg_json, out), state=(job, setting, retain_log, _shared(job, setting), _probe_rows(cfg, setting))
+        )
+    job, setting, retain_log, shared, scorer = _WORKER["state"]
     with interruptible():
-        return _unlearn_one(job, setting, method, retain_log, shared, (_WORKER["scorer"], *targets))[1]
+        return _unlearn_one(job, setting, method, retain_log, shared, (scorer, *targets))[1]
 
 
 def _warm_worker() -> None:
@@ -401,7 +406,7 @@ def _stop_workers(job: _Job, pool: WorkerPool, running: dict) -> None:
         if future.cancelled() or future.exception() is not None:
             continue
         record = future.result()
-        job.info["methods"][method] = {"seconds": record["seconds"], "status": record["status"]}
+        _record(job, method, record)
         job.say(f"[demo] {method:7s} stopped after {record['seconds']:5.1f}s: its evaluations are kept")
 
 

@@ -3,8 +3,9 @@
 The matrices are small, so each thread runs torch on one intra-op thread: several OpenMP threads per product
 cost more in synchronisation than they save. torch releases the GIL inside its operations, so threads that work
 on different seeds overlap their matrix products: the pretraining runs whole seeds per thread
-(:func:`map_chunks`), the unlearning keeps one Python loop over all seeds and splits only its batched matrix
-products (:class:`SplitProducts`), so that the per-step work in Python is not repeated per thread.
+(:func:`map_chunks`); the autograd reference's unlearning keeps one Python loop over all seeds and splits only
+its batched matrix products (:class:`SplitProducts`). The closed-form (NumPy) unlearning is not threaded: its
+step is many small operations that hold the GIL.
 """
 
 from __future__ import annotations

@@ -147,8 +147,8 @@ def _specs(methods, input_gap: int) -> list[UnlearnSpec]:
 
 
 def _run(task: SyntheticTask, heads: Heads, steps: int, eval_every: int, workers: int, backend: str, bar):
-    """All seeds, split over ``workers`` threads; returns ``(evaluated steps, metrics (E, 3, S, M) in heads
-    order)``."""
+    """All seeds (:func:`~npo_lab.theory.training.unlearn_seeds`: ``workers`` threads for ``"autograd"``);
+    returns ``(evaluated steps, metrics (E, 3, S, M) in heads order)``."""
     stop = threading.Event()
     tick = None if bar is None else bar.update
     done, metrics = unlearn_seeds(task, heads, steps, eval_every, backend, workers, stop, tick)
@@ -183,8 +183,9 @@ def random_features_experiment(
         steps: GD steps of unlearning; eval_every: steps between evaluations (step 0 and the last included).
         task: a prebuilt :func:`make_task` (its gap and seeds win); otherwise ``make_task(input_gap, seeds,
             **task_kwargs)`` (e.g. ``pretrain_steps=2000`` for quick tests).
-        progress: show a bar (:func:`npo_lab.progress.progress_bar`). workers: threads, the seeds split between
-            them (``None``: 1); the table does not depend on it.
+        progress: show a bar (:func:`npo_lab.progress.progress_bar`). workers: threads (``None``: 1) that split the
+            pretraining's seeds and the ``"autograd"`` backend's products (the ``"chain"`` unlearning runs on one
+            thread: faster here than two contending for the GIL); the table does not depend on it.
         backend: ``"chain"`` (the terms' closed-form derivatives w.r.t. the loss inputs, times the model's
             derivative; NumPy) or ``"autograd"`` (torch.autograd from :meth:`~npo_lab.losses.Method.loss` to θ; the
             reference, slower); the same table to ~1e-10.
