@@ -48,12 +48,21 @@ class MiniTofu:
     config: MiniTofuConfig
     forget_split: str
     source_dir: Path
+    run_dir: Path  # the cache entry: ``finetuned/``, ``retain-<forget_split>/``, ``tokenizer/``, ``log.json``
     tokenizer: Any
-    model: Any
-    retain_model: Any
-    model_dir: Path
-    retain_model_dir: Path
+    model: Any = None
+    retain_model: Any = None
     log: dict = field(default_factory=dict)
+
+    @property
+    def model_dir(self) -> Path:
+        """Where the fine-tuned model is saved."""
+        return self.run_dir / "finetuned"
+
+    @property
+    def retain_model_dir(self) -> Path:
+        """Where the retain model of :attr:`forget_split` is saved."""
+        return self.run_dir / f"retain-{self.forget_split}"
 
     @property
     def retain_split(self) -> str:
@@ -241,24 +250,12 @@ def _prepare_locked(config, forget_split, rows, source_dir, run_dir, force, prog
 
     general = _general_qa(source_dir) if config.include_general else []
     tokenizer, cached_tok = _tokenizer(rows, config, run_dir / "tokenizer", log, force)
+    setting = MiniTofu(config, forget_split, source_dir, run_dir, tokenizer, log=log)
     kw = dict(log=log, force=force, progress=progress)
-    full = _rows("full", source_dir)
-    model, cached_ft = _model(run_dir / "finetuned", tokenizer, full + general, config, 0, **kw)
-    retain_name = f"retain-{forget_split}"
-    retain = _rows(retain_split_for(forget_split), source_dir)
-    retain_model, cached_rt = _model(run_dir / retain_name, tokenizer, retain + general, config, 1, **kw)
-    log["cached"] = {"tokenizer": cached_tok, "finetuned": cached_ft, retain_name: cached_rt}
-    setting = MiniTofu(
-        config=config,
-        forget_split=forget_split,
-        source_dir=source_dir,
-        tokenizer=tokenizer,
-        model=model,
-        retain_model=retain_model,
-        model_dir=run_dir / "finetuned",
-        retain_model_dir=run_dir / retain_name,
-        log=log,
-    )
+    setting.model, cached_ft = _model(setting.model_dir, tokenizer, setting.rows("full") + general, config, 0, **kw)
+    train_rt = setting.retain_rows + general
+    setting.retain_model, cached_rt = _model(setting.retain_model_dir, tokenizer, train_rt, config, 1, **kw)
+    log["cached"] = {"tokenizer": cached_tok, "finetuned": cached_ft, setting.retain_model_dir.name: cached_rt}
     if check and f"check_{forget_split}" not in log:
         log[f"check_{forget_split}"] = _memorisation_check(setting)
     log["prepare_seconds"] = time.perf_counter() - t_start

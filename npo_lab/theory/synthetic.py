@@ -43,32 +43,24 @@ __all__ = [
 #: the six methods of the paper's Fig. 4
 PAPER_METHODS: tuple[str, ...] = ("GA", "GA+RT", "IDK+RT", "NPO", "NPO+RT", "DPO+RT")
 
-# learning rate and β per method and input gap (paper App., and the reference code's synthetic/parameter_values.yml)
+# learning rate and β per method and input gap (paper App., and the reference code's synthetic/parameter_values.yml):
+# the methods of one family share them, but for DPO+RT at gap 0 (the reference code: 2e-2; 5e-2 for DPO and DPO+KL)
+_GA_FAMILY, _NPO_FAMILY, _DPO_FAMILY = (
+    ("GA", "GA+RT", "GA+KL", "IDK+RT"),
+    ("NPO", "NPO+RT", "NPO+KL"),
+    ("DPO", "DPO+RT", "DPO+KL"),
+)
 _PAPER_HPARAMS: dict[int, dict[str, tuple[float, float]]] = {
     1: {
-        "GA": (5e-4, 1.0),
-        "GA+RT": (5e-4, 1.0),
-        "GA+KL": (5e-4, 1.0),
-        "IDK+RT": (5e-4, 1.0),
-        "NPO": (5e-3, 1.0),
-        "NPO+RT": (5e-3, 1.0),
-        "NPO+KL": (5e-3, 1.0),
-        "DPO": (5e-3, 0.1),
-        "DPO+RT": (5e-3, 0.1),
-        "DPO+KL": (5e-3, 0.1),
+        **dict.fromkeys(_GA_FAMILY, (5e-4, 1.0)),
+        **dict.fromkeys(_NPO_FAMILY, (5e-3, 1.0)),
+        **dict.fromkeys(_DPO_FAMILY, (5e-3, 0.1)),
     },
-    # the reference code uses 2e-2 for DPO+RT at gap 0 (5e-2 for DPO and DPO+KL)
     0: {
-        "GA": (1e-4, 1.0),
-        "GA+RT": (1e-4, 1.0),
-        "GA+KL": (1e-4, 1.0),
-        "IDK+RT": (1e-4, 1.0),
-        "NPO": (5e-2, 10.0),
-        "NPO+RT": (5e-2, 10.0),
-        "NPO+KL": (5e-2, 10.0),
-        "DPO": (5e-2, 5.0),
+        **dict.fromkeys(_GA_FAMILY, (1e-4, 1.0)),
+        **dict.fromkeys(_NPO_FAMILY, (5e-2, 10.0)),
+        **dict.fromkeys(_DPO_FAMILY, (5e-2, 5.0)),
         "DPO+RT": (2e-2, 5.0),
-        "DPO+KL": (5e-2, 5.0),
     },
 }
 #: the β sweep of Fig. 3 (Proposition 1: NPO → GA as β → 0), all at lr 5e-4 for 10 000 steps

@@ -29,6 +29,7 @@ from transformers import TrainerCallback
 
 from ..losses import BETA
 from ..runs import RunRecorder, to_jsonable
+from .record import RunPlan
 from .schedule import is_eval_step
 
 __all__ = [
@@ -132,19 +133,14 @@ class UnlearnEvalCallback(TrainerCallback):
         self,
         trainer,
         recorder: RunRecorder,
-        config,
+        plan: RunPlan,
         *,
-        retain_log=None,
-        eval_source=None,
-        forget_split: str = "forget10",
         eval_metrics: Mapping[str, EvalMetric] | None = None,
     ):
         self.trainer = trainer
         self.recorder = recorder
-        self.config = config
-        self.retain_log = retain_log
-        self.eval_source = eval_source
-        self.forget_split = forget_split
+        self.plan = plan
+        self.config = plan.config
         self.eval_metrics = dict(eval_metrics or {})
         self.last_step: int | None = None
         self.eval_seconds = 0.0
@@ -196,7 +192,7 @@ class UnlearnEvalCallback(TrainerCallback):
         row = {
             "step": step,
             "epoch": float(state.epoch or 0.0),
-            **_summarize(log, self.retain_log if self.config.forget_quality else None),
+            **_summarize(log, self.plan.retain_log if self.config.forget_quality else None),
             **extra,
             **losses,
         }
@@ -216,8 +212,8 @@ class UnlearnEvalCallback(TrainerCallback):
         return evaluate(
             model,
             self.trainer.processing_class,
-            source=self.eval_source,
-            forget_split=self.forget_split,
+            source=self.plan.eval_source,
+            forget_split=self.plan.forget_split,
             template=cfg.template,
             max_rows=cfg.eval_max_rows,
             batch_size=cfg.eval_batch_size,

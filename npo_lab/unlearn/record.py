@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,26 +39,17 @@ def _source(eval_source) -> str | None:
     return str(p.resolve()) if p.exists() else str(eval_source)
 
 
-def experiment_identity(
-    cfg: UnlearnConfig,
-    *,
-    model_name: str,
-    forget: list[dict],
-    retain: list[dict],
-    idk_answers: Sequence[str] | None,
-    eval_source,
-    forget_split: str,
-) -> dict:
+def experiment_identity(plan: RunPlan, model_name: str) -> dict:
     """The ``"experiment"`` section of ``config.json`` (everything but the config fields themselves)."""
     return {
         "model": str(model_name),
-        "data_source": _source(eval_source),
-        "forget_split": forget_split,
-        "n_forget": len(forget),
-        "n_retain": len(retain),
-        "forget_rows_sha256": sha256_json([[r["question"], r["answer"]] for r in forget]),
-        "retain_rows_sha256": sha256_json([[r["question"], r["answer"]] for r in retain]),
-        "idk_answers_sha256": sha256_json(list(idk_answers or [])),
+        "data_source": _source(plan.eval_source),
+        "forget_split": plan.forget_split,
+        "n_forget": len(plan.forget),
+        "n_retain": len(plan.retain),
+        "forget_rows_sha256": sha256_json([[r["question"], r["answer"]] for r in plan.forget]),
+        "retain_rows_sha256": sha256_json([[r["question"], r["answer"]] for r in plan.retain]),
+        "idk_answers_sha256": sha256_json(list(plan.idk_answers or [])),
     }
 
 
@@ -178,15 +168,8 @@ def check_run(
 
         load_tofu(eval_split_for(forget_split), source=eval_source)  # fails early on a bad source or split
     mode = check_output_dir(cfg.output_dir, resume=resume, overwrite=overwrite)
-    experiment = experiment_identity(
-        cfg,
-        model_name=model_name,
-        forget=forget,
-        retain=retain,
-        idk_answers=idk,
-        eval_source=eval_source,
-        forget_split=forget_split,
-    )
+    plan = RunPlan(cfg, forget, retain, idk, retain_log, eval_source, forget_split, mode)
+    plan.experiment = experiment_identity(plan, model_name)
     if mode == "resume":
-        check_resume(cfg.output_dir, cfg, experiment)
-    return RunPlan(cfg, forget, retain, idk, retain_log, eval_source, forget_split, mode, experiment)
+        check_resume(cfg.output_dir, cfg, plan.experiment)
+    return plan

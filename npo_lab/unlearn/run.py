@@ -178,15 +178,7 @@ def _add_callbacks(trainer: Unlearner, plan: RunPlan, recorder: RunRecorder, cal
             "evaluate the saved model afterwards (npo-lab evaluate)"
         )
     elif plan.evaluating:
-        eval_cb = UnlearnEvalCallback(
-            trainer,
-            recorder,
-            cfg,
-            retain_log=plan.retain_log,
-            eval_source=plan.eval_source,
-            forget_split=plan.forget_split,
-            eval_metrics=eval_metrics,
-        )
+        eval_cb = UnlearnEvalCallback(trainer, recorder, plan, eval_metrics=eval_metrics)
         trainer.add_callback(eval_cb)
     if cfg.progress_every_s > 0:  # one line per few seconds (quiet_trainer removed the per-log-step dicts)
         trainer.add_callback(ProgressLogCallback(cfg.progress_every_s))
