@@ -35,7 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--eval-every", type=int, default=25, help="steps between evaluations (default 25)")
     parser.add_argument("--pretrain-steps", type=int, default=20_000, help="GD steps of the initial/retrained models")
-    parser.add_argument("--workers", type=int, default=1, help="threads, the seeds split between them (default 1)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="cores: threads or processes, the seeds split between them (default 1)"
+    )
 
 
 def _check(args: argparse.Namespace) -> None:

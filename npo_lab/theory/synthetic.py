@@ -175,9 +175,10 @@ def random_features_experiment(
         steps: GD steps of unlearning; eval_every: steps between evaluations (step 0 and the last included).
         task: a prebuilt :func:`make_task` (its gap and seeds win); otherwise ``make_task(input_gap, seeds,
             **task_kwargs)`` (e.g. ``pretrain_steps=2000`` for quick tests).
-        progress: show a bar (:func:`npo_lab.progress.progress_bar`). workers: threads (``None``: 1) that split the
-            pretraining's seeds and the ``"autograd"`` backend's products (the ``"chain"`` unlearning runs on one
-            thread: faster here than two contending for the GIL); the table does not depend on it.
+        progress: show a bar (:func:`npo_lab.progress.progress_bar`). workers: how many cores (``None``: 1):
+            threads that split the pretraining's seeds and the ``"autograd"`` backend's products; processes that
+            split the ``"chain"`` unlearning's seeds (forked, on Linux; elsewhere it runs on one thread: NumPy's
+            small operations hold the GIL, so threads would not help); the table does not depend on it.
         backend: ``"chain"`` (the terms' closed-form derivatives w.r.t. the loss inputs, times the model's
             derivative; NumPy) or ``"autograd"`` (torch.autograd from :meth:`~npo_lab.losses.Method.loss` to θ; the
             reference, slower); the same table to ~1e-10.

@@ -7,7 +7,8 @@ of a seed; their heads ``θ (M, F)`` move together. Each step is the chain rule
 
 with ``∂L/∂input`` from the library terms' closed-form derivatives and ``∂input/∂z`` from the logistic model
 (:class:`~npo_lab.theory.logistic.LogitGradient`); this is ``backend="chain"``, NumPy float64, one seed at a time
-on one thread (a seed's features stay in the core's cache). ``backend="autograd"`` instead calls
+on one thread (a seed's features stay in the core's cache), the seeds split over forked processes for
+``workers > 1``. ``backend="autograd"`` instead calls
 :meth:`npo_lab.losses.Method.loss` for each run and differentiates all the way to θ with torch (the reference).
 Each term is averaged over its own data set (forget: n_f, retain: n_r), i.e. ``L = Σ_k w_k · mean(term_k)``.
 """
@@ -26,7 +27,7 @@ from npo_lab.losses import LossInputs, Method
 
 from .gradients import ObjectiveGradient, split_fields
 from .logistic import LogitGradient, answer_constants, field_value, log_sigmoid
-from .parallel import SplitProducts, single_thread
+from .parallel import SplitProducts, map_forked, seed_chunks, single_thread
 from .random_features import GROUP_INPUTS, SyntheticTask
 
 __all__ = ["METRICS", "Heads", "unlearn_seeds"]
@@ -89,9 +90,10 @@ def _answers(task: SyntheticTask, ks: slice, groups) -> dict[str, dict[str, Tens
     return out
 
 
-def _chain_run(task: SyntheticTask, ks: slice, heads: Heads, steps: int, eval_every: int, stop, tick):
-    """``backend="chain"`` for the seeds ``ks`` (one loop, their products batched): NumPy GD ``θ ← θ − lr · ∇θ``
-    from θ_ref; returns the evaluated steps and the metrics ``(E, 3, S, M)`` (heads in ``heads.order``)."""
+def _chain_setup(task: SyntheticTask, ks: slice, heads: Heads):
+    """``backend="chain"`` for the seeds ``ks`` (their products batched): the NumPy GD step ``θ ← θ − lr · ∇θ``
+    (in place), the evaluation and θ_ref ``(S, M, F)``; every array is taken out of the task's tensors here, so
+    the loop itself runs on NumPy alone (in a forked process too, :func:`~npo_lab.theory.parallel.map_forked`)."""
     objective = ObjectiveGradient(heads.methods, heads.hypers)
     groups = {g for g, _ in split_fields(objective.needs).values()}
     theta_ref = task.theta_ref[ks].numpy()  # (S, F)
@@ -124,8 +126,7 @@ def _chain_run(task: SyntheticTask, ks: slice, heads: Heads, steps: int, eval_ev
             np.multiply(grad, lr, out=grad)
             theta[...] -= grad
 
-    done, records = _run_steps(step, evaluate, theta, steps, eval_every, stop, tick)
-    return done, np.stack(records)
+    return step, evaluate, theta
 
 
 def _numpy_evaluator(task: SyntheticTask, ks: slice):
@@ -206,10 +207,10 @@ def unlearn_seeds(
 ):
     """Unlearning for every seed of ``task`` and all heads from ``θ_ref``; returns the evaluated steps and the
     metrics ``(E, 3, S, M)`` (NumPy, heads in ``heads.order``). ``workers``: threads that split the batched
-    products of ``"autograd"``; ``"chain"`` runs the seeds one after the other on one thread (:func:`_chain_seeds`);
+    products of ``"autograd"``; processes that split the seeds of ``"chain"`` (:func:`_chain_seeds`);
     ``stop`` ends the loops early; ``tick(n)`` reports steps done; Ctrl-C keeps the evaluations done so far."""
     if backend == "chain":
-        return _chain_seeds(task, heads, steps, eval_every, stop, tick)
+        return _chain_seeds(task, heads, steps, eval_every, workers, stop, tick)
     with single_thread(), SplitProducts(workers) as products:
         done, metrics = _autograd_seeds(task, heads, steps, eval_every, products, stop, tick)
     return done, metrics.numpy()
@@ -246,12 +247,24 @@ def _run_steps(step, evaluate, theta, steps: int, eval_every: int, stop, tick) -
     return done, records
 
 
-def _chain_seeds(task, heads, steps, eval_every, stop, tick):
-    """The seeds one after the other on the calling thread (a seed's features stay in the core's cache: 15–20 %
-    less time than batching the seeds in one loop). Not split over threads: the NumPy step is many small
-    operations that hold the GIL, and two threads contending for it took 1.4–1.6× the wall time of one (the
-    Figure-4 run, 5 seeds × 2000 steps on 2 cores: 2.3–2.5 s against 1.6 s)."""
-    results = [_chain_run(task, slice(k, k + 1), heads, steps, eval_every, stop, tick) for k in range(len(task.seeds))]
+def _chain_seeds(task, heads, steps, eval_every, workers, stop, tick):
+    """The seeds one after the other on one thread (a seed's features stay in the core's cache: 15–20 % less time
+    than batching the seeds in one loop), split over ``workers`` processes where they can fork
+    (:func:`~npo_lab.theory.parallel.map_forked`): the NumPy step is many small operations that hold the GIL, and
+    two threads contending for it took 1.4–1.6× the wall time of one."""
+    runs = [_chain_setup(task, slice(k, k + 1), heads) for k in range(len(task.seeds))]  # torch → NumPy, here
+
+    def chunk_of_seeds(chunk, stop, tick) -> list:
+        out = []
+        for step, evaluate, theta in runs[chunk]:
+            done, records = _run_steps(step, evaluate, theta, steps, eval_every, stop, tick)
+            out.append((done, np.stack(records)))
+        return out
+
+    event = stop if stop is not None else threading.Event()
+    results = [r for part in map_forked(chunk_of_seeds, seed_chunks(len(runs), workers), event, tick) for r in part]
+    if stop is None and event.is_set():  # Ctrl-C without a caller's stop event: raise, as one loop would
+        raise KeyboardInterrupt
     n_done = min(len(done) for done, _ in results)  # an interrupted run may stop seeds at different steps
     return results[0][0][:n_done], np.concatenate([m[:n_done] for _, m in results], axis=2)
 
