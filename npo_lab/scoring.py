@@ -34,6 +34,7 @@ from typing import Any
 
 import torch
 
+from .answer_trie import answer_trie, score_trie_pass, takes_tree_mask
 from .kvcache import cache_keyword, left_padded, prefill
 from .losses import sequence_logprob, token_count
 
@@ -354,6 +355,31 @@ def _score_pass(model, prompts, passes, sel_of_row, targets, *, pad_id, dev, key
         yield rows, tok, arg
 
 
+def _cache_passes(model, prompts, prompt_of_row, targets, opts, pad_id, dev, keyword, greedy):
+    """The prompt passes and, from their key/value cache, the answer passes (:func:`_score_pass`)."""
+    for chunk, passes in _plan(prompts, prompt_of_row, targets, opts.batch_size):
+        local = {p: j for j, p in enumerate(chunk)}
+        sel_of_row = {i: local[prompt_of_row[i]] for r in passes for i in r}
+        kw = dict(pad_id=pad_id, dev=dev, keyword=keyword, context=opts.context, greedy=greedy)
+        yield from _score_pass(model, [prompts[p] for p in chunk], passes, sel_of_row, targets, **kw)
+
+
+def _trie_passes(model, prompts, prompt_of_row, targets, opts, pad_id, dev, keyword, greedy):
+    """One pass per group of prompts, each followed by its answers' trie (:mod:`npo_lab.answer_trie`)."""
+    rows_of: dict[int, list[int]] = {}
+    for i, p in enumerate(prompt_of_row):
+        rows_of.setdefault(p, []).append(i)
+    tries = {p: answer_trie([targets[i] for i in rows]) for p, rows in rows_of.items()}
+    order = sorted(rows_of, key=lambda p: len(prompts[p]) + len(tries[p][0]))
+    most = max(1, opts.batch_size // max(len(rows) for rows in rows_of.values()))  # ≤ batch_size answers a pass
+    for a, b in split_sorted([len(prompts[p]) + len(tries[p][0]) for p in order], most):
+        group = order[a:b]
+        answers = [[targets[i] for i in rows_of[p]] for p in group]
+        kw = dict(pad_id=pad_id, dev=dev, context=opts.context, greedy=greedy)
+        tok, arg = score_trie_pass(model, [prompts[p] for p in group], [tries[p] for p in group], answers, **kw)
+        yield [i for p in group for i in rows_of[p]], tok, arg
+
+
 def score_answers(model, tokenizer, rows, *, token_logps: bool = False, greedy_ids: bool = False, **options) -> Scores:
     """Summed answer log-prob and answer-token count of every row under ``model``.
 
@@ -383,24 +409,12 @@ def score_answers(model, tokenizer, rows, *, token_logps: bool = False, greedy_i
     pad_id = pad_token_id(tokenizer)
     dev = model_device(model, opts.device)
     order, toks, args = [], [], []
+    passes = _trie_passes if takes_tree_mask(model) else _cache_passes
     with eval_mode(model), torch.inference_mode():
-        for chunk, passes in _plan(prompts, prompt_of_row, targets, opts.batch_size):
-            local = {p: j for j, p in enumerate(chunk)}
-            for rows, tok, arg in _score_pass(
-                model,
-                [prompts[p] for p in chunk],
-                passes,
-                {i: local[prompt_of_row[i]] for r in passes for i in r},
-                targets,
-                pad_id=pad_id,
-                dev=dev,
-                keyword=keyword,
-                context=opts.context,
-                greedy=greedy_ids,
-            ):
-                order += rows
-                toks.append(tok)
-                args.append(arg)
+        for rows, tok, arg in passes(model, prompts, prompt_of_row, targets, opts, pad_id, dev, keyword, greedy_ids):
+            order += rows
+            toks.append(tok)
+            args.append(arg)
     return _collect(order, targets, toks, args, token_logps, greedy_ids)
 
 

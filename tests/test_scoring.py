@@ -186,13 +186,22 @@ def test_encode_rows_equals_encode_qa(tiny, bos):
         encode_rows(tok, SHARED, max_length=4)
 
 
+@pytest.mark.parametrize("path", ["trie", "trie-eager", "cache"])
 @pytest.mark.parametrize("batch_size", [1, 3, 64])
-def test_shared_prompts_equal_the_full_sequence_pass(tiny, batch_size):
+def test_shared_prompts_equal_the_full_sequence_pass(tiny, batch_size, path, monkeypatch):
     """Same log-probs (per token within 1e-5), token counts and order as the plain path; the argmaxes are those of
-    the plain pass's logits at the answer positions."""
+    the plain pass's logits at the answer positions. Both fast paths: one pass of each prompt and its answers' trie
+    (sdpa and eager attention), and the answer passes from the prompts' key/value cache (the path of attention
+    implementations that take no 4-D mask)."""
+    from npo_lab import answer_trie, scoring
     from npo_lab.scoring import score_answers_reference
 
     model, tok = tiny
+    if path == "cache":
+        monkeypatch.setattr(scoring, "takes_tree_mask", lambda m: False)
+    elif path == "trie-eager":
+        monkeypatch.setattr(model.config, "_attn_implementation", "eager")
+    assert (path != "cache") == scoring.takes_tree_mask(model) == answer_trie.takes_tree_mask(model) or path == "cache"
     new = score_answers(model, tok, SHARED, batch_size=batch_size, token_logps=True, greedy_ids=True)
     ref = score_answers_reference(model, tok, SHARED, batch_size=4, token_logps=True)
     assert torch.equal(new.n_tokens, ref.n_tokens)
@@ -259,3 +268,25 @@ def test_split_sorted_is_optimal():
                 if all(b - a <= max_rows for a, b in zip((0, *cuts), (*cuts, len(lengths))))
             )
             assert cost(spans) == best
+
+
+def test_answer_trie_shares_prefixes_and_keeps_each_answer_whole():
+    from npo_lab.answer_trie import answer_trie
+
+    targets = [[5, 6, 7, 2], [5, 6, 8, 2], [5, 9, 2], [4, 2], [2]]
+    tokens, parents, depths, nodes_of = answer_trie(targets)
+    # the input tokens (all targets but the last): 5,6,7 / 5,6,8 / 5,9 / 4 / (none) -> 5, 6, 7, 8, 9, 4
+    assert tokens == [5, 6, 7, 8, 9, 4] and parents == [-1, 0, 1, 1, 0, -1] and depths == [0, 1, 2, 2, 1, 0]
+    assert nodes_of == [[0, 1, 2], [0, 1, 3], [0, 4], [5], []]
+    for t, nodes in zip(targets, nodes_of):  # walking a row's nodes spells its answer's input tokens
+        assert [tokens[k] for k in nodes] == t[:-1]
+        assert all(parents[b] == a for a, b in zip(nodes, nodes[1:]))
+
+
+def test_flash_attention_takes_the_cache_path(tiny, monkeypatch):
+    from npo_lab.answer_trie import takes_tree_mask
+
+    model, _ = tiny
+    assert takes_tree_mask(model)
+    monkeypatch.setattr(model.config, "_attn_implementation", "flash_attention_2")
+    assert not takes_tree_mask(model)  # flash attention applies padding masks only
