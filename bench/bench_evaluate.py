@@ -2,9 +2,10 @@
 
 Both are ``npo_lab.tofu.evaluate.evaluate`` on the same model and rows (the demo's settings: forget10, at most 300
 rows per split, batch size 32, max_length from the config): ``engine="reference"`` (one right-padded forward per
-answer with its prompt, log-softmax everywhere, ``model.generate``) and ``engine="fast"`` (one prompt pass per
-question shared by its 2 + K answers, length-sorted passes, log-softmax at answer positions only, greedy answers
-read off the scoring pass and finished with a key/value-cache loop). Rounds alternate the two; the script prints
+answer with its prompt, log-softmax everywhere, ``model.generate``) and ``engine="fast"`` (one pass per question
+holding its prompt and the prefix tree of its 2 + K answers, length-sorted passes, one log-softmax per distinct
+answer prefix, greedy answers read off the scoring pass and finished with a key/value-cache loop). Rounds
+alternate the two; the script prints
 wall and CPU seconds per round, the median ratio, the load average, and checks that the logs agree (losses within
 1e-5, identical generations).
 

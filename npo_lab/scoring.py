@@ -12,9 +12,12 @@ How :func:`score_answers` spends the model's time (the numbers are those of the 
 :func:`score_answers_reference`, up to float rounding):
 
 * **one prompt, many answers.** Rows that share a question (TOFU scores ``2 + K`` answers per question) share one
-  forward pass of the prompt: its key/value cache is copied to every answer, and only the answer tokens run
-  through the model a second time (causal attention makes the prompt's states independent of what follows);
-* **little padding.** Questions are taken in order of their longest answer, so a batch pads to similar lengths;
+  run of the prompt, and answers that begin alike share the states of their common prefix: each question's prompt
+  and the trie of its answers run as one sequence under a 4-D attention mask (:mod:`npo_lab.answer_trie`; causal
+  attention makes a token's states independent of what follows it). Where the attention takes no such mask
+  (flash attention), the prompt runs once and its key/value cache is copied to every answer, whose tokens then
+  run through the model after it;
+* **little padding.** Questions are taken in order of their length, so a batch pads to similar lengths;
 * **the vocabulary only where it is needed.** The log-softmax over the vocabulary is taken at the answer positions
   only, not at the prompt and padding positions.
 
@@ -383,7 +386,8 @@ def _trie_passes(model, prompts, prompt_of_row, targets, opts, pad_id, dev, keyw
 def score_answers(model, tokenizer, rows, *, token_logps: bool = False, greedy_ids: bool = False, **options) -> Scores:
     """Summed answer log-prob and answer-token count of every row under ``model``.
 
-    Rows with the same question share one prompt pass (see the module docstring); the numbers are those of
+    Rows with the same question share one prompt pass, and answers their common prefixes (see the module docstring);
+    the numbers are those of
     :func:`score_answers_reference` up to float rounding (``|Δ log-prob| ≲ 1e-5`` per token in float32).
 
     Args:

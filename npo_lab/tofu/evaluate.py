@@ -5,7 +5,8 @@ each question:
 
 * the per-answer loss ``L̄`` (mean token NLL over the answer tokens + EOS, prompt masked) of the answer, the
   paraphrased answer and every perturbed answer, from :func:`npo_lab.scoring.score_answers`. The ``2 + K``
-  answers of a question share one forward pass of its prompt, ``batch_size`` questions at a time;
+  answers of a question share one forward pass of its prompt and of the prefixes they have in common,
+  ``batch_size`` questions at a time;
 * a greedy generation from the prompt (:func:`npo_lab.generation.greedy_generate`: batched, **left**-padded so that
   every prompt ends at the same position, a key/value cache; the scoring pass already fixes the greedy answer up
   to its first disagreement with one of the scored answers) and its ROUGE-1 / ROUGE-L recall against the answer.
