@@ -5,9 +5,8 @@ rows per split, batch size 32, max_length from the config): ``engine="reference"
 answer with its prompt, log-softmax everywhere, ``model.generate``) and ``engine="fast"`` (one pass per question
 holding its prompt and the prefix tree of its 2 + K answers, length-sorted passes, one log-softmax per distinct
 answer prefix, greedy answers read off the scoring pass and finished with a key/value-cache loop). Rounds
-alternate the two; the script prints
-wall and CPU seconds per round, the median ratio, the load average, and checks that the logs agree (losses within
-1e-5, identical generations).
+alternate the two; the script prints wall and CPU seconds per round, the median ratio, the load average, and checks
+that the logs agree (losses within 1e-5, identical generations).
 
 Run: .venv/bin/python bench/bench_evaluate.py [--rounds 3] [--threads 1]
 (the first run trains and caches the mini-TOFU models, as ``npo-lab demo`` does; later runs load them)
