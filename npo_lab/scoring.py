@@ -395,10 +395,10 @@ def score_answers(model, tokenizer, rows, *, token_logps: bool = False, greedy_i
         token_logps: also return the per-token answer log-probs of every row.
         greedy_ids: also return the model's argmax token at every answer position (:attr:`Scores.greedy_ids`).
         options: the fields of :class:`ForwardOptions`: ``template``, ``max_length`` (encoding as in training,
-            :func:`npo_lab.tofu.data.encode_qa`); ``batch_size`` (sequences (answers) per forward pass; a prompt
-            pass holds at most as many prompts); ``question_key``, ``answer_key``; ``device`` (where the batches
-            go, default: the model's input-embedding device); ``context`` (callable returning a context manager
-            around each forward, e.g. autocast).
+            :func:`npo_lab.tofu.data.encode_qa`); ``batch_size`` (answers per forward pass: a pass holds the prompts
+            whose answers number at most this all together, and at least one prompt); ``question_key``,
+            ``answer_key``; ``device`` (where the batches go, default: the model's input-embedding device);
+            ``context`` (callable returning a context manager around each forward, e.g. autocast).
     Returns:
         :class:`Scores` with ``logp (N,)`` float32 and ``n_tokens (N,)`` long, on the CPU.
     """
