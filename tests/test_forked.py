@@ -11,6 +11,7 @@ import threading
 import time
 
 import pytest
+import torch
 
 from npo_lab.theory import make_task, random_features_experiment
 from npo_lab.theory.parallel import can_fork, map_forked
@@ -123,3 +124,35 @@ def _alive(pid: int) -> bool:
             return f.read().split()[2] != "Z"  # a zombie has ended (its new parent reaps it)
     except FileNotFoundError:
         return False
+
+
+def test_pretraining_in_forked_processes_gives_the_heads_of_one_process(tmp_path, monkeypatch):
+    from npo_lab.theory import random_features
+
+    heads = []
+    for workers in (1, 2):
+        monkeypatch.setenv("NPO_LAB_CACHE", str(tmp_path / f"w{workers}"))
+        random_features._make_task_cached.cache_clear()
+        task = make_task(1, 3, pretrain_steps=500, workers=workers)
+        heads.append((task.theta_ref, task.theta_retr))
+    random_features._make_task_cached.cache_clear()
+    assert all(torch.equal(a, b) for a, b in zip(*heads))
+
+
+def _here_fails_there_spins(chunk, stop, tick):
+    if chunk == "here":
+        time.sleep(1.0)  # the child has started and written its pid
+        raise KeyboardInterrupt  # as Ctrl-C in a loop that does not catch it (the pretraining)
+    with open(chunk, "w") as f:
+        f.write(str(os.getpid()))
+    while True:  # ignores stop: only terminating ends it
+        time.sleep(0.01)
+
+
+def test_children_end_at_once_when_this_chunk_raises(tmp_path):
+    pid_file = str(tmp_path / "child.pid")
+    t0 = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        map_forked(_here_fails_there_spins, ["here", pid_file], threading.Event())
+    assert time.perf_counter() - t0 < 5.0  # not the 1 s + 5 s a join would wait
+    assert not _alive(int(open(pid_file).read()))

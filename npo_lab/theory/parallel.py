@@ -1,12 +1,12 @@
-"""Seeds split over threads for the synthetic experiment (its seeds are independent).
+"""Seeds split over processes or threads for the synthetic experiment (its seeds are independent).
 
-The matrices are small, so each thread runs torch on one intra-op thread: several OpenMP threads per product
-cost more in synchronisation than they save. torch releases the GIL inside its operations, so threads that work
-on different seeds overlap their matrix products: the pretraining runs whole seeds per thread
-(:func:`map_chunks`); the autograd reference's unlearning keeps one Python loop over all seeds and splits only
-its batched matrix products (:class:`SplitProducts`). The closed-form (NumPy) unlearning is not threaded (its
-step is many small operations that hold the GIL: two threads took 1.4–1.6× the time of one); on Linux its seeds
-are split over forked processes instead (:func:`map_forked`), which share no GIL and start in milliseconds.
+The NumPy loops (the pretraining and the closed-form unlearning) are many small operations that hold the GIL: two
+threads took 1.4–1.6× the time of one on the unlearning. On Linux their seeds are split over forked processes
+(:func:`map_forked`), which share no GIL and start in milliseconds; elsewhere the pretraining splits them over
+threads (:func:`map_chunks`: BLAS releases the GIL) and the unlearning runs them on one. The autograd reference's
+unlearning keeps one Python loop over all seeds and splits only its batched matrix products over threads
+(:class:`SplitProducts`: torch releases the GIL inside its operations; each thread runs torch on one intra-op
+thread, as several OpenMP threads per small product cost more in synchronisation than they save).
 """
 
 from __future__ import annotations
@@ -171,8 +171,11 @@ def map_forked(fn: Callable, chunks: list, stop: threading.Event, tick: Callable
             except KeyboardInterrupt:
                 stop.set()
                 stop_children()
+    except BaseException:  # this chunk failed: nothing will be returned, so the children end now
+        for proc, _ in children:
+            proc.terminate()
+        raise
     finally:
-        stop_children()
         for proc, conn in children:
             proc.join(timeout=5)
             if proc.is_alive():

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from torch import Tensor
 
 from npo_lab.losses import TERMS
 
-from .parallel import check_workers, map_chunks, seed_chunks
+from .parallel import can_fork, check_workers, map_chunks, map_forked, seed_chunks
 
 __all__ = ["INPUT_GAPS", "GROUP_INPUTS", "SyntheticTask", "make_task", "pretrain"]
 
@@ -105,7 +106,8 @@ def pretrain(phi: Tensor, y: Tensor, weights: Tensor, steps: int, lr: float, wor
     phi ``(S, n, F)``, y ``(S, n)``, weights ``(S, n, H)`` (each column sums to 1: a head's mean over its data).
     Chain rule: ``∇θ = Φᵀ (∂L/∂logp ⊙ (y − σ(z)))`` with ``∂L/∂logp`` from :func:`_nll_derivative`. Heads are
     rows, ``θᵀ (H, F)``; NumPy float64; seeds run one after the other (their features stay in cache), split over
-    ``workers`` threads; the result does not depend on ``workers``. Returns heads ``(S, F, H)`` and final gradient
+    ``workers`` forked processes on Linux (:func:`~npo_lab.theory.parallel.map_forked`), threads elsewhere; the
+    result does not depend on ``workers``. Returns heads ``(S, F, H)`` and final gradient
     norms ``(S, H)`` (torch tensors).
     """
     S, n, n_features = phi.shape
@@ -133,7 +135,13 @@ def pretrain(phi: Tensor, y: Tensor, weights: Tensor, steps: int, lr: float, wor
             out.append(theta_t)
         return out
 
-    chunks = map_chunks(run, seed_chunks(S, workers))
+    if can_fork():  # NumPy's small operations hold the GIL: processes overlap more than threads do
+        stop = threading.Event()
+        chunks = map_forked(lambda sl, stop, tick: run(sl), seed_chunks(S, workers), stop)
+        if stop.is_set():  # Ctrl-C while the children ran: they finished, but the caller asked to stop
+            raise KeyboardInterrupt
+    else:
+        chunks = map_chunks(run, seed_chunks(S, workers))
     theta = torch.from_numpy(np.stack([t for c in chunks for t in c]).transpose(0, 2, 1).copy())  # (S, F, H)
     z = torch.bmm(phi, theta)
     grad = torch.bmm(
