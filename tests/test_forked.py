@@ -75,7 +75,7 @@ def test_ctrl_c_to_the_process_group_returns_the_evaluations_done_so_far(tmp_pat
                             start_new_session=True)  # fmt: skip
     try:
         assert proc.stdout.readline().strip() == "ready"
-        time.sleep(2.0)
+        time.sleep(3.0)  # the run is under way (its set-up takes a fraction of a second)
         os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the parent and its forked child
         out, _ = proc.communicate(timeout=60)
     finally:

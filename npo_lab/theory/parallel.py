@@ -117,25 +117,19 @@ def map_forked(fn: Callable, chunks: list, stop: threading.Event, tick: Callable
     """``[fn(c, stop, tick) for c in chunks]`` with ``chunks[1:]`` in forked child processes (Linux; elsewhere,
     or with one chunk, one after the other here). ``fn`` must compute with NumPy only and check ``stop.is_set()``
     often: a child holds none of the parent's threads, so it must not enter torch's or a library's thread pool.
-    The children's ``tick(n)`` calls and results come back through pipes. Ctrl-C (here or in a child) sets
-    ``stop`` everywhere, and every chunk still returns what it computed; a child whose parent ends stops too."""
+    The children's ``tick(n)`` calls and results come back through pipes.
+
+    Ctrl-C sets ``stop`` here and in the children (a second one, here, raises ``KeyboardInterrupt``), so every
+    chunk returns what it computed; a ``stop`` set by the caller reaches the children too; a child whose parent
+    ends stops; when ``fn`` raises here, the children end at once."""
     if len(chunks) == 1 or not can_fork():
         return [fn(c, stop, tick) for c in chunks]
     ctx = multiprocessing.get_context("fork")
-    children = []
-    with warnings.catch_warnings():  # Python >= 3.12 warns of fork in a threaded process; see the docstring
-        warnings.simplefilter("ignore", DeprecationWarning)
-        for chunk in chunks[1:]:
-            mine, theirs = ctx.Pipe()
-            ends = [c for _, c in children] + [mine]
-            proc = ctx.Process(target=_child, args=(theirs, ends, fn, chunk), daemon=True)
-            proc.start()
-            theirs.close()
-            children.append((proc, mine))
+    children: list = []
     results: dict[int, object] = {}
 
-    def receive(block: bool) -> None:
-        ready = wait([c for i, (_, c) in enumerate(children) if i not in results], None if block else 0)
+    def receive(timeout: float) -> None:
+        ready = wait([c for i, (_, c) in enumerate(children) if i not in results], timeout)
         for conn in ready:
             i = next(i for i, (_, c) in enumerate(children) if c is conn)
             try:
@@ -153,29 +147,43 @@ def map_forked(fn: Callable, chunks: list, stop: threading.Event, tick: Callable
     def here_tick(n: int) -> None:
         if tick is not None:
             tick(n)
-        receive(block=False)
+        receive(0)
 
-    def stop_children() -> None:
-        for i, (_, conn) in enumerate(children):
-            if i not in results:
-                with contextlib.suppress(OSError):
-                    conn.send("stop")
-
-    try:
-        first = fn(chunks[0], stop, here_tick)
+    def on_ctrl_c(signum, frame) -> None:  # no KeyboardInterrupt in the middle of a message on a pipe
         if stop.is_set():
-            stop_children()
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = None
+    try:
+        with warnings.catch_warnings():  # Python >= 3.12 warns of fork in a threaded process; see the docstring
+            warnings.simplefilter("ignore", DeprecationWarning)
+            for chunk in chunks[1:]:
+                mine, theirs = ctx.Pipe()
+                ends = [c for _, c in children] + [mine]
+                proc = ctx.Process(target=_child, args=(theirs, ends, fn, chunk), daemon=True)
+                proc.start()
+                theirs.close()
+                children.append((proc, mine))
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGINT, on_ctrl_c)
+        first = fn(chunks[0], stop, here_tick)
+        told = False
         while len(results) < len(children):
-            try:
-                receive(block=True)
-            except KeyboardInterrupt:
-                stop.set()
-                stop_children()
+            if stop.is_set() and not told:
+                for i, (_, conn) in enumerate(children):
+                    if i not in results:
+                        with contextlib.suppress(OSError):
+                            conn.send("stop")
+                told = True
+            receive(0.2)
     except BaseException:  # this chunk failed: nothing will be returned, so the children end now
         for proc, _ in children:
             proc.terminate()
         raise
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
         for proc, conn in children:
             proc.join(timeout=5)
             if proc.is_alive():

@@ -116,9 +116,11 @@ def pretrain(phi: Tensor, y: Tensor, weights: Tensor, steps: int, lr: float, wor
     coef = _nll_derivative(weights.numpy()).transpose(0, 2, 1)  # (S, H, n): ∂L/∂logp
 
     @np.errstate(over="ignore")
-    def run(sl: slice) -> list[np.ndarray]:
+    def run(sl: slice, stop: threading.Event | None = None) -> list[np.ndarray]:
         out = []
         for k in range(sl.start, sl.stop):
+            if stop is not None and stop.is_set():  # Ctrl-C: the caller raises KeyboardInterrupt
+                break
             p, p_t, yy = phi_np[k], np.ascontiguousarray(phi_np[k].T), y_np[k][None, :]
             c = lr * coef[k]
             theta_t = np.zeros((H, n_features))
@@ -137,8 +139,8 @@ def pretrain(phi: Tensor, y: Tensor, weights: Tensor, steps: int, lr: float, wor
 
     if can_fork():  # NumPy's small operations hold the GIL: processes overlap more than threads do
         stop = threading.Event()
-        chunks = map_forked(lambda sl, stop, tick: run(sl), seed_chunks(S, workers), stop)
-        if stop.is_set():  # Ctrl-C while the children ran: they finished, but the caller asked to stop
+        chunks = map_forked(lambda sl, stop, tick: run(sl, stop), seed_chunks(S, workers), stop)
+        if stop.is_set():  # Ctrl-C: each process stopped after its seed in progress
             raise KeyboardInterrupt
     else:
         chunks = map_chunks(run, seed_chunks(S, workers))
