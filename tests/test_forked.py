@@ -156,3 +156,16 @@ def test_children_end_at_once_when_this_chunk_raises(tmp_path):
         map_forked(_here_fails_there_spins, ["here", pid_file], threading.Event())
     assert time.perf_counter() - t0 < 5.0  # not the 1 s + 5 s a join would wait
     assert not _alive(int(open(pid_file).read()))
+
+
+def _short_here(chunk, stop, tick):
+    return _count_until_stopped(chunk, stop, tick) if chunk != "here" else ("here", os.getpid(), 1)
+
+
+def test_a_stop_set_while_waiting_for_the_children_reaches_them():
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()  # after this process's chunk is done, while it waits
+    t0 = time.perf_counter()
+    out = map_forked(_short_here, ["here", "b"], stop)
+    assert out[0] == ("here", os.getpid(), 1) and 0 < out[1][2] < 10**8
+    assert time.perf_counter() - t0 < 10
