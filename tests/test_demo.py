@@ -394,7 +394,13 @@ def test_ctrl_c_with_worker_processes_keeps_the_runs_in_flight(smoke):
     out = smoke / "demo"
     argv = ["--smoke", "--out", str(out), "--workers", "2", "--threads", "2", "--epochs", "30", "--no-progress"]
     argv += ["--methods", "GA", "NPO", "NPO+RT", "--ft-epochs", str(SMOKE_MINITOFU["epochs"])]
-    proc = subprocess.Popen([sys.executable, "-m", "npo_lab.cli", "demo", *argv], stdout=subprocess.PIPE, text=True)
+    # SIGINT as in a terminal, also when the suite runs as a background job (which ignores it, and passes that on)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "npo_lab.cli", "demo", *argv],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 300
     while not list(out.glob("runs/*/metrics.jsonl")):  # the first evaluation of a run in flight is written
         assert proc.poll() is None and time.monotonic() < deadline, "the demo ended before any evaluation"

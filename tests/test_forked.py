@@ -71,8 +71,16 @@ def test_ctrl_c_to_the_process_group_returns_the_evaluations_done_so_far(tmp_pat
         """
     )
     env = {**os.environ, "NPO_LAB_CACHE": str(tmp_path)}
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)  # fmt: skip
+    # a session of its own, with SIGINT as in a terminal (a suite run as a background job ignores it, and passes
+    # that on)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         assert proc.stdout.readline().strip() == "ready"
         time.sleep(3.0)  # the run is under way (its set-up takes a fraction of a second)
