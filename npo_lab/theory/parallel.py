@@ -99,7 +99,8 @@ def _child(conn, parent_ends: list, fn: Callable, chunk) -> None:
     for end in parent_ends:  # inherited by the fork: closed, so that the parent's end brings EOF here
         end.close()
     stop = _PipeStop(conn)
-    signal.signal(signal.SIGINT, stop.set)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a background job ignores Ctrl-C, and so do we
+        signal.signal(signal.SIGINT, stop.set)
 
     def tick(n: int) -> None:
         with contextlib.suppress(OSError):  # the parent has ended: stop.is_set() ends the loop
@@ -166,7 +167,8 @@ def map_forked(fn: Callable, chunks: list, stop: threading.Event, tick: Callable
                 theirs.close()
                 children.append((proc, mine))
         if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGINT, on_ctrl_c)
+            if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+                previous = signal.signal(signal.SIGINT, on_ctrl_c)
         first = fn(chunks[0], stop, here_tick)
         told = False
         while len(results) < len(children):
