@@ -117,19 +117,18 @@ def score_trie_pass(
         )
     logits = out.logits if kwargs else out.logits[:, first:]
     keep = logits.shape[1]
-    # the positions read: each prompt's last and its nodes, one log-softmax each; then each answer's targets
+    # one log-softmax per kept position (the few padding positions among them cost less than copying the others
+    # out), then each answer's targets read at its prompt's last position and along its nodes
     starts = [i * keep + len(x) - 1 - first for i, x in enumerate(prompts)]
-    flat = [s + c for s, t in zip(starts, tries) for c in range(len(t[0]) + 1)]
-    offset = np.cumsum([0] + [len(t[0]) + 1 for t in tries])
     width = max(len(y) for g in targets for y in g)
     read, tgt, valid = [], [], []
-    for o, answers, trie in zip(offset, targets, tries):
+    for start, answers, trie in zip(starts, targets, tries):
         for y, nodes in zip(answers, trie[3]):
             pad = width - len(y)
-            read += [int(o)] + [int(o) + 1 + k for k in nodes] + [int(o)] * pad
+            read += [start] + [start + 1 + k for k in nodes] + [start] * pad
             tgt += list(y) + [0] * pad
             valid += [True] * len(y) + [False] * pad
-    z = logits.reshape(-1, logits.shape[-1]).index_select(0, torch.tensor(flat, dtype=torch.long, device=dev))
+    z = logits.reshape(-1, logits.shape[-1])
     z = z if z.dtype == torch.float64 else z.float()  # as sequence_logprob: float32 at least
     lp = torch.log_softmax(z, dim=-1)
     read_t = torch.tensor(read, dtype=torch.long, device=dev)
