@@ -14,7 +14,8 @@ notebook's own work compete for the cores as on a loaded laptop.
 A cell that runs longer than ``--cell-timeout`` seconds counts as a **hang**: the kernel's threads are dumped
 (``faulthandler`` on SIGUSR1, registered when the kernel starts) into ``--out``/hang-<n>.txt, with the client's
 view (the cell, the time it started, the last message received), and the kernel is shut down. Prints one line per
-execution and a summary with the load average; writes every number to ``--out``/notebook_hang_loop.json.
+execution and a summary with the load average; writes every number to ``--out``/notebook_hang_loop.json, with,
+for each execution that ends, where its time went (the kernel's start, its slowest cell, the kernel's shutdown).
 """
 
 from __future__ import annotations
@@ -95,10 +96,18 @@ def run_nbclient(path: Path, workdir: Path, dump: Path, cell_timeout: float) -> 
         resources={"metadata": {"path": str(workdir)}},
         extra_arguments=[f"--IPKernelApp.exec_lines={[_FAULTHANDLER_LINE]!r}"],
     )
-    state: dict = {"cell": None}
-    client.on_cell_start = lambda cell, cell_index: state.update(cell=cell_index, cell_started=time.perf_counter())
+    state: dict = {"cell": None, "cell_seconds": {}}
 
-    client.on_cell_executed = lambda cell, cell_index, execute_reply: state.update(last_reply=cell_index)
+    def cell_start(cell, cell_index):
+        state.update(cell=cell_index, cell_started=time.perf_counter())
+        state.setdefault("first_cell_at", state["cell_started"])
+
+    def cell_executed(cell, cell_index, execute_reply):  # the reply came (nbclient's on_cell_complete: sent)
+        state["last_reply"], state["last_complete_at"] = cell_index, time.perf_counter()
+        state["cell_seconds"][cell_index] = state["last_complete_at"] - state["cell_started"]
+
+    client.on_cell_start = cell_start
+    client.on_cell_executed = cell_executed
     client.on_cell_complete = lambda cell, cell_index: state.update(completed=cell_index)
     import nbclient.output_widget as ow
 
@@ -143,7 +152,19 @@ def run_nbclient(path: Path, workdir: Path, dump: Path, cell_timeout: float) -> 
         ow.OutputWidget._publish_msg = publish
         os.environ.clear()
         os.environ.update(old)
-    return {"status": "ok", "seconds": time.perf_counter() - t0, "comm_msgs_sent_by_client": state.get("comm_sent", 0)}
+    end = time.perf_counter()
+    slowest = max(state["cell_seconds"], key=state["cell_seconds"].get, default=None)
+    return {
+        "status": "ok",
+        "seconds": end - t0,
+        "comm_msgs_sent_by_client": state.get("comm_sent", 0),
+        # where a slow execution spent its time: starting the kernel, a cell, or shutting the kernel down
+        "kernel_start_seconds": state.get("first_cell_at", end) - t0,
+        "after_last_cell_seconds": end - state.get("last_complete_at", end),
+        "slowest_cell": slowest,
+        "slowest_cell_seconds": state["cell_seconds"].get(slowest),
+        "slowest_cell_source": nb.cells[slowest].source[:200] if slowest is not None else None,
+    }
 
 
 def run_nbconvert(path: Path, workdir: Path, dump: Path, cell_timeout: float) -> dict:
