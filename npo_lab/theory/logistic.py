@@ -137,11 +137,9 @@ class LogitGradient:
         self._varying = [self._compile(plan, z) for plan in self.objective._varying]
 
     def _compile(self, plan, z: dict) -> tuple:
-        """What a varying term needs at every step, looked up once: its rows of each key's logits (``None``: all
-        of them), its fixed inputs on those rows, ``(name, quantity, key, answer constants)`` of each moving
-        input and ``(key, quantity, constant)`` of each derivative's chain factor ``y − σ`` or ``σ − σ_ref``."""
-        whole = isinstance(plan._slice, slice) and plan._slice.start == 0
-        rows = {k: None if whole and plan._slice.stop == v.shape[-2] else plan._slice for k, v in z.items()}
+        """What a varying term needs at every step, looked up once: its fixed inputs on its rows,
+        ``(name, quantity, key, answer constants)`` of each moving input and ``(key, quantity, constant)`` of each
+        derivative's chain factor ``y − σ`` or ``σ − σ_ref``."""
         answers = {g: {k: plan.select(v) if np.ndim(v) >= 2 and np.shape(v)[-2] > 1 else v for k, v in a.items()}
                    for g, a in self.answers.items()}  # fmt: skip
         fixed, moving, chain = {}, [], {}
@@ -153,28 +151,22 @@ class LogitGradient:
                 chain[name] = (key, quantity, answers[group]["y" if quantity == "logp" else "sigmoid_ref"])
             else:
                 fixed[name] = plan.select(field_value(quantity, z[key], self.answers[group]))
-        return plan, rows, fixed, moving, chain
+        return plan, fixed, moving, chain
 
     def __call__(self, z: dict) -> dict[str, np.ndarray]:
         if self._affine is None:
             self._prepare(z)
         sig = {key: sigmoid(value) for key, value in z.items()}
         out = {key: A + B * sig[key] for key, (A, B) in self._affine.items()}
-        for plan, rows, fixed, moving, chain in self._varying:
+        for plan, fixed, moving, chain in self._varying:
             values = dict(fixed)
             for name, quantity, key, a in moving:
-                zk = z[key] if rows[key] is None else z[key][..., rows[key], :]
+                zk = plan.select(z[key])
                 values[name] = log_sigmoid(a["sign"] * zk) if quantity == "logp" else field_value(quantity, zk, a)
             for name, g in plan.on_rows(values).items():
                 key, quantity, const = chain[name]
-                sl = rows[key]
-                s = sig[key] if sl is None else sig[key][..., sl, :]
+                s = plan.select(sig[key])
                 term = const - s if quantity == "logp" else s - const
                 term *= g  # ∂L/∂input · ∂input/∂z
-                if key not in out:
-                    out[key] = np.zeros(z[key].shape, dtype=z[key].dtype)
-                if sl is None:
-                    out[key] += term
-                else:
-                    out[key][..., sl, :] += term
+                plan.add_to(out, key, term, z[key].shape, z[key].dtype)
         return out
